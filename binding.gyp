@@ -1,0 +1,41 @@
+{
+  "variables": {
+    "deepconv_sanitize%": "0"
+  },
+  "targets": [
+    {
+      "target_name": "deepconv",
+      "sources": [
+        "<!@(node -p \"const s=require('./native/sources.json'); s.addon.concat(s.cpu).join(' ')\")"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native/include",
+        "native"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fno-math-errno"],
+      "ldflags": ["-fopenmp"],
+      "conditions": [
+        ["deepconv_sanitize=='1'", {
+          "cflags_cc+": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-O1", "-g"],
+          "ldflags+": ["-fsanitize=address,undefined"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "CLANG_CXX_LIBRARY": "libc++",
+            "MACOSX_DEPLOYMENT_TARGET": "10.15",
+            "OTHER_CPLUSPLUSFLAGS": ["-std=c++17", "-O3", "-Xpreprocessor", "-fopenmp"]
+          }
+        }]
+      ]
+    }
+  ]
+}

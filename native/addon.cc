@@ -1,0 +1,83 @@
+// Module registration: per-addon state, thread control, build information, and every op family.
+#include <napi.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "binding/common.h"
+#include "deepconv/parallel.h"
+
+namespace deepconv {
+namespace {
+
+int default_threads() {
+  // DEEPCONV_NUM_THREADS wins, then OMP_NUM_THREADS (through OpenMP), then every core.
+  if (const char* v = std::getenv("DEEPCONV_NUM_THREADS")) {
+    const int n = std::atoi(v);
+    if (n > 0) return n;
+  }
+  return max_threads() > 0 ? max_threads() : 1;
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  return guarded(info, [&](Args& a) {
+    state(info.Env()).num_threads = int(a.integer("threads", 1, 1024));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), state(info.Env()).num_threads);
+}
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+#ifdef _OPENMP
+  o.Set("openmp", Napi::Number::New(env, _OPENMP));
+#else
+  o.Set("openmp", env.Null());
+#endif
+#if defined(__clang__)
+  o.Set("compiler", Napi::String::New(env, std::string("clang ") + __clang_version__));
+#elif defined(__GNUC__)
+  o.Set("compiler", Napi::String::New(env, std::string("gcc ") + __VERSION__));
+#endif
+  o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  o.Set("cuda", Napi::Boolean::New(env, false));
+  o.Set("hardwareThreads", Napi::Number::New(env, hardware_threads()));
+  Napi::Array features = Napi::Array::New(env);
+  uint32_t k = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) features.Set(k++, "avx2");
+  if (__builtin_cpu_supports("fma")) features.Set(k++, "fma");
+  if (__builtin_cpu_supports("avx512f")) features.Set(k++, "avx512f");
+#endif
+  o.Set("cpuFeatures", features);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* st = new AddonState();
+  st->num_threads = default_threads();
+  env.SetInstanceData(st);  // deleted by N-API when this environment (or worker) goes away
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  register_gemm(env, exports);
+  register_conv(env, exports);
+  register_pool(env, exports);
+  register_activation(env, exports);
+  register_linear(env, exports);
+  register_batchnorm(env, exports);
+  register_loss(env, exports);
+  register_optim(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace deepconv
+
+static Napi::Object InitDeepconv(Napi::Env env, Napi::Object exports) { return deepconv::Init(env, exports); }
+NODE_API_MODULE(deepconv, InitDeepconv)

@@ -1,0 +1,71 @@
+// x viewed as (N, D, S); see native/cpu/batchnorm.cc.
+// batchnormForwardTrain(N, D, S, eps, momentum, out, mean, rstd, runningMean, runningVar, x, gamma, beta, async?)
+// batchnormForwardTest(N, D, S, eps, out, x, gamma, beta, runningMean, runningVar, async?)
+// batchnormBackward(N, D, S, alt, dx, dgamma, dbeta, dout, x, gamma, mean, rstd, async?)
+#include "common.h"
+#include "deepconv/cpu.h"
+
+namespace deepconv {
+namespace {
+
+template <typename T>
+Napi::Value batchnormForwardTrain_t(Args& a) {
+  const int64_t N = a.integer("N"), D = a.integer("D"), S = a.integer("S");
+  const double eps = a.number("eps"), momentum = a.number("momentum");
+  const int64_t n = checked_product({N, D, S}, "x");
+  T* out = a.buffer<T>("out", n);
+  T* mean = a.buffer<T>("mean", D);
+  T* rstd = a.buffer<T>("rstd", D);
+  T* rm = a.buffer<T>("runningMean", D);
+  T* rv = a.buffer<T>("runningVar", D);
+  const T* x = a.buffer<T>("x", n);
+  const T* gamma = a.buffer<T>("gamma", D);
+  const T* beta = a.buffer<T>("beta", D);
+  return run(a, [=] { cpu::batchnorm_forward_train<T>(out, mean, rstd, rm, rv, x, gamma, beta, N, D, S, eps, momentum); });
+}
+DEEPCONV_DISPATCH(batchnormForwardTrain)
+
+template <typename T>
+Napi::Value batchnormForwardTest_t(Args& a) {
+  const int64_t N = a.integer("N"), D = a.integer("D"), S = a.integer("S");
+  const double eps = a.number("eps");
+  const int64_t n = checked_product({N, D, S}, "x");
+  T* out = a.buffer<T>("out", n);
+  const T* x = a.buffer<T>("x", n);
+  const T* gamma = a.buffer<T>("gamma", D);
+  const T* beta = a.buffer<T>("beta", D);
+  const T* rm = a.buffer<T>("runningMean", D);
+  const T* rv = a.buffer<T>("runningVar", D);
+  return run(a, [=] { cpu::batchnorm_forward_test<T>(out, x, gamma, beta, rm, rv, N, D, S, eps); });
+}
+DEEPCONV_DISPATCH(batchnormForwardTest)
+
+template <typename T>
+Napi::Value batchnormBackward_t(Args& a) {
+  const int64_t N = a.integer("N"), D = a.integer("D"), S = a.integer("S");
+  const bool alt = a.boolean("alt");
+  const int64_t n = checked_product({N, D, S}, "x");
+  T* dx = a.buffer<T>("dx", n);
+  T* dgamma = a.buffer<T>("dgamma", D);
+  T* dbeta = a.buffer<T>("dbeta", D);
+  const T* dout = a.buffer<T>("dout", n);
+  const T* x = a.buffer<T>("x", n);
+  const T* gamma = a.buffer<T>("gamma", D);
+  const T* mean = a.buffer<T>("mean", D);
+  const T* rstd = a.buffer<T>("rstd", D);
+  return run(a, [=] {
+    (alt ? cpu::batchnorm_backward_alt<T> : cpu::batchnorm_backward<T>)(dx, dgamma, dbeta, dout, x, gamma, mean, rstd,
+                                                                        N, D, S);
+  });
+}
+DEEPCONV_DISPATCH(batchnormBackward)
+
+}  // namespace
+
+void register_batchnorm(Napi::Env env, Napi::Object exports) {
+  exports.Set("batchnormForwardTrain", Napi::Function::New(env, batchnormForwardTrain));
+  exports.Set("batchnormForwardTest", Napi::Function::New(env, batchnormForwardTest));
+  exports.Set("batchnormBackward", Napi::Function::New(env, batchnormBackward));
+}
+
+}  // namespace deepconv

@@ -1,0 +1,126 @@
+#include "common.h"
+
+#include <cmath>
+
+#include "deepconv/parallel.h"
+
+namespace deepconv {
+
+AddonState& state(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }
+
+DType Args::dtype() const {
+  for (size_t i = 0; i < info_.Length(); ++i) {
+    if (!info_[i].IsTypedArray()) continue;
+    auto t = info_[i].As<Napi::TypedArray>().TypedArrayType();
+    if (t == napi_float64_array) return DType::f64;
+    if (t == napi_float32_array) return DType::f32;
+  }
+  throw ArgTypeError("expected Float32Array or Float64Array arguments");
+}
+
+Napi::Value Args::next(const char* name) {
+  if (pos_ >= info_.Length()) throw ArgTypeError(std::string("missing argument ") + name);
+  return info_[pos_++];
+}
+
+int64_t Args::integer(const char* name, int64_t lo, int64_t hi) {
+  Napi::Value v = next(name);
+  if (!v.IsNumber()) throw ArgTypeError(std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || d < double(lo) || d > double(hi)) {
+    throw ArgRangeError(std::string(name) + " must be a whole number in [" + std::to_string(lo) + ", " +
+                        std::to_string(hi) + "], got " + std::to_string(d));
+  }
+  return static_cast<int64_t>(d);
+}
+
+double Args::number(const char* name) {
+  Napi::Value v = next(name);
+  if (!v.IsNumber()) throw ArgTypeError(std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) throw ArgRangeError(std::string(name) + " must be finite");
+  return d;
+}
+
+bool Args::boolean(const char* name) {
+  Napi::Value v = next(name);
+  if (!v.IsBoolean()) throw ArgTypeError(std::string(name) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+int64_t checked_product(std::initializer_list<int64_t> dims, const char* what) {
+  int64_t p = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || __builtin_mul_overflow(p, d, &p) || p > (int64_t(1) << 40)) {
+      throw ArgRangeError(std::string(what) + " is too large");
+    }
+  }
+  return p;
+}
+
+namespace {
+
+// Runs one kernel on the libuv pool. The typed arrays it reads and writes are held by
+// persistent references until it has finished, so garbage collection cannot free them.
+class KernelWorker : public Napi::AsyncWorker {
+ public:
+  KernelWorker(Napi::Env env, std::function<void()> kernel, const std::vector<Napi::Value>& keep, int threads)
+      : Napi::AsyncWorker(env, "deepconv:kernel"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        kernel_(std::move(kernel)),
+        threads_(threads) {
+    for (const auto& v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      set_num_threads(threads_);  // thread-local OpenMP setting of this pool thread
+      kernel_();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> kernel_;
+  std::vector<Napi::ObjectReference> refs_;
+  int threads_;
+};
+
+}  // namespace
+
+Napi::Value run(Args& args, std::function<void()> kernel) {
+  Napi::Env env = args.env();
+  int threads = state(env).num_threads;
+  if (args.async_flag()) {
+    auto* worker = new KernelWorker(env, std::move(kernel), args.kept(), threads);
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  }
+  set_num_threads(threads);
+  kernel();
+  return env.Undefined();
+}
+
+Napi::Value guarded(const Napi::CallbackInfo& info, const std::function<Napi::Value(Args&)>& body) {
+  Napi::Env env = info.Env();
+  try {
+    Args args(info);
+    return body(args);
+  } catch (const ArgTypeError& e) {
+    throw Napi::TypeError::New(env, std::string("deepconv native: ") + e.what());
+  } catch (const ArgRangeError& e) {
+    throw Napi::RangeError::New(env, std::string("deepconv native: ") + e.what());
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("deepconv native: ") + e.what());
+  }
+}
+
+}  // namespace deepconv

@@ -1,0 +1,64 @@
+// convForward(N, C, H, W, F, HH, WW, stride, pad, naive, out, x, w, b, async?)
+// convBackward(N, C, H, W, F, HH, WW, stride, pad, naive, dx, dw, db, dout, x, w, async?)
+#include "common.h"
+#include "deepconv/cpu.h"
+
+namespace deepconv {
+namespace {
+
+cpu::ConvShape conv_shape(Args& a) {
+  cpu::ConvShape s{};
+  s.N = a.integer("N");
+  s.C = a.integer("C");
+  s.H = a.integer("H");
+  s.W = a.integer("W");
+  s.F = a.integer("F");
+  s.HH = a.integer("HH");
+  s.WW = a.integer("WW");
+  s.stride = a.integer("stride");
+  s.pad = a.integer("pad", 0, 1 << 20);
+  const int64_t h = s.H + 2 * s.pad - s.HH, w = s.W + 2 * s.pad - s.WW;
+  if (h < 0 || w < 0 || h % s.stride != 0 || w % s.stride != 0) {
+    throw ArgRangeError("convolution output size is not a positive whole number");
+  }
+  s.Ho = 1 + h / s.stride;
+  s.Wo = 1 + w / s.stride;
+  return s;
+}
+
+template <typename T>
+Napi::Value convForward_t(Args& a) {
+  const cpu::ConvShape s = conv_shape(a);
+  const bool naive = a.boolean("naive");
+  T* out = a.buffer<T>("out", checked_product({s.N, s.F, s.Ho, s.Wo}, "out"));
+  const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
+  const T* w = a.buffer<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
+  const T* b = a.buffer<T>("b", s.F);
+  checked_product({s.C, s.HH, s.WW, s.Ho, s.Wo}, "im2col workspace");
+  return run(a, [=] { (naive ? cpu::conv_forward_naive<T> : cpu::conv_forward<T>)(out, x, w, b, s); });
+}
+DEEPCONV_DISPATCH(convForward)
+
+template <typename T>
+Napi::Value convBackward_t(Args& a) {
+  const cpu::ConvShape s = conv_shape(a);
+  const bool naive = a.boolean("naive");
+  T* dx = a.buffer<T>("dx", checked_product({s.N, s.C, s.H, s.W}, "dx"));
+  T* dw = a.buffer<T>("dw", checked_product({s.F, s.C, s.HH, s.WW}, "dw"));
+  T* db = a.buffer<T>("db", s.F);
+  const T* dout = a.buffer<T>("dout", checked_product({s.N, s.F, s.Ho, s.Wo}, "dout"));
+  const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
+  const T* w = a.buffer<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
+  checked_product({s.C, s.HH, s.WW, s.Ho, s.Wo}, "im2col workspace");
+  return run(a, [=] { (naive ? cpu::conv_backward_naive<T> : cpu::conv_backward<T>)(dx, dw, db, dout, x, w, s); });
+}
+DEEPCONV_DISPATCH(convBackward)
+
+}  // namespace
+
+void register_conv(Napi::Env env, Napi::Object exports) {
+  exports.Set("convForward", Napi::Function::New(env, convForward));
+  exports.Set("convBackward", Napi::Function::New(env, convBackward));
+}
+
+}  // namespace deepconv

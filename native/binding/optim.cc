@@ -1,0 +1,67 @@
+// In-place optimizer steps over n elements:
+// sgdUpdate(n, lr, w, dw, async?)
+// sgdMomentumUpdate(n, lr, momentum, w, v, dw, async?)
+// rmspropUpdate(n, lr, decay, eps, w, cache, dw, async?)
+// adamUpdate(n, lr, beta1, beta2, eps, t, w, m, v, dw, async?)
+#include "common.h"
+#include "deepconv/cpu.h"
+
+namespace deepconv {
+namespace {
+
+template <typename T>
+Napi::Value sgdUpdate_t(Args& a) {
+  const int64_t n = a.integer("n", 0);
+  const double lr = a.number("learningRate");
+  T* w = a.buffer<T>("w", n);
+  const T* dw = a.buffer<T>("dw", n);
+  return run(a, [=] { cpu::sgd_update<T>(w, dw, n, lr); });
+}
+DEEPCONV_DISPATCH(sgdUpdate)
+
+template <typename T>
+Napi::Value sgdMomentumUpdate_t(Args& a) {
+  const int64_t n = a.integer("n", 0);
+  const double lr = a.number("learningRate"), momentum = a.number("momentum");
+  T* w = a.buffer<T>("w", n);
+  T* v = a.buffer<T>("velocity", n);
+  const T* dw = a.buffer<T>("dw", n);
+  return run(a, [=] { cpu::sgd_momentum_update<T>(w, v, dw, n, lr, momentum); });
+}
+DEEPCONV_DISPATCH(sgdMomentumUpdate)
+
+template <typename T>
+Napi::Value rmspropUpdate_t(Args& a) {
+  const int64_t n = a.integer("n", 0);
+  const double lr = a.number("learningRate"), decay = a.number("decayRate"), eps = a.number("epsilon");
+  T* w = a.buffer<T>("w", n);
+  T* cache = a.buffer<T>("cache", n);
+  const T* dw = a.buffer<T>("dw", n);
+  return run(a, [=] { cpu::rmsprop_update<T>(w, cache, dw, n, lr, decay, eps); });
+}
+DEEPCONV_DISPATCH(rmspropUpdate)
+
+template <typename T>
+Napi::Value adamUpdate_t(Args& a) {
+  const int64_t n = a.integer("n", 0);
+  const double lr = a.number("learningRate"), b1 = a.number("beta1"), b2 = a.number("beta2"),
+               eps = a.number("epsilon");
+  const int64_t t = a.integer("t");
+  T* w = a.buffer<T>("w", n);
+  T* m = a.buffer<T>("m", n);
+  T* v = a.buffer<T>("v", n);
+  const T* dw = a.buffer<T>("dw", n);
+  return run(a, [=] { cpu::adam_update<T>(w, m, v, dw, n, lr, b1, b2, eps, t); });
+}
+DEEPCONV_DISPATCH(adamUpdate)
+
+}  // namespace
+
+void register_optim(Napi::Env env, Napi::Object exports) {
+  exports.Set("sgdUpdate", Napi::Function::New(env, sgdUpdate));
+  exports.Set("sgdMomentumUpdate", Napi::Function::New(env, sgdMomentumUpdate));
+  exports.Set("rmspropUpdate", Napi::Function::New(env, rmspropUpdate));
+  exports.Set("adamUpdate", Napi::Function::New(env, adamUpdate));
+}
+
+}  // namespace deepconv

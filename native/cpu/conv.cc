@@ -1,0 +1,219 @@
+// Convolution: im2col + GEMM (col2im for dx), and the direct-loop reference.
+//
+// Per image n: col (K, P) = im2col(x_n) with K = C*HH*WW, P = Ho*Wo, then
+//   out_n (F, P) = w (F, K) @ col + b
+//   dw (F, K)   += dout_n (F, P) @ col^T
+//   dcol (K, P)  = w^T @ dout_n, dx_n = col2im(dcol)
+// The im2col panel of one image is rebuilt in backward instead of being cached for the whole
+// batch: a (128, 576, 1024) float cache would cost 300 MB for one layer.
+// With a batch at least as large as the team, threads take whole images (GEMMs run serially
+// inside); with fewer images the GEMMs themselves run on the team.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "deepconv/cpu.h"
+#include "deepconv/parallel.h"
+
+namespace deepconv {
+namespace cpu {
+namespace {
+
+inline bool is_pointwise(const ConvShape& s) { return s.HH == 1 && s.WW == 1 && s.stride == 1 && s.pad == 0; }
+
+template <typename T>
+T* scratch(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// Threads that should take whole images, or 1 when the GEMMs should be parallel instead.
+inline int image_team(int64_t N) {
+  if (in_parallel()) return 1;
+  const int t = max_threads();
+  return N >= t ? t : 1;
+}
+
+}  // namespace
+
+template <typename T>
+void im2col(T* col, const T* x, const ConvShape& s) {
+  const int64_t P = s.Ho * s.Wo;
+  for (int64_t c = 0; c < s.C; ++c) {
+    for (int64_t kh = 0; kh < s.HH; ++kh) {
+      for (int64_t kw = 0; kw < s.WW; ++kw) {
+        T* row = col + ((c * s.HH + kh) * s.WW + kw) * P;
+        for (int64_t oh = 0; oh < s.Ho; ++oh) {
+          const int64_t h = oh * s.stride - s.pad + kh;
+          T* dst = row + oh * s.Wo;
+          if (h < 0 || h >= s.H) {
+            std::fill(dst, dst + s.Wo, T(0));
+            continue;
+          }
+          const T* src = x + (c * s.H + h) * s.W;
+          for (int64_t ow = 0; ow < s.Wo; ++ow) {
+            const int64_t w = ow * s.stride - s.pad + kw;
+            dst[ow] = (w >= 0 && w < s.W) ? src[w] : T(0);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void col2im(T* dx, const T* col, const ConvShape& s) {
+  const int64_t P = s.Ho * s.Wo;
+  for (int64_t c = 0; c < s.C; ++c) {
+    for (int64_t h = 0; h < s.H; ++h) {
+      for (int64_t w = 0; w < s.W; ++w) {
+        // Gather every (kh, kw, oh, ow) whose window covers input pixel (h, w).
+        T sum = 0;
+        for (int64_t kh = 0; kh < s.HH; ++kh) {
+          const int64_t th = h + s.pad - kh;
+          if (th < 0 || th % s.stride != 0) continue;
+          const int64_t oh = th / s.stride;
+          if (oh >= s.Ho) continue;
+          for (int64_t kw = 0; kw < s.WW; ++kw) {
+            const int64_t tw = w + s.pad - kw;
+            if (tw < 0 || tw % s.stride != 0) continue;
+            const int64_t ow = tw / s.stride;
+            if (ow >= s.Wo) continue;
+            sum += col[((c * s.HH + kh) * s.WW + kw) * P + oh * s.Wo + ow];
+          }
+        }
+        dx[(c * s.H + h) * s.W + w] = sum;
+      }
+    }
+  }
+}
+
+template <typename T>
+void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s) {
+  const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo;
+  const int team = image_team(s.N);
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    static thread_local std::vector<T> col_space;
+    T* col = is_pointwise(s) ? nullptr : scratch(col_space, size_t(K * P));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* xn = x + n * s.C * s.H * s.W;
+      T* on = out + n * s.F * P;
+      const T* cn = xn;
+      if (col) {
+        im2col(col, xn, s);
+        cn = col;
+      }
+      for (int64_t f = 0; f < s.F; ++f) std::fill(on + f * P, on + (f + 1) * P, b[f]);
+      gemm<T>(false, false, s.F, P, K, T(1), w, K, cn, P, T(1), on, P);
+    }
+  }
+}
+
+template <typename T>
+void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, const ConvShape& s) {
+  const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo, CHW = s.C * s.H * s.W;
+  const int team = image_team(s.N);
+
+  // db: one sum per filter over every image and pixel.
+  for (int64_t f = 0; f < s.F; ++f) {
+    T sum = 0;
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* d = dout + (n * s.F + f) * P;
+      for (int64_t p = 0; p < P; ++p) sum += d[p];
+    }
+    db[f] = sum;
+  }
+
+  // Each thread accumulates its own dw; thread 0 writes straight into dw.
+  static thread_local std::vector<T> dw_parts_space;
+  T* dw_parts = team > 1 ? scratch(dw_parts_space, size_t((team - 1) * s.F * K)) : nullptr;
+  std::fill(dw, dw + s.F * K, T(0));
+  if (dw_parts) std::fill(dw_parts, dw_parts + (team - 1) * s.F * K, T(0));
+
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    static thread_local std::vector<T> col_space, dcol_space;
+    const bool pointwise = is_pointwise(s);
+    T* col = pointwise ? nullptr : scratch(col_space, size_t(K * P));
+    T* dcol = pointwise ? nullptr : scratch(dcol_space, size_t(K * P));
+    const int tid = team > 1 ? thread_id() : 0;
+    T* my_dw = tid == 0 ? dw : dw_parts + (tid - 1) * s.F * K;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* xn = x + n * CHW;
+      const T* dn = dout + n * s.F * P;
+      const T* cn = xn;
+      if (col) {
+        im2col(col, xn, s);
+        cn = col;
+      }
+      gemm<T>(false, true, s.F, K, P, T(1), dn, P, cn, P, T(1), my_dw, K);
+      // Pointwise: dcol is dx_n itself.
+      T* dc = dcol ? dcol : dx + n * CHW;
+      gemm<T>(true, false, K, P, s.F, T(1), w, K, dn, P, T(0), dc, P);
+      if (dcol) col2im(dx + n * CHW, dcol, s);
+    }
+  }
+  for (int t = 1; t < team; ++t) {
+    const T* part = dw_parts + (t - 1) * s.F * K;
+    for (int64_t i = 0; i < s.F * K; ++i) dw[i] += part[i];
+  }
+}
+
+template <typename T>
+void conv_forward_naive(T* out, const T* x, const T* w, const T* b, const ConvShape& s) {
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t f = 0; f < s.F; ++f)
+      for (int64_t oh = 0; oh < s.Ho; ++oh)
+        for (int64_t ow = 0; ow < s.Wo; ++ow) {
+          T sum = b[f];
+          for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t kh = 0; kh < s.HH; ++kh)
+              for (int64_t kw = 0; kw < s.WW; ++kw) {
+                const int64_t h = oh * s.stride - s.pad + kh, wc = ow * s.stride - s.pad + kw;
+                if (h < 0 || h >= s.H || wc < 0 || wc >= s.W) continue;
+                sum += x[((n * s.C + c) * s.H + h) * s.W + wc] * w[((f * s.C + c) * s.HH + kh) * s.WW + kw];
+              }
+          out[((n * s.F + f) * s.Ho + oh) * s.Wo + ow] = sum;
+        }
+}
+
+template <typename T>
+void conv_backward_naive(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, const ConvShape& s) {
+  std::fill(dx, dx + s.N * s.C * s.H * s.W, T(0));
+  std::fill(dw, dw + s.F * s.C * s.HH * s.WW, T(0));
+  std::fill(db, db + s.F, T(0));
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t f = 0; f < s.F; ++f)
+      for (int64_t oh = 0; oh < s.Ho; ++oh)
+        for (int64_t ow = 0; ow < s.Wo; ++ow) {
+          const T d = dout[((n * s.F + f) * s.Ho + oh) * s.Wo + ow];
+          db[f] += d;
+          for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t kh = 0; kh < s.HH; ++kh)
+              for (int64_t kw = 0; kw < s.WW; ++kw) {
+                const int64_t h = oh * s.stride - s.pad + kh, wc = ow * s.stride - s.pad + kw;
+                if (h < 0 || h >= s.H || wc < 0 || wc >= s.W) continue;
+                const int64_t xi = ((n * s.C + c) * s.H + h) * s.W + wc;
+                const int64_t wi = ((f * s.C + c) * s.HH + kh) * s.WW + kw;
+                dw[wi] += d * x[xi];
+                dx[xi] += d * w[wi];
+              }
+        }
+}
+
+#define DEEPCONV_INSTANTIATE(T)                                                                       \
+  template void im2col<T>(T*, const T*, const ConvShape&);                                            \
+  template void col2im<T>(T*, const T*, const ConvShape&);                                            \
+  template void conv_forward<T>(T*, const T*, const T*, const T*, const ConvShape&);                  \
+  template void conv_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&);         \
+  template void conv_forward_naive<T>(T*, const T*, const T*, const T*, const ConvShape&);            \
+  template void conv_backward_naive<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&);
+DEEPCONV_INSTANTIATE(float)
+DEEPCONV_INSTANTIATE(double)
+#undef DEEPCONV_INSTANTIATE
+
+}  // namespace cpu
+}  // namespace deepconv

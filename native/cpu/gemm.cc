@@ -1,0 +1,204 @@
+// GEMM: C = alpha * op(A) @ op(B) + beta * C, row-major, float and double.
+//
+// The classic Goto/BLIS structure: for each KC-deep slice of K, op(A) is packed into MR-row
+// panels and op(B) into NR-column panels (zero-padded at the edges, so the micro-kernel never
+// branches), then an MR x NR register tile of C is accumulated per panel pair. Packing absorbs
+// the transposes. The micro-kernel is compiled for AVX-512, AVX2+FMA and a portable baseline and
+// picked at run time (GCC target_clones); nothing here needs -march=native.
+//
+// Threads: outside an OpenMP region the packing and the tile loop run on the team; inside one
+// (conv's per-image loop) everything runs on the calling thread.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "deepconv/cpu.h"
+#include "deepconv/parallel.h"
+
+namespace deepconv {
+namespace cpu {
+namespace {
+
+template <typename T>
+struct Blocking;
+template <>
+struct Blocking<float> {
+  static constexpr int64_t MR = 6, NR = 32, KC = 256, MC = 120, NC = 3072;
+};
+template <>
+struct Blocking<double> {
+  static constexpr int64_t MR = 6, NR = 16, KC = 256, MC = 120, NC = 1536;
+};
+
+// Register tile: acc(MR,NR) = sum_k a[k*MR + i] * b[k*NR + j]; then C tile += alpha * acc.
+// a is a packed (kc, MR) panel, b a packed (kc, NR) panel, c points at C(i0, j0).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(DEEPCONV_NO_CLONES)
+#define DEEPCONV_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#else
+#define DEEPCONV_CLONES
+#endif
+
+template <typename T>
+inline __attribute__((always_inline)) void micro_kernel_impl(int64_t kc, const T* __restrict a,
+                                                             const T* __restrict b, T* __restrict c, int64_t ldc,
+                                                             int64_t mr, int64_t nr, T alpha) {
+  constexpr int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+  T acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* bk = b + k * NR;
+    const T* ak = a + k * MR;
+    for (int64_t i = 0; i < MR; ++i) {
+      const T ai = ak[i];
+      for (int64_t j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
+    }
+  }
+  if (mr == MR && nr == NR) {
+    for (int64_t i = 0; i < MR; ++i)
+      for (int64_t j = 0; j < NR; ++j) c[i * ldc + j] += alpha * acc[i][j];
+  } else {
+    for (int64_t i = 0; i < mr; ++i)
+      for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] += alpha * acc[i][j];
+  }
+}
+
+DEEPCONV_CLONES void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mr,
+                                  int64_t nr, float alpha) {
+  micro_kernel_impl<float>(kc, a, b, c, ldc, mr, nr, alpha);
+}
+DEEPCONV_CLONES void micro_kernel(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int64_t mr,
+                                  int64_t nr, double alpha) {
+  micro_kernel_impl<double>(kc, a, b, c, ldc, mr, nr, alpha);
+}
+
+// Packs rows [i0, i0+MR) x depth [p0, p0+kc) of op(A) into dst (kc, MR), zero-padding rows past M.
+template <typename T>
+void pack_a_panel(T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64_t M, int64_t p0, int64_t kc) {
+  constexpr int64_t MR = Blocking<T>::MR;
+  const int64_t rows = std::min(MR, M - i0);
+  for (int64_t k = 0; k < kc; ++k) {
+    T* d = dst + k * MR;
+    for (int64_t i = 0; i < rows; ++i) d[i] = trans ? A[(p0 + k) * lda + i0 + i] : A[(i0 + i) * lda + p0 + k];
+    for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
+  }
+}
+
+// Packs depth [p0, p0+kc) x columns [j0, j0+NR) of op(B) into dst (kc, NR), zero-padding past N.
+template <typename T>
+void pack_b_panel(T* dst, const T* B, int64_t ldb, bool trans, int64_t j0, int64_t N, int64_t p0, int64_t kc) {
+  constexpr int64_t NR = Blocking<T>::NR;
+  const int64_t cols = std::min(NR, N - j0);
+  for (int64_t k = 0; k < kc; ++k) {
+    T* d = dst + k * NR;
+    if (!trans && cols == NR) {
+      std::memcpy(d, B + (p0 + k) * ldb + j0, sizeof(T) * NR);
+      continue;
+    }
+    for (int64_t j = 0; j < cols; ++j) d[j] = trans ? B[(j0 + j) * ldb + p0 + k] : B[(p0 + k) * ldb + j0 + j];
+    for (int64_t j = cols; j < NR; ++j) d[j] = T(0);
+  }
+}
+
+// Packing space of the calling thread, reused across calls (no allocation in steady state).
+template <typename T>
+T* scratch(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+template <typename T>
+void scale_c(T* C, int64_t ldc, int64_t M, int64_t N, T beta, bool parallel) {
+  if (beta == T(1)) return;
+#pragma omp parallel for if (parallel && M * N > 16384) schedule(static)
+  for (int64_t i = 0; i < M; ++i) {
+    T* row = C + i * ldc;
+    if (beta == T(0)) {
+      std::fill(row, row + N, T(0));  // beta 0 ignores what C held, NaN included
+    } else {
+      for (int64_t j = 0; j < N; ++j) row[j] *= beta;
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  using Bk = Blocking<T>;
+  constexpr int64_t MR = Bk::MR, NR = Bk::NR, KC = Bk::KC, MC = Bk::MC, NC = Bk::NC;
+  if (M <= 0 || N <= 0) return;
+  // Big enough to be worth a thread team, and not already inside one.
+  const bool parallel = !in_parallel() && max_threads() > 1 && M * N * K >= 64 * 64 * 64;
+  scale_c(C, ldc, M, N, beta, parallel);
+  if (K <= 0 || alpha == T(0)) return;
+
+  static thread_local std::vector<T> a_space, b_space;
+  const int64_t m_panels = (M + MR - 1) / MR;
+  T* a_pack = scratch(a_space, size_t(m_panels * MR * KC));
+  T* b_pack = scratch(b_space, size_t(((std::min(N, NC) + NR - 1) / NR) * NR * KC));
+
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
+    const int64_t n_panels = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      // MC-row blocks times groups of NR panels: enough independent tiles for every thread.
+      const int64_t m_blocks = (M + MC - 1) / MC;
+      const int64_t panels_per_group = std::max<int64_t>(1, std::min<int64_t>(8, n_panels));
+      const int64_t n_groups = (n_panels + panels_per_group - 1) / panels_per_group;
+#pragma omp parallel if (parallel)
+      {
+#pragma omp for schedule(static) nowait
+        for (int64_t p = 0; p < m_panels; ++p) pack_a_panel(a_pack + p * MR * kc, A, lda, trans_a, p * MR, M, pc, kc);
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < n_panels; ++p)
+          pack_b_panel(b_pack + p * NR * kc, B, ldb, trans_b, jc + p * NR, jc + nc, pc, kc);
+#pragma omp for schedule(dynamic, 1) collapse(2)
+        for (int64_t mb = 0; mb < m_blocks; ++mb) {
+          for (int64_t g = 0; g < n_groups; ++g) {
+            const int64_t i_end = std::min(M, (mb + 1) * MC);
+            const int64_t p_end = std::min(n_panels, (g + 1) * panels_per_group);
+            for (int64_t jp = g * panels_per_group; jp < p_end; ++jp) {
+              const int64_t j0 = jp * NR;
+              const int64_t nr = std::min(NR, nc - j0);
+              for (int64_t i0 = mb * MC; i0 < i_end; i0 += MR) {
+                const int64_t mr = std::min(MR, M - i0);
+                micro_kernel(kc, a_pack + (i0 / MR) * MR * kc, b_pack + jp * NR * kc, C + i0 * ldc + jc + j0, ldc, mr,
+                             nr, alpha);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void gemm_naive(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const T a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        const T b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+        acc += double(a) * double(b);
+      }
+      T& c = C[i * ldc + j];
+      c = T(alpha * acc + (beta == T(0) ? T(0) : beta * c));
+    }
+  }
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                           int64_t, double, double*, int64_t);
+template void gemm_naive<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                                int64_t, float, float*, int64_t);
+template void gemm_naive<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                 const double*, int64_t, double, double*, int64_t);
+
+}  // namespace cpu
+}  // namespace deepconv

@@ -1,0 +1,58 @@
+// Classification losses over scores (N, C) and labels y (N): the mean loss and d(scores).
+#include <algorithm>
+#include <cmath>
+
+#include "deepconv/cpu.h"
+
+namespace deepconv {
+namespace cpu {
+
+template <typename T>
+void softmax_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N, int64_t C) {
+  double total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static) if (N * C > 65536)
+  for (int64_t i = 0; i < N; ++i) {
+    const T* s = scores + i * C;
+    T* d = dx + i * C;
+    const double mx = *std::max_element(s, s + C);  // shift for exp's range
+    double z = 0;
+    for (int64_t j = 0; j < C; ++j) z += std::exp(double(s[j]) - mx);
+    const double log_z = std::log(z);
+    total += log_z - (double(s[y[i]]) - mx);
+    for (int64_t j = 0; j < C; ++j) d[j] = T(std::exp(double(s[j]) - mx - log_z) / double(N));
+    d[y[i]] -= T(1.0 / double(N));
+  }
+  *loss = total / double(N);
+}
+
+template <typename T>
+void svm_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N, int64_t C) {
+  double total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static) if (N * C > 65536)
+  for (int64_t i = 0; i < N; ++i) {
+    const T* s = scores + i * C;
+    T* d = dx + i * C;
+    const double correct = s[y[i]];
+    int64_t positive = 0;
+    for (int64_t j = 0; j < C; ++j) {
+      const double margin = double(s[j]) - correct + 1.0;
+      if (j != y[i] && margin > 0) {
+        total += margin;
+        d[j] = T(1.0 / double(N));
+        ++positive;
+      } else {
+        d[j] = T(0);
+      }
+    }
+    d[y[i]] = T(-double(positive) / double(N));
+  }
+  *loss = total / double(N);
+}
+
+template void softmax_loss<float>(double*, float*, const float*, const int32_t*, int64_t, int64_t);
+template void softmax_loss<double>(double*, double*, const double*, const int32_t*, int64_t, int64_t);
+template void svm_loss<float>(double*, float*, const float*, const int32_t*, int64_t, int64_t);
+template void svm_loss<double>(double*, double*, const double*, const int32_t*, int64_t, int64_t);
+
+}  // namespace cpu
+}  // namespace deepconv
