@@ -1,0 +1,67 @@
+// The one place that loads the compiled addon. Everything native goes through `native`.
+import * as fs from 'fs';
+import * as path from 'path';
+
+type F = Float32Array | Float64Array;
+type Ret = undefined | Promise<void>;
+
+/** The raw addon. Sizes come first, then buffers; a trailing `true` runs the kernel off the main thread. */
+export interface NativeBinding {
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  buildInfo(): { openmp: number | null; compiler: string; napiVersion: number; cuda: boolean; hardwareThreads: number; cpuFeatures: string[] };
+  gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, beta: number, naive: boolean, C: F, A: F, B: F, async?: boolean): Ret;
+  convForward(N: number, C: number, H: number, W: number, F: number, HH: number, WW: number, stride: number, pad: number, naive: boolean, out: F, x: F, w: F, b: F, async?: boolean): Ret;
+  convBackward(N: number, C: number, H: number, W: number, F: number, HH: number, WW: number, stride: number, pad: number, naive: boolean, dx: F, dw: F, db: F, dout: F, x: F, w: F, async?: boolean): Ret;
+  maxpoolForward(N: number, C: number, H: number, W: number, ph: number, pw: number, stride: number, out: F, argmax: Int32Array, x: F, async?: boolean): Ret;
+  maxpoolBackward(N: number, C: number, H: number, W: number, ph: number, pw: number, stride: number, dx: F, dout: F, argmax: Int32Array, async?: boolean): Ret;
+  reluForward(n: number, out: F, x: F, async?: boolean): Ret;
+  reluBackward(n: number, dx: F, dout: F, x: F, async?: boolean): Ret;
+  dropoutForward(n: number, p: number, seed: number, out: F, mask: F, x: F, async?: boolean): Ret;
+  dropoutBackward(n: number, dx: F, dout: F, mask: F, async?: boolean): Ret;
+  linearForward(N: number, D: number, M: number, out: F, x: F, w: F, b: F, async?: boolean): Ret;
+  linearBackward(N: number, D: number, M: number, dx: F, dw: F, db: F, dout: F, x: F, w: F, async?: boolean): Ret;
+  batchnormForwardTrain(N: number, D: number, S: number, eps: number, momentum: number, out: F, mean: F, rstd: F, runningMean: F, runningVar: F, x: F, gamma: F, beta: F, async?: boolean): Ret;
+  batchnormForwardTest(N: number, D: number, S: number, eps: number, out: F, x: F, gamma: F, beta: F, runningMean: F, runningVar: F, async?: boolean): Ret;
+  batchnormBackward(N: number, D: number, S: number, alt: boolean, dx: F, dgamma: F, dbeta: F, dout: F, x: F, gamma: F, mean: F, rstd: F, async?: boolean): Ret;
+  softmaxLoss(N: number, C: number, loss: Float64Array, dx: F, scores: F, y: Int32Array, async?: boolean): Ret;
+  svmLoss(N: number, C: number, loss: Float64Array, dx: F, scores: F, y: Int32Array, async?: boolean): Ret;
+  sgdUpdate(n: number, lr: number, w: F, dw: F, async?: boolean): Ret;
+  sgdMomentumUpdate(n: number, lr: number, momentum: number, w: F, v: F, dw: F, async?: boolean): Ret;
+  rmspropUpdate(n: number, lr: number, decay: number, eps: number, w: F, cache: F, dw: F, async?: boolean): Ret;
+  adamUpdate(n: number, lr: number, beta1: number, beta2: number, eps: number, t: number, w: F, m: F, v: F, dw: F, async?: boolean): Ret;
+}
+
+/** The package root: the nearest folder above this file whose package.json is deepconv's. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj) && JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'deepconv') return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`deepconv: cannot find the package root above ${__dirname}`);
+    dir = up;
+  }
+}
+
+function load(): NativeBinding {
+  const root = packageRoot();
+  // DEEPCONV_ADDON points at another build of the addon (the sanitizer build, for instance).
+  const explicit = process.env.DEEPCONV_ADDON;
+  try {
+    if (explicit) return require(path.resolve(explicit)) as NativeBinding;
+    return require('node-gyp-build')(root) as NativeBinding;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `deepconv: could not load the native addon (${explicit ? `DEEPCONV_ADDON=${explicit}` : root}).\n` +
+        `  ${why}\n` +
+        'Possible solutions:\n' +
+        `  - build it from source: run \`npm install\` (or \`npm run build\`) in ${root};\n` +
+        '    that needs a C++17 compiler with OpenMP (g++), make and python3;\n' +
+        '  - for the CUDA build: `npm run build:cuda` (needs nvcc and cmake).',
+    );
+  }
+}
+
+export const native: NativeBinding = load();

@@ -1,0 +1,99 @@
+// ReLU and inverted dropout, elementwise over tensors of any shape.
+import { native } from '../binding';
+import { Rng } from '../random';
+import { Tensor, zerosLike } from '../tensor';
+import { checkInt, checkNumber, checkOptions, checkTensor, invalidType, shapeStr } from '../validate';
+import { Prepared, runAsync, runSync } from './op';
+
+function checkLike(name: string, t: Tensor, like: Tensor, likeName: string): void {
+  checkTensor(name, t);
+  if (t.size !== like.size || t.shape.some((d, i) => d !== like.shape[i]) || t.shape.length !== like.shape.length) {
+    throw new RangeError(`${name} must have shape ${shapeStr(like.shape)} like ${likeName}, got ${shapeStr(t.shape)}`);
+  }
+  if (t.dtype !== like.dtype) throw new TypeError(`${name} must have dtype ${like.dtype} like ${likeName}, got ${t.dtype}`);
+}
+
+function reluForward(x: Tensor): Prepared<{ out: Tensor; cache: Tensor }> {
+  checkTensor('x', x);
+  const out = zerosLike(x);
+  return { result: { out, cache: x }, call: (async) => native.reluForward(x.size, out.data, x.data, async) };
+}
+
+function reluBackward(dout: Tensor, cache: Tensor): Prepared<Tensor> {
+  checkTensor('cache', cache);
+  checkLike('dout', dout, cache, 'the forward input');
+  const dx = zerosLike(cache);
+  return { result: dx, call: (async) => native.reluBackward(cache.size, dx.data, dout.data, cache.data, async) };
+}
+
+export const ReLU = {
+  /** out = max(x, 0); the cache is x. */
+  forward(x: Tensor): { out: Tensor; cache: Tensor } {
+    return runSync(reluForward(x));
+  },
+  backward(dout: Tensor, cache: Tensor): Tensor {
+    return runSync(reluBackward(dout, cache));
+  },
+  forwardAsync(x: Tensor): Promise<{ out: Tensor; cache: Tensor }> {
+    return runAsync(reluForward(x));
+  },
+  backwardAsync(dout: Tensor, cache: Tensor): Promise<Tensor> {
+    return runAsync(reluBackward(dout, cache));
+  },
+};
+
+export interface DropoutParam {
+  /** Keep probability in (0, 1]: each unit is kept with probability p and scaled by 1/p. */
+  p: number;
+  mode: 'train' | 'test';
+  /** Seed of the mask; the same seed gives the same mask. Random when absent. */
+  seed?: number;
+}
+
+export interface DropoutCache {
+  mode: 'train' | 'test';
+  /** 0 or 1/p per element (train mode), null in test mode. */
+  mask: Tensor | null;
+}
+
+function dropoutForward(x: Tensor, dropoutParam: DropoutParam): Prepared<{ out: Tensor; cache: DropoutCache }> {
+  checkTensor('x', x);
+  const dp = checkOptions('dropoutParam', dropoutParam);
+  const p = checkNumber('dropoutParam.p', dp.p, (v) => v > 0 && v <= 1, 'a keep probability in (0, 1]');
+  if (dp.mode !== 'train' && dp.mode !== 'test') throw invalidType('dropoutParam.mode', "'train' or 'test'", dp.mode);
+  const out = zerosLike(x);
+  if (dp.mode === 'test') {
+    out.data.set(x.data);  // inverted dropout: nothing to scale at test time
+    return { result: { out, cache: { mode: 'test', mask: null } }, call: () => undefined };
+  }
+  const seed = dp.seed === undefined ? new Rng().seed() : checkInt('dropoutParam.seed', dp.seed, 0);
+  const mask = zerosLike(x);
+  return {
+    result: { out, cache: { mode: 'train', mask } },
+    call: (async) => native.dropoutForward(x.size, p, seed, out.data, mask.data, x.data, async),
+  };
+}
+
+function dropoutBackward(dout: Tensor, cache: DropoutCache): Prepared<Tensor> {
+  checkTensor('dout', dout);
+  if (cache.mode === 'test' || cache.mask === null) return { result: dout.clone(), call: () => undefined };
+  const mask = cache.mask;
+  checkLike('dout', dout, mask, 'the forward input');
+  const dx = zerosLike(mask);
+  return { result: dx, call: (async) => native.dropoutBackward(mask.size, dx.data, dout.data, mask.data, async) };
+}
+
+export const Dropout = {
+  forward(x: Tensor, dropoutParam: DropoutParam): { out: Tensor; cache: DropoutCache } {
+    return runSync(dropoutForward(x, dropoutParam));
+  },
+  backward(dout: Tensor, cache: DropoutCache): Tensor {
+    return runSync(dropoutBackward(dout, cache));
+  },
+  forwardAsync(x: Tensor, dropoutParam: DropoutParam): Promise<{ out: Tensor; cache: DropoutCache }> {
+    return runAsync(dropoutForward(x, dropoutParam));
+  },
+  backwardAsync(dout: Tensor, cache: DropoutCache): Promise<Tensor> {
+    return runAsync(dropoutBackward(dout, cache));
+  },
+};

@@ -1,0 +1,115 @@
+// Batch normalization. BatchNorm normalises x (N, D) per feature; SpatialBatchNorm normalises
+// x (N, C, H, W) per channel over N*H*W values. Both run one native kernel family that views
+// x as (N, D, S), with S = 1 or S = H*W, so spatial batchnorm needs no transposes.
+import { native } from '../binding';
+import { Tensor, zerosLike } from '../tensor';
+import { checkNumber, checkOptions, checkSameDtype, checkShape, checkTensor, invalidType } from '../validate';
+import { Prepared, runAsync, runSync } from './op';
+
+export interface BatchNormParam {
+  mode: 'train' | 'test';
+  /** Added to the variance, default 1e-5. */
+  eps?: number;
+  /** running = momentum * running + (1 - momentum) * batch, default 0.9. */
+  momentum?: number;
+  /** (D) running mean: created as zeros on first use and updated in place in train mode. */
+  runningMean?: Tensor;
+  /** (D) running (biased) variance: created as zeros on first use, updated in place. */
+  runningVar?: Tensor;
+}
+
+export interface BatchNormCache {
+  x: Tensor;
+  gamma: Tensor;
+  /** (D) batch mean and 1 / sqrt(var + eps) from the forward pass. */
+  mean: Tensor;
+  rstd: Tensor;
+  N: number;
+  D: number;
+  S: number;
+}
+
+type Result = { out: Tensor; cache: BatchNormCache };
+type Grads = { dx: Tensor; dgamma: Tensor; dbeta: Tensor };
+
+function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam, N: number, D: number, S: number): Prepared<Result> {
+  checkShape('gamma', gamma, [D], 'one scale per feature of x');
+  checkShape('beta', beta, [D], 'one shift per feature of x');
+  checkSameDtype({ x, gamma, beta });
+  const bp = checkOptions('bnParam', bnParam);
+  if (bp.mode !== 'train' && bp.mode !== 'test') throw invalidType('bnParam.mode', "'train' or 'test'", bp.mode);
+  const eps = checkNumber('bnParam.eps', bp.eps ?? 1e-5, (v) => v > 0, 'a positive finite number');
+  const momentum = checkNumber('bnParam.momentum', bp.momentum ?? 0.9, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+  bp.runningMean ??= zerosLike(x, [D]);
+  bp.runningVar ??= zerosLike(x, [D]);
+  const rm = checkShape('bnParam.runningMean', bp.runningMean, [D], 'one per feature of x');
+  const rv = checkShape('bnParam.runningVar', bp.runningVar, [D], 'one per feature of x');
+  checkSameDtype({ x, 'bnParam.runningMean': rm, 'bnParam.runningVar': rv });
+  const out = zerosLike(x);
+  const mean = zerosLike(x, [D]);
+  const rstd = zerosLike(x, [D]);
+  const cache: BatchNormCache = { x, gamma, mean, rstd, N, D, S };
+  const call =
+    bp.mode === 'train'
+      ? (async: boolean) => native.batchnormForwardTrain(N, D, S, eps, momentum, out.data, mean.data, rstd.data, rm.data, rv.data, x.data, gamma.data, beta.data, async)
+      : (async: boolean) => native.batchnormForwardTest(N, D, S, eps, out.data, x.data, gamma.data, beta.data, rm.data, rv.data, async);
+  return { result: { out, cache }, call };
+}
+
+function prepareBackward(dout: Tensor, cache: BatchNormCache, alt: boolean): Prepared<Grads> {
+  const { x, gamma, mean, rstd, N, D, S } = cache;
+  checkShape('dout', dout, x.shape, 'the shape of the forward output');
+  checkSameDtype({ x, dout });
+  const dx = zerosLike(x);
+  const dgamma = zerosLike(gamma);
+  const dbeta = zerosLike(gamma);
+  return {
+    result: { dx, dgamma, dbeta },
+    call: (async) => native.batchnormBackward(N, D, S, alt, dx.data, dgamma.data, dbeta.data, dout.data, x.data, gamma.data, mean.data, rstd.data, async),
+  };
+}
+
+function plain(x: Tensor) {
+  checkTensor('x', x, 2, '(N, D)');
+  return { N: x.shape[0], D: x.shape[1], S: 1 };
+}
+
+function spatial(x: Tensor) {
+  checkTensor('x', x, 4, '(N, C, H, W)');
+  return { N: x.shape[0], D: x.shape[1], S: x.shape[2] * x.shape[3] };
+}
+
+function family(view: (x: Tensor) => { N: number; D: number; S: number }) {
+  const fwd = (x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam) => {
+    const { N, D, S } = view(x);
+    return prepareForward(x, gamma, beta, bnParam, N, D, S);
+  };
+  return {
+    /** Train mode normalises with batch statistics and updates the running ones in place. */
+    forward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): Result {
+      return runSync(fwd(x, gamma, beta, bnParam));
+    },
+    /** Backward through the computation graph, stage by stage. */
+    backward(dout: Tensor, cache: BatchNormCache): Grads {
+      return runSync(prepareBackward(dout, cache, false));
+    },
+    /** The simplified closed-form backward. */
+    backwardAlt(dout: Tensor, cache: BatchNormCache): Grads {
+      return runSync(prepareBackward(dout, cache, true));
+    },
+    forwardAsync(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): Promise<Result> {
+      return runAsync(fwd(x, gamma, beta, bnParam));
+    },
+    backwardAsync(dout: Tensor, cache: BatchNormCache): Promise<Grads> {
+      return runAsync(prepareBackward(dout, cache, false));
+    },
+    backwardAltAsync(dout: Tensor, cache: BatchNormCache): Promise<Grads> {
+      return runAsync(prepareBackward(dout, cache, true));
+    },
+  };
+}
+
+/** Batchnorm over x (N, D). */
+export const BatchNorm = family(plain);
+/** Batchnorm over x (N, C, H, W), per channel. */
+export const SpatialBatchNorm = family(spatial);

@@ -1,0 +1,95 @@
+// Convolution layer: x (N, C, H, W), w (F, C, HH, WW), b (F) -> out (N, F, Ho, Wo).
+import { native } from '../binding';
+import { Tensor, zerosLike } from '../tensor';
+import { checkInt, checkOptions, checkSameDtype, checkShape, checkTensor, shapeStr } from '../validate';
+import { Prepared, runAsync, runSync } from './op';
+
+export interface ConvParam {
+  /** Step between windows, >= 1 (default 1). */
+  stride?: number;
+  /** Zero padding on every side, >= 0 (default 0). */
+  pad?: number;
+}
+
+export interface ConvCache {
+  x: Tensor;
+  w: Tensor;
+  b: Tensor;
+  stride: number;
+  pad: number;
+  naive: boolean;
+}
+
+/** Output size along one axis, or a RangeError that shows the arithmetic. */
+export function convOutputSize(axis: 'height' | 'width', size: number, k: number, stride: number, pad: number): number {
+  const span = size + 2 * pad - k;
+  const o = 1 + span / stride;
+  if (span < 0 || !Number.isInteger(o)) {
+    throw new RangeError(
+      `convolution output ${axis} must be a positive whole number: 1 + (${size} + 2*${pad} - ${k}) / ${stride} = ${o}` +
+        ` (check convParam.stride, convParam.pad and the filter size)`,
+    );
+  }
+  return o;
+}
+
+function prepareForward(x: Tensor, w: Tensor, b: Tensor, convParam: ConvParam | undefined, naive: boolean): Prepared<{ out: Tensor; cache: ConvCache }> {
+  checkTensor('x', x, 4, '(N, C, H, W)');
+  checkTensor('w', w, 4, '(F, C, HH, WW)');
+  const [N, C, H, W] = x.shape;
+  const [F, Cw, HH, WW] = w.shape;
+  if (Cw !== C) throw new RangeError(`w must have shape [F, ${C}, HH, WW] (its channels must match x's ${C}), got ${shapeStr(w.shape)}`);
+  checkShape('b', b, [F], `one bias per filter of w`);
+  checkSameDtype({ x, w, b });
+  const p = checkOptions('convParam', convParam);
+  const stride = checkInt('convParam.stride', p.stride ?? 1, 1);
+  const pad = checkInt('convParam.pad', p.pad ?? 0, 0);
+  const Ho = convOutputSize('height', H, HH, stride, pad);
+  const Wo = convOutputSize('width', W, WW, stride, pad);
+  const out = zerosLike(x, [N, F, Ho, Wo]);
+  return {
+    result: { out, cache: { x, w, b, stride, pad, naive } },
+    call: (async) => native.convForward(N, C, H, W, F, HH, WW, stride, pad, naive, out.data, x.data, w.data, b.data, async),
+  };
+}
+
+function prepareBackward(dout: Tensor, cache: ConvCache): Prepared<{ dx: Tensor; dw: Tensor; db: Tensor }> {
+  const { x, w, b, stride, pad, naive } = cache;
+  const [N, C, H, W] = x.shape;
+  const [F, , HH, WW] = w.shape;
+  const Ho = convOutputSize('height', H, HH, stride, pad);
+  const Wo = convOutputSize('width', W, WW, stride, pad);
+  checkShape('dout', dout, [N, F, Ho, Wo], 'the shape of the forward output');
+  checkSameDtype({ x, dout });
+  const dx = zerosLike(x);
+  const dw = zerosLike(w);
+  const db = zerosLike(b);
+  return {
+    result: { dx, dw, db },
+    call: (async) => native.convBackward(N, C, H, W, F, HH, WW, stride, pad, naive, dx.data, dw.data, db.data, dout.data, x.data, w.data, async),
+  };
+}
+
+export const Conv = {
+  /** im2col + GEMM convolution. */
+  forward(x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam): { out: Tensor; cache: ConvCache } {
+    return runSync(prepareForward(x, w, b, convParam, false));
+  },
+  backward(dout: Tensor, cache: ConvCache): { dx: Tensor; dw: Tensor; db: Tensor } {
+    return runSync(prepareBackward(dout, cache));
+  },
+  /** The direct seven-loop convolution, kept as the reference. */
+  forwardNaive(x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam): { out: Tensor; cache: ConvCache } {
+    return runSync(prepareForward(x, w, b, convParam, true));
+  },
+  /** Backward of forwardNaive's cache runs the direct loops too. */
+  backwardNaive(dout: Tensor, cache: ConvCache): { dx: Tensor; dw: Tensor; db: Tensor } {
+    return runSync(prepareBackward(dout, { ...cache, naive: true }));
+  },
+  forwardAsync(x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam): Promise<{ out: Tensor; cache: ConvCache }> {
+    return runAsync(prepareForward(x, w, b, convParam, false));
+  },
+  backwardAsync(dout: Tensor, cache: ConvCache): Promise<{ dx: Tensor; dw: Tensor; db: Tensor }> {
+    return runAsync(prepareBackward(dout, cache));
+  },
+};

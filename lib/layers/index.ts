@@ -1,0 +1,7 @@
+export * from './activation';
+export * from './batchnorm';
+export * from './conv';
+export * from './linear';
+export * from './loss';
+export * from './pool';
+export * from './sandwich';

@@ -1,0 +1,108 @@
+// "Sandwich" layers: the common compositions, each with the forward/backward API of the rest.
+import { Tensor } from '../tensor';
+import { BatchNorm, BatchNormCache, BatchNormParam, SpatialBatchNorm } from './batchnorm';
+import { Conv, ConvCache, ConvParam } from './conv';
+import { Linear, LinearCache } from './linear';
+import { MaxPool, PoolCache, PoolParam } from './pool';
+import { ReLU } from './activation';
+
+type ConvGrads = { dx: Tensor; dw: Tensor; db: Tensor };
+type BnGrads = ConvGrads & { dgamma: Tensor; dbeta: Tensor };
+
+export interface ConvReLUCache {
+  conv: ConvCache;
+  relu: Tensor;
+}
+
+export const ConvReLU = {
+  forward(x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam): { out: Tensor; cache: ConvReLUCache } {
+    const c = Conv.forward(x, w, b, convParam);
+    const r = ReLU.forward(c.out);
+    return { out: r.out, cache: { conv: c.cache, relu: r.cache } };
+  },
+  backward(dout: Tensor, cache: ConvReLUCache): ConvGrads {
+    return Conv.backward(ReLU.backward(dout, cache.relu), cache.conv);
+  },
+};
+
+export interface ConvReLUPoolCache extends ConvReLUCache {
+  pool: PoolCache;
+}
+
+export const ConvReLUPool = {
+  forward(x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam, poolParam?: PoolParam): { out: Tensor; cache: ConvReLUPoolCache } {
+    const cr = ConvReLU.forward(x, w, b, convParam);
+    const p = MaxPool.forward(cr.out, poolParam);
+    return { out: p.out, cache: { ...cr.cache, pool: p.cache } };
+  },
+  backward(dout: Tensor, cache: ConvReLUPoolCache): ConvGrads {
+    return ConvReLU.backward(MaxPool.backward(dout, cache.pool), cache);
+  },
+};
+
+export interface ConvBatchNormReLUCache {
+  conv: ConvCache;
+  bn: BatchNormCache;
+  relu: Tensor;
+}
+
+export const ConvBatchNormReLU = {
+  forward(x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, convParam: ConvParam | undefined, bnParam: BatchNormParam): { out: Tensor; cache: ConvBatchNormReLUCache } {
+    const c = Conv.forward(x, w, b, convParam);
+    const n = SpatialBatchNorm.forward(c.out, gamma, beta, bnParam);
+    const r = ReLU.forward(n.out);
+    return { out: r.out, cache: { conv: c.cache, bn: n.cache, relu: r.cache } };
+  },
+  backward(dout: Tensor, cache: ConvBatchNormReLUCache): BnGrads {
+    const { dx: dn, dgamma, dbeta } = SpatialBatchNorm.backwardAlt(ReLU.backward(dout, cache.relu), cache.bn);
+    return { ...Conv.backward(dn, cache.conv), dgamma, dbeta };
+  },
+};
+
+export interface ConvBatchNormReLUPoolCache extends ConvBatchNormReLUCache {
+  pool: PoolCache;
+}
+
+export const ConvBatchNormReLUPool = {
+  forward(x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, convParam: ConvParam | undefined, bnParam: BatchNormParam, poolParam?: PoolParam): { out: Tensor; cache: ConvBatchNormReLUPoolCache } {
+    const cbr = ConvBatchNormReLU.forward(x, w, b, gamma, beta, convParam, bnParam);
+    const p = MaxPool.forward(cbr.out, poolParam);
+    return { out: p.out, cache: { ...cbr.cache, pool: p.cache } };
+  },
+  backward(dout: Tensor, cache: ConvBatchNormReLUPoolCache): BnGrads {
+    return ConvBatchNormReLU.backward(MaxPool.backward(dout, cache.pool), cache);
+  },
+};
+
+export interface LinearReLUCache {
+  linear: LinearCache;
+  relu: Tensor;
+}
+
+export const LinearReLU = {
+  forward(x: Tensor, w: Tensor, b: Tensor): { out: Tensor; cache: LinearReLUCache } {
+    const l = Linear.forward(x, w, b);
+    const r = ReLU.forward(l.out);
+    return { out: r.out, cache: { linear: l.cache, relu: r.cache } };
+  },
+  backward(dout: Tensor, cache: LinearReLUCache): ConvGrads {
+    return Linear.backward(ReLU.backward(dout, cache.relu), cache.linear);
+  },
+};
+
+export interface LinearBatchNormReLUCache extends LinearReLUCache {
+  bn: BatchNormCache;
+}
+
+export const LinearBatchNormReLU = {
+  forward(x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): { out: Tensor; cache: LinearBatchNormReLUCache } {
+    const l = Linear.forward(x, w, b);
+    const n = BatchNorm.forward(l.out, gamma, beta, bnParam);
+    const r = ReLU.forward(n.out);
+    return { out: r.out, cache: { linear: l.cache, bn: n.cache, relu: r.cache } };
+  },
+  backward(dout: Tensor, cache: LinearBatchNormReLUCache): BnGrads {
+    const { dx: dn, dgamma, dbeta } = BatchNorm.backwardAlt(ReLU.backward(dout, cache.relu), cache.bn);
+    return { ...Linear.backward(dn, cache.linear), dgamma, dbeta };
+  },
+};
