@@ -1,7 +1,4 @@
 {
-  "variables": {
-    "deepconv_sanitize%": "0"
-  },
   "targets": [
     {
       "target_name": "deepconv",
@@ -23,10 +20,6 @@
       "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fno-math-errno"],
       "ldflags": ["-fopenmp"],
       "conditions": [
-        ["deepconv_sanitize=='1'", {
-          "cflags_cc+": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-O1", "-g"],
-          "ldflags+": ["-fsanitize=address,undefined"]
-        }],
         ["OS=='mac'", {
           "xcode_settings": {
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",

@@ -24,8 +24,8 @@ export interface NativeBinding {
   batchnormForwardTrain(N: number, D: number, S: number, eps: number, momentum: number, out: F, mean: F, rstd: F, runningMean: F, runningVar: F, x: F, gamma: F, beta: F, async?: boolean): Ret;
   batchnormForwardTest(N: number, D: number, S: number, eps: number, out: F, x: F, gamma: F, beta: F, runningMean: F, runningVar: F, async?: boolean): Ret;
   batchnormBackward(N: number, D: number, S: number, alt: boolean, dx: F, dgamma: F, dbeta: F, dout: F, x: F, gamma: F, mean: F, rstd: F, async?: boolean): Ret;
-  softmaxLoss(N: number, C: number, loss: Float64Array, dx: F, scores: F, y: Int32Array, async?: boolean): Ret;
-  svmLoss(N: number, C: number, loss: Float64Array, dx: F, scores: F, y: Int32Array, async?: boolean): Ret;
+  softmaxLoss(N: number, C: number, dx: F, scores: F, y: Int32Array, loss: Float64Array, async?: boolean): Ret;
+  svmLoss(N: number, C: number, dx: F, scores: F, y: Int32Array, loss: Float64Array, async?: boolean): Ret;
   sgdUpdate(n: number, lr: number, w: F, dw: F, async?: boolean): Ret;
   sgdMomentumUpdate(n: number, lr: number, momentum: number, w: F, v: F, dw: F, async?: boolean): Ret;
   rmspropUpdate(n: number, lr: number, decay: number, eps: number, w: F, cache: F, dw: F, async?: boolean): Ret;

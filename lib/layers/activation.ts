@@ -1,9 +1,10 @@
 // ReLU and inverted dropout, elementwise over tensors of any shape.
 import { native } from '../binding';
 import { Rng } from '../random';
-import { Tensor, zerosLike } from '../tensor';
+import { Tensor } from '../tensor';
 import { checkInt, checkNumber, checkOptions, checkTensor, invalidType, shapeStr } from '../validate';
 import { Prepared, runAsync, runSync } from './op';
+import { output } from './alloc';
 
 function checkLike(name: string, t: Tensor, like: Tensor, likeName: string): void {
   checkTensor(name, t);
@@ -15,18 +16,20 @@ function checkLike(name: string, t: Tensor, like: Tensor, likeName: string): voi
 
 function reluForward(x: Tensor): Prepared<{ out: Tensor; cache: Tensor }> {
   checkTensor('x', x);
-  const out = zerosLike(x);
+  const out = output(x);
   return { result: { out, cache: x }, call: (async) => native.reluForward(x.size, out.data, x.data, async) };
 }
 
 function reluBackward(dout: Tensor, cache: Tensor): Prepared<Tensor> {
   checkTensor('cache', cache);
   checkLike('dout', dout, cache, 'the forward input');
-  const dx = zerosLike(cache);
+  const dx = output(cache);
   return { result: dx, call: (async) => native.reluBackward(cache.size, dx.data, dout.data, cache.data, async) };
 }
 
 export const ReLU = {
+  prepareForward: reluForward,
+  prepareBackward: reluBackward,
   /** out = max(x, 0); the cache is x. */
   forward(x: Tensor): { out: Tensor; cache: Tensor } {
     return runSync(reluForward(x));
@@ -61,13 +64,13 @@ function dropoutForward(x: Tensor, dropoutParam: DropoutParam): Prepared<{ out: 
   const dp = checkOptions('dropoutParam', dropoutParam);
   const p = checkNumber('dropoutParam.p', dp.p, (v) => v > 0 && v <= 1, 'a keep probability in (0, 1]');
   if (dp.mode !== 'train' && dp.mode !== 'test') throw invalidType('dropoutParam.mode', "'train' or 'test'", dp.mode);
-  const out = zerosLike(x);
+  const out = output(x);
   if (dp.mode === 'test') {
     out.data.set(x.data);  // inverted dropout: nothing to scale at test time
     return { result: { out, cache: { mode: 'test', mask: null } }, call: () => undefined };
   }
   const seed = dp.seed === undefined ? new Rng().seed() : checkInt('dropoutParam.seed', dp.seed, 0);
-  const mask = zerosLike(x);
+  const mask = output(x);
   return {
     result: { out, cache: { mode: 'train', mask } },
     call: (async) => native.dropoutForward(x.size, p, seed, out.data, mask.data, x.data, async),
@@ -79,11 +82,13 @@ function dropoutBackward(dout: Tensor, cache: DropoutCache): Prepared<Tensor> {
   if (cache.mode === 'test' || cache.mask === null) return { result: dout.clone(), call: () => undefined };
   const mask = cache.mask;
   checkLike('dout', dout, mask, 'the forward input');
-  const dx = zerosLike(mask);
+  const dx = output(mask);
   return { result: dx, call: (async) => native.dropoutBackward(mask.size, dx.data, dout.data, mask.data, async) };
 }
 
 export const Dropout = {
+  prepareForward: dropoutForward,
+  prepareBackward: dropoutBackward,
   forward(x: Tensor, dropoutParam: DropoutParam): { out: Tensor; cache: DropoutCache } {
     return runSync(dropoutForward(x, dropoutParam));
   },

@@ -2,9 +2,10 @@
 // x (N, C, H, W) per channel over N*H*W values. Both run one native kernel family that views
 // x as (N, D, S), with S = 1 or S = H*W, so spatial batchnorm needs no transposes.
 import { native } from '../binding';
-import { Tensor, zerosLike } from '../tensor';
+import { Tensor } from '../tensor';
 import { checkNumber, checkOptions, checkSameDtype, checkShape, checkTensor, invalidType } from '../validate';
 import { Prepared, runAsync, runSync } from './op';
+import { output } from './alloc';
 
 export interface BatchNormParam {
   mode: 'train' | 'test';
@@ -40,14 +41,14 @@ function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNo
   if (bp.mode !== 'train' && bp.mode !== 'test') throw invalidType('bnParam.mode', "'train' or 'test'", bp.mode);
   const eps = checkNumber('bnParam.eps', bp.eps ?? 1e-5, (v) => v > 0, 'a positive finite number');
   const momentum = checkNumber('bnParam.momentum', bp.momentum ?? 0.9, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
-  bp.runningMean ??= zerosLike(x, [D]);
-  bp.runningVar ??= zerosLike(x, [D]);
+  bp.runningMean ??= Tensor.zeros([D], x.dtype);
+  bp.runningVar ??= Tensor.zeros([D], x.dtype);
   const rm = checkShape('bnParam.runningMean', bp.runningMean, [D], 'one per feature of x');
   const rv = checkShape('bnParam.runningVar', bp.runningVar, [D], 'one per feature of x');
   checkSameDtype({ x, 'bnParam.runningMean': rm, 'bnParam.runningVar': rv });
-  const out = zerosLike(x);
-  const mean = zerosLike(x, [D]);
-  const rstd = zerosLike(x, [D]);
+  const out = output(x);
+  const mean = output(x, [D]);
+  const rstd = output(x, [D]);
   const cache: BatchNormCache = { x, gamma, mean, rstd, N, D, S };
   const call =
     bp.mode === 'train'
@@ -60,9 +61,9 @@ function prepareBackward(dout: Tensor, cache: BatchNormCache, alt: boolean): Pre
   const { x, gamma, mean, rstd, N, D, S } = cache;
   checkShape('dout', dout, x.shape, 'the shape of the forward output');
   checkSameDtype({ x, dout });
-  const dx = zerosLike(x);
-  const dgamma = zerosLike(gamma);
-  const dbeta = zerosLike(gamma);
+  const dx = output(x);
+  const dgamma = output(gamma);
+  const dbeta = output(gamma);
   return {
     result: { dx, dgamma, dbeta },
     call: (async) => native.batchnormBackward(N, D, S, alt, dx.data, dgamma.data, dbeta.data, dout.data, x.data, gamma.data, mean.data, rstd.data, async),
@@ -85,6 +86,9 @@ function family(view: (x: Tensor) => { N: number; D: number; S: number }) {
     return prepareForward(x, gamma, beta, bnParam, N, D, S);
   };
   return {
+    prepareForward: fwd,
+    prepareBackward: (dout: Tensor, cache: BatchNormCache) => prepareBackward(dout, cache, false),
+    prepareBackwardAlt: (dout: Tensor, cache: BatchNormCache) => prepareBackward(dout, cache, true),
     /** Train mode normalises with batch statistics and updates the running ones in place. */
     forward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): Result {
       return runSync(fwd(x, gamma, beta, bnParam));

@@ -1,8 +1,9 @@
 // Convolution layer: x (N, C, H, W), w (F, C, HH, WW), b (F) -> out (N, F, Ho, Wo).
 import { native } from '../binding';
-import { Tensor, zerosLike } from '../tensor';
+import { Tensor } from '../tensor';
 import { checkInt, checkOptions, checkSameDtype, checkShape, checkTensor, shapeStr } from '../validate';
 import { Prepared, runAsync, runSync } from './op';
+import { output } from './alloc';
 
 export interface ConvParam {
   /** Step between windows, >= 1 (default 1). */
@@ -46,7 +47,7 @@ function prepareForward(x: Tensor, w: Tensor, b: Tensor, convParam: ConvParam | 
   const pad = checkInt('convParam.pad', p.pad ?? 0, 0);
   const Ho = convOutputSize('height', H, HH, stride, pad);
   const Wo = convOutputSize('width', W, WW, stride, pad);
-  const out = zerosLike(x, [N, F, Ho, Wo]);
+  const out = output(x, [N, F, Ho, Wo]);
   return {
     result: { out, cache: { x, w, b, stride, pad, naive } },
     call: (async) => native.convForward(N, C, H, W, F, HH, WW, stride, pad, naive, out.data, x.data, w.data, b.data, async),
@@ -61,9 +62,9 @@ function prepareBackward(dout: Tensor, cache: ConvCache): Prepared<{ dx: Tensor;
   const Wo = convOutputSize('width', W, WW, stride, pad);
   checkShape('dout', dout, [N, F, Ho, Wo], 'the shape of the forward output');
   checkSameDtype({ x, dout });
-  const dx = zerosLike(x);
-  const dw = zerosLike(w);
-  const db = zerosLike(b);
+  const dx = output(x);
+  const dw = output(w);
+  const db = output(b);
   return {
     result: { dx, dw, db },
     call: (async) => native.convBackward(N, C, H, W, F, HH, WW, stride, pad, naive, dx.data, dw.data, db.data, dout.data, x.data, w.data, async),
@@ -71,6 +72,9 @@ function prepareBackward(dout: Tensor, cache: ConvCache): Prepared<{ dx: Tensor;
 }
 
 export const Conv = {
+  /** The forward and backward as prepared native calls, for drivers that choose sync or async (see op.ts). */
+  prepareForward: (x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam) => prepareForward(x, w, b, convParam, false),
+  prepareBackward,
   /** im2col + GEMM convolution. */
   forward(x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam): { out: Tensor; cache: ConvCache } {
     return runSync(prepareForward(x, w, b, convParam, false));

@@ -1,8 +1,9 @@
 // Linear (affine) layer: x of any rank >= 2 flattened to (N, D), w (D, M), b (M) -> out (N, M).
 import { native } from '../binding';
-import { Tensor, sizeOf, zerosLike } from '../tensor';
+import { Tensor, sizeOf } from '../tensor';
 import { checkSameDtype, checkShape, checkTensor, shapeStr } from '../validate';
 import { Prepared, runAsync, runSync } from './op';
+import { output } from './alloc';
 
 export interface LinearCache {
   x: Tensor;
@@ -26,7 +27,7 @@ function prepareForward(x: Tensor, w: Tensor, b: Tensor): Prepared<{ out: Tensor
   const { N, D, M } = dims(x, w);
   checkShape('b', b, [M], 'one bias per column of w');
   checkSameDtype({ x, w, b });
-  const out = zerosLike(x, [N, M]);
+  const out = output(x, [N, M]);
   return { result: { out, cache: { x, w, b } }, call: (async) => native.linearForward(N, D, M, out.data, x.data, w.data, b.data, async) };
 }
 
@@ -35,9 +36,9 @@ function prepareBackward(dout: Tensor, cache: LinearCache): Prepared<{ dx: Tenso
   const { N, D, M } = dims(x, w);
   checkShape('dout', dout, [N, M], 'the shape of the forward output');
   checkSameDtype({ x, dout });
-  const dx = zerosLike(x);
-  const dw = zerosLike(w);
-  const db = zerosLike(b);
+  const dx = output(x);
+  const dw = output(w);
+  const db = output(b);
   return {
     result: { dx, dw, db },
     call: (async) => native.linearBackward(N, D, M, dx.data, dw.data, db.data, dout.data, x.data, w.data, async),
@@ -45,6 +46,8 @@ function prepareBackward(dout: Tensor, cache: LinearCache): Prepared<{ dx: Tenso
 }
 
 export const Linear = {
+  prepareForward,
+  prepareBackward,
   forward(x: Tensor, w: Tensor, b: Tensor): { out: Tensor; cache: LinearCache } {
     return runSync(prepareForward(x, w, b));
   },

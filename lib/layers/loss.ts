@@ -1,19 +1,20 @@
 // Classification losses on scores (N, C) and labels y: the mean loss and d(loss)/d(scores).
 import { native } from '../binding';
-import { Tensor, zerosLike } from '../tensor';
+import { Tensor } from '../tensor';
 import { checkLabels, checkTensor, Labels } from '../validate';
 import { Prepared, runAsync, runSync } from './op';
+import { output } from './alloc';
 
 export interface LossResult {
   loss: number;
   dx: Tensor;
 }
 
-function prepare(kind: 'softmax' | 'svm', scores: Tensor, y: Labels): Prepared<LossResult> {
+export function prepareLoss(kind: 'softmax' | 'svm', scores: Tensor, y: Labels): Prepared<LossResult> {
   checkTensor('scores', scores, 2, '(N, C)');
   const [N, C] = scores.shape;
   const labels = checkLabels('y', y, N, C);
-  const dx = zerosLike(scores);
+  const dx = output(scores);
   const loss = new Float64Array(1);
   const result: LossResult = { loss: 0, dx };
   const fn = kind === 'softmax' ? native.softmaxLoss : native.svmLoss;
@@ -23,7 +24,7 @@ function prepare(kind: 'softmax' | 'svm', scores: Tensor, y: Labels): Prepared<L
       const done = () => {
         result.loss = loss[0];
       };
-      const r = fn(N, C, loss, dx.data, scores.data, labels, async);
+      const r = fn(N, C, dx.data, scores.data, labels, loss, async);
       if (r instanceof Promise) return r.then(done);
       done();
       return undefined;
@@ -33,18 +34,18 @@ function prepare(kind: 'softmax' | 'svm', scores: Tensor, y: Labels): Prepared<L
 
 /** Cross-entropy of softmax(scores) against y. */
 export function softmaxLoss(scores: Tensor, y: Labels): LossResult {
-  return runSync(prepare('softmax', scores, y));
+  return runSync(prepareLoss('softmax', scores, y));
 }
 
 /** Multiclass SVM (hinge) loss with margin 1. */
 export function svmLoss(scores: Tensor, y: Labels): LossResult {
-  return runSync(prepare('svm', scores, y));
+  return runSync(prepareLoss('svm', scores, y));
 }
 
 export function softmaxLossAsync(scores: Tensor, y: Labels): Promise<LossResult> {
-  return runAsync(prepare('softmax', scores, y));
+  return runAsync(prepareLoss('softmax', scores, y));
 }
 
 export function svmLossAsync(scores: Tensor, y: Labels): Promise<LossResult> {
-  return runAsync(prepare('svm', scores, y));
+  return runAsync(prepareLoss('svm', scores, y));
 }

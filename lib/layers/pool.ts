@@ -1,8 +1,9 @@
 // Max pooling: x (N, C, H, W) -> out (N, C, Ho, Wo), Ho = 1 + floor((H - poolHeight) / stride).
 import { native } from '../binding';
-import { Tensor, zerosLike } from '../tensor';
+import { Tensor } from '../tensor';
 import { checkInt, checkOptions, checkShape, checkTensor } from '../validate';
 import { Prepared, runAsync, runSync } from './op';
+import { output, outputInt32 } from './alloc';
 
 export interface PoolParam {
   poolHeight?: number;
@@ -34,8 +35,8 @@ function poolDims(x: Tensor, poolParam: PoolParam | undefined) {
 function prepareForward(x: Tensor, poolParam: PoolParam | undefined): Prepared<{ out: Tensor; cache: PoolCache }> {
   const { poolHeight, poolWidth, stride, Ho, Wo } = poolDims(x, poolParam);
   const [N, C, H, W] = x.shape;
-  const out = zerosLike(x, [N, C, Ho, Wo]);
-  const argmax = new Int32Array(out.size);
+  const out = output(x, [N, C, Ho, Wo]);
+  const argmax = outputInt32(out.size);
   return {
     result: { out, cache: { x, argmax, poolHeight, poolWidth, stride } },
     call: (async) => native.maxpoolForward(N, C, H, W, poolHeight, poolWidth, stride, out.data, argmax, x.data, async),
@@ -48,7 +49,7 @@ function prepareBackward(dout: Tensor, cache: PoolCache): Prepared<Tensor> {
   const [N, C, H, W] = x.shape;
   checkShape('dout', dout, [N, C, Ho, Wo], 'the shape of the forward output');
   if (dout.dtype !== x.dtype) throw new TypeError(`dout must have dtype ${x.dtype} like x, got ${dout.dtype}`);
-  const dx = zerosLike(x);
+  const dx = output(x);
   return {
     result: dx,
     call: (async) => native.maxpoolBackward(N, C, H, W, poolHeight, poolWidth, stride, dx.data, dout.data, argmax, async),
@@ -56,6 +57,8 @@ function prepareBackward(dout: Tensor, cache: PoolCache): Prepared<Tensor> {
 }
 
 export const MaxPool = {
+  prepareForward,
+  prepareBackward,
   forward(x: Tensor, poolParam?: PoolParam): { out: Tensor; cache: PoolCache } {
     return runSync(prepareForward(x, poolParam));
   },

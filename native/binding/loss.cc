@@ -1,4 +1,4 @@
-// softmaxLoss(N, C, loss, dx, scores, y, async?)   svmLoss(N, C, loss, dx, scores, y, async?)
+// softmaxLoss(N, C, dx, scores, y, loss, async?)   svmLoss(N, C, dx, scores, y, loss, async?)
 // loss is a Float64Array(1) that receives the mean loss; y an Int32Array of labels in [0, C).
 #include "common.h"
 #include "deepconv/cpu.h"
@@ -9,10 +9,10 @@ namespace {
 template <typename T, bool Softmax>
 Napi::Value loss_t(Args& a) {
   const int64_t N = a.integer("N"), C = a.integer("C");
-  double* loss = a.buffer<double>("loss", 1);
   T* dx = a.buffer<T>("dx", checked_product({N, C}, "dx"));
   const T* scores = a.buffer<T>("scores", checked_product({N, C}, "scores"));
   const int32_t* y = a.buffer<int32_t>("y", N);
+  double* loss = a.buffer<double>("loss", 1);  // after dx: the call's dtype is its first float array's
   for (int64_t i = 0; i < N; ++i) {
     if (y[i] < 0 || y[i] >= C) throw ArgRangeError("y[" + std::to_string(i) + "] is out of range");
   }

@@ -1,0 +1,68 @@
+// Where layer outputs come from. Normally each op returns fresh zeroed tensors. A model's
+// training step instead runs under an Arena: its k-th allocation reuses the buffer of the
+// k-th allocation of the previous step (a step makes the same allocations in the same order),
+// so the steady state allocates nothing and touches no fresh pages. Kernels overwrite every
+// output element, so recycled buffers need no clearing.
+import { DType, FloatArray, Tensor } from '../tensor';
+
+type Kind = DType | 'int32';
+type Buffer = FloatArray | Int32Array;
+
+function make(kind: Kind, n: number): Buffer {
+  if (kind === 'float64') return new Float64Array(n);
+  if (kind === 'int32') return new Int32Array(n);
+  return new Float32Array(n);
+}
+
+function kindOf(b: Buffer): Kind {
+  if (b instanceof Float64Array) return 'float64';
+  if (b instanceof Int32Array) return 'int32';
+  return 'float32';
+}
+
+export class Arena {
+  private slots: Buffer[] = [];
+  private next = 0;
+
+  /** Starts a new step: allocations are handed out from the first slot again. */
+  reset(): void {
+    this.next = 0;
+  }
+
+  take(kind: Kind, n: number): Buffer {
+    const i = this.next++;
+    const b = this.slots[i];
+    if (b && b.length === n && kindOf(b) === kind) return b;
+    return (this.slots[i] = make(kind, n));
+  }
+
+  /** Bytes held across steps. */
+  get bytes(): number {
+    return this.slots.reduce((s, b) => s + b.byteLength, 0);
+  }
+}
+
+let active: Arena | null = null;
+
+/** Runs fn with `arena` serving the layer outputs it allocates (null: fresh buffers). */
+export function withArena<R>(arena: Arena | null, fn: () => R): R {
+  const prev = active;
+  active = arena;
+  try {
+    return fn();
+  } finally {
+    active = prev;
+  }
+}
+
+/** A layer output shaped `shape` in `like`'s dtype. */
+export function output(like: Tensor, shape: readonly number[] = like.shape): Tensor {
+  if (!active) return Tensor.zeros(shape, like.dtype);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return new Tensor(active.take(like.dtype, n) as FloatArray, shape);
+}
+
+/** An int32 cache buffer of n elements (max-pool argmax). */
+export function outputInt32(n: number): Int32Array {
+  return active ? (active.take('int32', n) as Int32Array) : new Int32Array(n);
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the jest suite against the sanitizer build of the addon (scripts/build-asan.sh).
+# Node itself is not instrumented, so the ASan runtime is preloaded. Leak checking is off:
+# V8 keeps allocations alive until exit, which LeakSanitizer would report as leaks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -f build-asan/deepconv.node ] || bash scripts/build-asan.sh
+export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export DEEPCONV_ADDON=build-asan/deepconv.node
+exec npx jest --runInBand "$@"
