@@ -12,7 +12,7 @@ export interface NativeBinding {
   buildInfo(): { openmp: number | null; compiler: string; napiVersion: number; cuda: boolean; hardwareThreads: number; cpuFeatures: string[] };
   gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, beta: number, naive: boolean, C: F, A: F, B: F, async?: boolean): Ret;
   convForward(N: number, C: number, H: number, W: number, F: number, HH: number, WW: number, stride: number, pad: number, naive: boolean, out: F, x: F, w: F, b: F, async?: boolean): Ret;
-  convBackward(N: number, C: number, H: number, W: number, F: number, HH: number, WW: number, stride: number, pad: number, naive: boolean, dx: F, dw: F, db: F, dout: F, x: F, w: F, async?: boolean): Ret;
+  convBackward(N: number, C: number, H: number, W: number, F: number, HH: number, WW: number, stride: number, pad: number, naive: boolean, needDx: boolean, dx: F, dw: F, db: F, dout: F, x: F, w: F, async?: boolean): Ret;
   maxpoolForward(N: number, C: number, H: number, W: number, ph: number, pw: number, stride: number, out: F, argmax: Int32Array, x: F, async?: boolean): Ret;
   maxpoolBackward(N: number, C: number, H: number, W: number, ph: number, pw: number, stride: number, dx: F, dout: F, argmax: Int32Array, async?: boolean): Ret;
   reluForward(n: number, out: F, x: F, async?: boolean): Ret;

@@ -54,7 +54,8 @@ function prepareForward(x: Tensor, w: Tensor, b: Tensor, convParam: ConvParam | 
   };
 }
 
-function prepareBackward(dout: Tensor, cache: ConvCache): Prepared<{ dx: Tensor; dw: Tensor; db: Tensor }> {
+/** With needDx false (a network's first layer), dx comes back empty: shape [0]. */
+function prepareBackward(dout: Tensor, cache: ConvCache, needDx = true): Prepared<{ dx: Tensor; dw: Tensor; db: Tensor }> {
   const { x, w, b, stride, pad, naive } = cache;
   const [N, C, H, W] = x.shape;
   const [F, , HH, WW] = w.shape;
@@ -62,12 +63,12 @@ function prepareBackward(dout: Tensor, cache: ConvCache): Prepared<{ dx: Tensor;
   const Wo = convOutputSize('width', W, WW, stride, pad);
   checkShape('dout', dout, [N, F, Ho, Wo], 'the shape of the forward output');
   checkSameDtype({ x, dout });
-  const dx = output(x);
+  const dx = needDx ? output(x) : output(x, [0]);
   const dw = output(w);
   const db = output(b);
   return {
     result: { dx, dw, db },
-    call: (async) => native.convBackward(N, C, H, W, F, HH, WW, stride, pad, naive, dx.data, dw.data, db.data, dout.data, x.data, w.data, async),
+    call: (async) => native.convBackward(N, C, H, W, F, HH, WW, stride, pad, naive, needDx, dx.data, dw.data, db.data, dout.data, x.data, w.data, async),
   };
 }
 

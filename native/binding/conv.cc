@@ -1,5 +1,6 @@
 // convForward(N, C, H, W, F, HH, WW, stride, pad, naive, out, x, w, b, async?)
-// convBackward(N, C, H, W, F, HH, WW, stride, pad, naive, dx, dw, db, dout, x, w, async?)
+// convBackward(N, C, H, W, F, HH, WW, stride, pad, naive, needDx, dx, dw, db, dout, x, w, async?)
+// With needDx false, dx must be empty and only dw, db are computed.
 #include "common.h"
 #include "deepconv/cpu.h"
 
@@ -43,7 +44,9 @@ template <typename T>
 Napi::Value convBackward_t(Args& a) {
   const cpu::ConvShape s = conv_shape(a);
   const bool naive = a.boolean("naive");
-  T* dx = a.buffer<T>("dx", checked_product({s.N, s.C, s.H, s.W}, "dx"));
+  const bool need_dx = a.boolean("needDx");
+  if (naive && !need_dx) throw ArgRangeError("the naive convolution always computes dx");
+  T* dx = a.buffer<T>("dx", need_dx ? checked_product({s.N, s.C, s.H, s.W}, "dx") : 0);
   T* dw = a.buffer<T>("dw", checked_product({s.F, s.C, s.HH, s.WW}, "dw"));
   T* db = a.buffer<T>("db", s.F);
   const T* dout = a.buffer<T>("dout", checked_product({s.N, s.F, s.Ho, s.Wo}, "dout"));

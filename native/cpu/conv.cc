@@ -43,6 +43,9 @@ void im2col(T* col, const T* x, const ConvShape& s) {
     for (int64_t kh = 0; kh < s.HH; ++kh) {
       for (int64_t kw = 0; kw < s.WW; ++kw) {
         T* row = col + ((c * s.HH + kh) * s.WW + kw) * P;
+        // Output columns whose input column w = ow*stride - pad + kw lies inside [0, W).
+        const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (s.pad - kw + s.stride - 1) / s.stride));
+        const int64_t ow_hi = std::max(ow_lo, std::min(s.Wo, (s.W - 1 + s.pad - kw) / s.stride + 1));
         for (int64_t oh = 0; oh < s.Ho; ++oh) {
           const int64_t h = oh * s.stride - s.pad + kh;
           T* dst = row + oh * s.Wo;
@@ -50,39 +53,39 @@ void im2col(T* col, const T* x, const ConvShape& s) {
             std::fill(dst, dst + s.Wo, T(0));
             continue;
           }
-          const T* src = x + (c * s.H + h) * s.W;
-          for (int64_t ow = 0; ow < s.Wo; ++ow) {
-            const int64_t w = ow * s.stride - s.pad + kw;
-            dst[ow] = (w >= 0 && w < s.W) ? src[w] : T(0);
+          const T* src = x + (c * s.H + h) * s.W + kw - s.pad;
+          std::fill(dst, dst + ow_lo, T(0));
+          if (s.stride == 1) {
+            std::memcpy(dst + ow_lo, src + ow_lo, sizeof(T) * (ow_hi - ow_lo));
+          } else {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = src[ow * s.stride];
           }
+          std::fill(dst + ow_hi, dst + s.Wo, T(0));
         }
       }
     }
   }
 }
 
+// Scatter-add of every column entry back onto its input pixel. One image belongs to one
+// thread, so the order of the additions is fixed: deterministic without a gather.
 template <typename T>
 void col2im(T* dx, const T* col, const ConvShape& s) {
   const int64_t P = s.Ho * s.Wo;
+  std::fill(dx, dx + s.C * s.H * s.W, T(0));
   for (int64_t c = 0; c < s.C; ++c) {
-    for (int64_t h = 0; h < s.H; ++h) {
-      for (int64_t w = 0; w < s.W; ++w) {
-        // Gather every (kh, kw, oh, ow) whose window covers input pixel (h, w).
-        T sum = 0;
-        for (int64_t kh = 0; kh < s.HH; ++kh) {
-          const int64_t th = h + s.pad - kh;
-          if (th < 0 || th % s.stride != 0) continue;
-          const int64_t oh = th / s.stride;
-          if (oh >= s.Ho) continue;
-          for (int64_t kw = 0; kw < s.WW; ++kw) {
-            const int64_t tw = w + s.pad - kw;
-            if (tw < 0 || tw % s.stride != 0) continue;
-            const int64_t ow = tw / s.stride;
-            if (ow >= s.Wo) continue;
-            sum += col[((c * s.HH + kh) * s.WW + kw) * P + oh * s.Wo + ow];
-          }
+    for (int64_t kh = 0; kh < s.HH; ++kh) {
+      for (int64_t kw = 0; kw < s.WW; ++kw) {
+        const T* row = col + ((c * s.HH + kh) * s.WW + kw) * P;
+        const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (s.pad - kw + s.stride - 1) / s.stride));
+        const int64_t ow_hi = std::max(ow_lo, std::min(s.Wo, (s.W - 1 + s.pad - kw) / s.stride + 1));
+        for (int64_t oh = 0; oh < s.Ho; ++oh) {
+          const int64_t h = oh * s.stride - s.pad + kh;
+          if (h < 0 || h >= s.H) continue;
+          T* dst = dx + (c * s.H + h) * s.W + kw - s.pad;
+          const T* src = row + oh * s.Wo;
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
         }
-        dx[(c * s.H + h) * s.W + w] = sum;
       }
     }
   }
@@ -137,7 +140,7 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
     static thread_local std::vector<T> col_space, dcol_space;
     const bool pointwise = is_pointwise(s);
     T* col = pointwise ? nullptr : scratch(col_space, size_t(K * P));
-    T* dcol = pointwise ? nullptr : scratch(dcol_space, size_t(K * P));
+    T* dcol = pointwise || !dx ? nullptr : scratch(dcol_space, size_t(K * P));
     const int tid = team > 1 ? thread_id() : 0;
     T* my_dw = tid == 0 ? dw : dw_parts + (tid - 1) * s.F * K;
 #pragma omp for schedule(static)
@@ -150,6 +153,7 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
         cn = col;
       }
       gemm<T>(false, true, s.F, K, P, T(1), dn, P, cn, P, T(1), my_dw, K);
+      if (!dx) continue;  // the caller needs no input gradient (a network's first layer)
       // Pointwise: dcol is dx_n itself.
       T* dc = dcol ? dcol : dx + n * CHW;
       gemm<T>(true, false, K, P, s.F, T(1), w, K, dn, P, T(0), dc, P);

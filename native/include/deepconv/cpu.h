@@ -29,13 +29,14 @@ struct ConvShape {
 // col is (C*HH*WW, Ho*Wo), x is one image (C,H,W). Zero padding is implicit.
 template <typename T>
 void im2col(T* col, const T* x, const ConvShape& s);
-// dx is one image (C,H,W), col is (C*HH*WW, Ho*Wo). Gathers: dx is overwritten, not accumulated.
+// dx is one image (C,H,W), col is (C*HH*WW, Ho*Wo). dx is overwritten, not accumulated.
 template <typename T>
 void col2im(T* dx, const T* col, const ConvShape& s);
 // out is (N,F,Ho,Wo), x is (N,C,H,W), w is (F,C,HH,WW), b is (F)
 template <typename T>
 void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s);
-// dx is (N,C,H,W), dw is (F,C,HH,WW), db is (F), dout is (N,F,Ho,Wo); overwritten
+// dx is (N,C,H,W), dw is (F,C,HH,WW), db is (F), dout is (N,F,Ho,Wo); overwritten.
+// dx may be null: then only dw and db are computed.
 template <typename T>
 void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, const ConvShape& s);
 // Direct seven-loop versions, the reference for the two above.
