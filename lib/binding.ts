@@ -10,6 +10,7 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   buildInfo(): { openmp: number | null; compiler: string; napiVersion: number; cuda: boolean; hardwareThreads: number; cpuFeatures: string[] };
+  fmaPeak(seconds: number): { gflops: number; isa: string; threads: number };
   gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, alpha: number, beta: number, naive: boolean, C: F, A: F, B: F, async?: boolean): Ret;
   convForward(N: number, C: number, H: number, W: number, F: number, HH: number, WW: number, stride: number, pad: number, naive: boolean, out: F, x: F, w: F, b: F, async?: boolean): Ret;
   convBackward(N: number, C: number, H: number, W: number, F: number, HH: number, WW: number, stride: number, pad: number, naive: boolean, needDx: boolean, dx: F, dw: F, db: F, dout: F, x: F, w: F, async?: boolean): Ret;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "binding/common.h"
+#include "deepconv/cpu.h"
 #include "deepconv/parallel.h"
 
 namespace deepconv {
@@ -58,6 +59,21 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// fmaPeak(seconds) -> { gflops, isa, threads }: runs synchronously, it is a benchmark.
+Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
+  return guarded(info, [&](Args& a) {
+    const double seconds = a.number("seconds");
+    set_num_threads(state(info.Env()).num_threads);
+    const char* isa = "";
+    const double g = cpu::fma_peak_gflops(seconds, &isa);
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("gflops", g);
+    o.Set("isa", isa);
+    o.Set("threads", state(info.Env()).num_threads);
+    return Napi::Value(o);
+  });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* st = new AddonState();
   st->num_threads = default_threads();
@@ -65,6 +81,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak));
   register_gemm(env, exports);
   register_conv(env, exports);
   register_pool(env, exports);

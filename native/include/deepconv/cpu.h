@@ -113,5 +113,9 @@ template <typename T>
 void adam_update(T* w, T* m, T* v, const T* dw, int64_t n, double lr, double beta1, double beta2, double eps,
                  int64_t t);
 
+// ---- peak.cc: float32 FMA throughput of every thread for about `seconds`, in GFLOP/s;
+// *isa names the instruction set used.
+double fma_peak_gflops(double seconds, const char** isa);
+
 }  // namespace cpu
 }  // namespace deepconv
