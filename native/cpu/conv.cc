@@ -27,22 +27,18 @@ T* scratch(std::vector<T>& v, size_t n) {
   return v.data();
 }
 
-// Threads that should take whole images, or 1 when the GEMMs should be parallel instead.
-inline int image_team(int64_t N) {
-  if (in_parallel()) return 1;
-  const int t = max_threads();
-  return N >= t ? t : 1;
-}
-
 }  // namespace
 
+namespace {
+
+// im2col / col2im with the column matrix's row stride `ld` (>= Ho*Wo): several images' columns
+// can then sit side by side in one (K, g*P) matrix and share one GEMM.
 template <typename T>
-void im2col(T* col, const T* x, const ConvShape& s) {
-  const int64_t P = s.Ho * s.Wo;
+void im2col_ld(T* col, int64_t ld, const T* x, const ConvShape& s) {
   for (int64_t c = 0; c < s.C; ++c) {
     for (int64_t kh = 0; kh < s.HH; ++kh) {
       for (int64_t kw = 0; kw < s.WW; ++kw) {
-        T* row = col + ((c * s.HH + kh) * s.WW + kw) * P;
+        T* row = col + ((c * s.HH + kh) * s.WW + kw) * ld;
         // Output columns whose input column w = ow*stride - pad + kw lies inside [0, W).
         const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (s.pad - kw + s.stride - 1) / s.stride));
         const int64_t ow_hi = std::max(ow_lo, std::min(s.Wo, (s.W - 1 + s.pad - kw) / s.stride + 1));
@@ -70,13 +66,12 @@ void im2col(T* col, const T* x, const ConvShape& s) {
 // Scatter-add of every column entry back onto its input pixel. One image belongs to one
 // thread, so the order of the additions is fixed: deterministic without a gather.
 template <typename T>
-void col2im(T* dx, const T* col, const ConvShape& s) {
-  const int64_t P = s.Ho * s.Wo;
+void col2im_ld(T* dx, const T* col, int64_t ld, const ConvShape& s) {
   std::fill(dx, dx + s.C * s.H * s.W, T(0));
   for (int64_t c = 0; c < s.C; ++c) {
     for (int64_t kh = 0; kh < s.HH; ++kh) {
       for (int64_t kw = 0; kw < s.WW; ++kw) {
-        const T* row = col + ((c * s.HH + kh) * s.WW + kw) * P;
+        const T* row = col + ((c * s.HH + kh) * s.WW + kw) * ld;
         const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (s.pad - kw + s.stride - 1) / s.stride));
         const int64_t ow_hi = std::max(ow_lo, std::min(s.Wo, (s.W - 1 + s.pad - kw) / s.stride + 1));
         for (int64_t oh = 0; oh < s.Ho; ++oh) {
@@ -91,25 +86,69 @@ void col2im(T* dx, const T* col, const ConvShape& s) {
   }
 }
 
+// How the batch is cut: `team` threads take groups of `group` images each (team 1: the GEMMs
+// themselves run on the thread team). A group's columns share one GEMM, so small feature maps
+// still give the micro-kernel wide enough panels (g * Ho*Wo >= 256 columns when possible).
+struct Split {
+  int team;
+  int64_t group;
+};
+
+inline Split split_batch(const ConvShape& s) {
+  const int t = in_parallel() ? 1 : max_threads();
+  const int team = s.N >= t ? t : 1;
+  const int64_t P = s.Ho * s.Wo;
+  const int64_t want = (256 + P - 1) / P;
+  const int64_t share = (s.N + team - 1) / team;
+  return {team, std::max<int64_t>(1, std::min(want, share))};
+}
+
+}  // namespace
+
+template <typename T>
+void im2col(T* col, const T* x, const ConvShape& s) {
+  im2col_ld(col, s.Ho * s.Wo, x, s);
+}
+
+template <typename T>
+void col2im(T* dx, const T* col, const ConvShape& s) {
+  col2im_ld(dx, col, s.Ho * s.Wo, s);
+}
+
 template <typename T>
 void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s) {
-  const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo;
-  const int team = image_team(s.N);
-#pragma omp parallel num_threads(team) if (team > 1)
+  const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo, CHW = s.C * s.H * s.W;
+  const Split sp = split_batch(s);
+  const int64_t groups = (s.N + sp.group - 1) / sp.group;
+#pragma omp parallel num_threads(sp.team) if (sp.team > 1)
   {
-    static thread_local std::vector<T> col_space;
-    T* col = is_pointwise(s) ? nullptr : scratch(col_space, size_t(K * P));
+    static thread_local std::vector<T> col_space, tmp_space;
+    T* col = scratch(col_space, size_t(K * sp.group * P));
+    T* tmp = sp.group > 1 ? scratch(tmp_space, size_t(s.F * sp.group * P)) : nullptr;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      const T* xn = x + n * s.C * s.H * s.W;
-      T* on = out + n * s.F * P;
-      const T* cn = xn;
-      if (col) {
-        im2col(col, xn, s);
-        cn = col;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const int64_t n0 = gi * sp.group, gn = std::min(sp.group, s.N - n0), ld = gn * P;
+      if (gn == 1) {
+        // One image: the GEMM writes straight into out, on top of the bias.
+        T* on = out + n0 * s.F * P;
+        const T* cn = x + n0 * CHW;
+        if (!is_pointwise(s)) {
+          im2col_ld(col, P, cn, s);
+          cn = col;
+        }
+        for (int64_t f = 0; f < s.F; ++f) std::fill(on + f * P, on + (f + 1) * P, b[f]);
+        gemm<T>(false, false, s.F, P, K, T(1), w, K, cn, P, T(1), on, P);
+        continue;
       }
-      for (int64_t f = 0; f < s.F; ++f) std::fill(on + f * P, on + (f + 1) * P, b[f]);
-      gemm<T>(false, false, s.F, P, K, T(1), w, K, cn, P, T(1), on, P);
+      for (int64_t i = 0; i < gn; ++i) im2col_ld(col + i * P, ld, x + (n0 + i) * CHW, s);
+      gemm<T>(false, false, s.F, ld, K, T(1), w, K, col, ld, T(0), tmp, ld);
+      for (int64_t i = 0; i < gn; ++i)
+        for (int64_t f = 0; f < s.F; ++f) {
+          const T* src = tmp + f * ld + i * P;
+          T* dst = out + ((n0 + i) * s.F + f) * P;
+          const T bias = b[f];
+          for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + bias;
+        }
     }
   }
 }
@@ -117,7 +156,8 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
 template <typename T>
 void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, const ConvShape& s) {
   const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo, CHW = s.C * s.H * s.W;
-  const int team = image_team(s.N);
+  const Split sp = split_batch(s);
+  const int64_t groups = (s.N + sp.group - 1) / sp.group;
 
   // db: one sum per filter over every image and pixel.
   for (int64_t f = 0; f < s.F; ++f) {
@@ -131,36 +171,37 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
 
   // Each thread accumulates its own dw; thread 0 writes straight into dw.
   static thread_local std::vector<T> dw_parts_space;
-  T* dw_parts = team > 1 ? scratch(dw_parts_space, size_t((team - 1) * s.F * K)) : nullptr;
+  T* dw_parts = sp.team > 1 ? scratch(dw_parts_space, size_t((sp.team - 1) * s.F * K)) : nullptr;
   std::fill(dw, dw + s.F * K, T(0));
-  if (dw_parts) std::fill(dw_parts, dw_parts + (team - 1) * s.F * K, T(0));
+  if (dw_parts) std::fill(dw_parts, dw_parts + (sp.team - 1) * s.F * K, T(0));
 
-#pragma omp parallel num_threads(team) if (team > 1)
+#pragma omp parallel num_threads(sp.team) if (sp.team > 1)
   {
-    static thread_local std::vector<T> col_space, dcol_space;
-    const bool pointwise = is_pointwise(s);
-    T* col = pointwise ? nullptr : scratch(col_space, size_t(K * P));
-    T* dcol = pointwise || !dx ? nullptr : scratch(dcol_space, size_t(K * P));
-    const int tid = team > 1 ? thread_id() : 0;
+    static thread_local std::vector<T> col_space, dcol_space, dout_space;
+    T* col = scratch(col_space, size_t(K * sp.group * P));
+    T* dcol = dx ? scratch(dcol_space, size_t(K * sp.group * P)) : nullptr;
+    T* dg = sp.group > 1 ? scratch(dout_space, size_t(s.F * sp.group * P)) : nullptr;
+    const int tid = sp.team > 1 ? thread_id() : 0;
     T* my_dw = tid == 0 ? dw : dw_parts + (tid - 1) * s.F * K;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      const T* xn = x + n * CHW;
-      const T* dn = dout + n * s.F * P;
-      const T* cn = xn;
-      if (col) {
-        im2col(col, xn, s);
-        cn = col;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const int64_t n0 = gi * sp.group, gn = std::min(sp.group, s.N - n0), ld = gn * P;
+      // dout of the group as one (F, gn*P) matrix.
+      const T* dn = dout + n0 * s.F * P;
+      if (gn > 1) {
+        for (int64_t i = 0; i < gn; ++i)
+          for (int64_t f = 0; f < s.F; ++f)
+            std::memcpy(dg + f * ld + i * P, dout + ((n0 + i) * s.F + f) * P, sizeof(T) * P);
+        dn = dg;
       }
-      gemm<T>(false, true, s.F, K, P, T(1), dn, P, cn, P, T(1), my_dw, K);
+      for (int64_t i = 0; i < gn; ++i) im2col_ld(col + i * P, ld, x + (n0 + i) * CHW, s);
+      gemm<T>(false, true, s.F, K, ld, T(1), dn, ld, col, ld, T(1), my_dw, K);
       if (!dx) continue;  // the caller needs no input gradient (a network's first layer)
-      // Pointwise: dcol is dx_n itself.
-      T* dc = dcol ? dcol : dx + n * CHW;
-      gemm<T>(true, false, K, P, s.F, T(1), w, K, dn, P, T(0), dc, P);
-      if (dcol) col2im(dx + n * CHW, dcol, s);
+      gemm<T>(true, false, K, ld, s.F, T(1), w, K, dn, ld, T(0), dcol, ld);
+      for (int64_t i = 0; i < gn; ++i) col2im_ld(dx + (n0 + i) * CHW, dcol + i * P, ld, s);
     }
   }
-  for (int t = 1; t < team; ++t) {
+  for (int t = 1; t < sp.team; ++t) {
     const T* part = dw_parts + (t - 1) * s.F * K;
     for (int64_t i = 0; i < s.F * K; ++i) dw[i] += part[i];
   }
