@@ -75,11 +75,22 @@ template <typename T>
 void pack_a_panel(T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64_t M, int64_t p0, int64_t kc) {
   constexpr int64_t MR = Blocking<T>::MR;
   const int64_t rows = std::min(MR, M - i0);
-  for (int64_t k = 0; k < kc; ++k) {
-    T* d = dst + k * MR;
-    for (int64_t i = 0; i < rows; ++i) d[i] = trans ? A[(p0 + k) * lda + i0 + i] : A[(i0 + i) * lda + p0 + k];
-    for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
+  if (trans) {
+    // op(A) row i is column i0+i of A: each k reads MR neighbours of one row.
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = A + (p0 + k) * lda + i0;
+      T* d = dst + k * MR;
+      for (int64_t i = 0; i < rows; ++i) d[i] = src[i];
+      for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
+    }
+    return;
   }
+  for (int64_t i = 0; i < rows; ++i) {  // row by row: contiguous reads
+    const T* src = A + (i0 + i) * lda + p0;
+    for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
+  }
+  for (int64_t i = rows; i < MR; ++i)
+    for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
 }
 
 // Packs depth [p0, p0+kc) x columns [j0, j0+NR) of op(B) into dst (kc, NR), zero-padding past N.
@@ -87,13 +98,25 @@ template <typename T>
 void pack_b_panel(T* dst, const T* B, int64_t ldb, bool trans, int64_t j0, int64_t N, int64_t p0, int64_t kc) {
   constexpr int64_t NR = Blocking<T>::NR;
   const int64_t cols = std::min(NR, N - j0);
+  if (trans) {
+    // op(B) column j is row j0+j of B: read each row contiguously. (Walking k outer would read
+    // NR rows in lockstep, and with a power-of-two ldb they all fall into one cache set.)
+    for (int64_t j = 0; j < cols; ++j) {
+      const T* src = B + (j0 + j) * ldb + p0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
+    }
+    for (int64_t j = cols; j < NR; ++j)
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
+    return;
+  }
   for (int64_t k = 0; k < kc; ++k) {
     T* d = dst + k * NR;
-    if (!trans && cols == NR) {
-      std::memcpy(d, B + (p0 + k) * ldb + j0, sizeof(T) * NR);
+    const T* src = B + (p0 + k) * ldb + j0;
+    if (cols == NR) {
+      std::memcpy(d, src, sizeof(T) * NR);
       continue;
     }
-    for (int64_t j = 0; j < cols; ++j) d[j] = trans ? B[(j0 + j) * ldb + p0 + k] : B[(p0 + k) * ldb + j0 + j];
+    for (int64_t j = 0; j < cols; ++j) d[j] = src[j];
     for (int64_t j = cols; j < NR; ++j) d[j] = T(0);
   }
 }
