@@ -9,7 +9,7 @@ node_inc=$(node -p "require('path').resolve(process.execPath, '../../include/nod
 [ -f "$node_inc/node_api.h" ] || node_inc=${npm_config_nodedir:-/usr}/include/node
 addon_inc=$(node -p "require('node-addon-api').include_dir")
 mapfile -t sources < <(node -p "const s=require('./native/sources.json'); s.addon.concat(s.cpu).join('\n')")
-flags=(-std=c++17 -O1 -g -fPIC -fopenmp -fno-omit-frame-pointer
+flags=(-std=c++17 -O1 -g -fPIC -fopenmp -fno-math-errno -fno-trapping-math -fno-omit-frame-pointer
        -fsanitize=address,undefined -fno-sanitize-recover=undefined
        -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
        -I"$node_inc" -I"$addon_inc" -Inative/include -Inative)
