@@ -26,3 +26,5 @@ export function buildInfo(): ReturnType<typeof native.buildInfo> {
 
 /** Raw matrix multiply on contiguous row-major data: C = alpha op(A) op(B) + beta C. */
 export { gemm } from './gemm';
+export * from './data';
+export * from './io';
