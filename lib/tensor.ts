@@ -8,6 +8,14 @@ export type NestedArray = number | NestedArray[];
 
 export const DTYPES: readonly DType[] = ['float32', 'float64'];
 
+/** What a non-float-array value is, for messages (validate.ts's describe() would be a cycle). */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  if (Array.isArray(v)) return 'an array';
+  return `a ${typeof v}`;
+}
+
 function allocate(dtype: DType, n: number): FloatArray {
   return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
 }
@@ -47,7 +55,7 @@ export class Tensor {
   /** Wraps `data` (not copied) as a tensor of `shape`. */
   constructor(data: FloatArray, shape: readonly number[]) {
     if (!(data instanceof Float32Array || data instanceof Float64Array)) {
-      throw new TypeError(`data must be a Float32Array or Float64Array, got ${data === null ? 'null' : typeof data}`);
+      throw new TypeError(`data must be a Float32Array or Float64Array, got ${kindOf(data)}`);
     }
     const s = checkShapeArg(shape);
     if (sizeOf(s) !== data.length) {

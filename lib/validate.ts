@@ -60,8 +60,8 @@ export function checkSameDtype(tensors: Record<string, Tensor>): DType {
 
 /** A whole number >= min. */
 export function checkInt(name: string, v: unknown, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidType(name, `an integer >= ${min}`, v);
-  if (v < min) throw invalidRange(name, `an integer >= ${min}`, v);
+  if (typeof v !== 'number') throw invalidType(name, `an integer >= ${min}`, v);
+  if (!Number.isInteger(v) || v < min) throw invalidRange(name, `an integer >= ${min}`, v);
   return v;
 }
 

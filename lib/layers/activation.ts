@@ -37,10 +37,10 @@ export const ReLU = {
   backward(dout: Tensor, cache: Tensor): Tensor {
     return runSync(reluBackward(dout, cache));
   },
-  forwardAsync(x: Tensor): Promise<{ out: Tensor; cache: Tensor }> {
+  async forwardAsync(x: Tensor): Promise<{ out: Tensor; cache: Tensor }> {
     return runAsync(reluForward(x));
   },
-  backwardAsync(dout: Tensor, cache: Tensor): Promise<Tensor> {
+  async backwardAsync(dout: Tensor, cache: Tensor): Promise<Tensor> {
     return runAsync(reluBackward(dout, cache));
   },
 };
@@ -70,6 +70,7 @@ function dropoutForward(x: Tensor, dropoutParam: DropoutParam): Prepared<{ out: 
     return { result: { out, cache: { mode: 'test', mask: null } }, call: () => undefined };
   }
   const seed = dp.seed === undefined ? new Rng().seed() : checkInt('dropoutParam.seed', dp.seed, 0);
+  if (seed > Number.MAX_SAFE_INTEGER) throw new RangeError(`dropoutParam.seed must be an integer in [0, 2^53), got ${seed}`);
   const mask = output(x);
   return {
     result: { out, cache: { mode: 'train', mask } },
@@ -95,10 +96,10 @@ export const Dropout = {
   backward(dout: Tensor, cache: DropoutCache): Tensor {
     return runSync(dropoutBackward(dout, cache));
   },
-  forwardAsync(x: Tensor, dropoutParam: DropoutParam): Promise<{ out: Tensor; cache: DropoutCache }> {
+  async forwardAsync(x: Tensor, dropoutParam: DropoutParam): Promise<{ out: Tensor; cache: DropoutCache }> {
     return runAsync(dropoutForward(x, dropoutParam));
   },
-  backwardAsync(dout: Tensor, cache: DropoutCache): Promise<Tensor> {
+  async backwardAsync(dout: Tensor, cache: DropoutCache): Promise<Tensor> {
     return runAsync(dropoutBackward(dout, cache));
   },
 };

@@ -20,6 +20,8 @@ export interface BatchNormParam {
 }
 
 export interface BatchNormCache {
+  /** Backward needs batch statistics: only a train-mode forward can be differentiated. */
+  mode: 'train' | 'test';
   x: Tensor;
   gamma: Tensor;
   /** (D) batch mean and 1 / sqrt(var + eps) from the forward pass. */
@@ -49,7 +51,7 @@ function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNo
   const out = output(x);
   const mean = output(x, [D]);
   const rstd = output(x, [D]);
-  const cache: BatchNormCache = { x, gamma, mean, rstd, N, D, S };
+  const cache: BatchNormCache = { mode: bp.mode, x, gamma, mean, rstd, N, D, S };
   const call =
     bp.mode === 'train'
       ? (async: boolean) => native.batchnormForwardTrain(N, D, S, eps, momentum, out.data, mean.data, rstd.data, rm.data, rv.data, x.data, gamma.data, beta.data, async)
@@ -59,6 +61,9 @@ function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNo
 
 function prepareBackward(dout: Tensor, cache: BatchNormCache, alt: boolean): Prepared<Grads> {
   const { x, gamma, mean, rstd, N, D, S } = cache;
+  if (cache.mode !== 'train') {
+    throw new RangeError("cache must come from a forward pass with bnParam.mode 'train' (backward uses the batch statistics), got one from mode 'test'");
+  }
   checkShape('dout', dout, x.shape, 'the shape of the forward output');
   checkSameDtype({ x, dout });
   const dx = output(x);
@@ -101,13 +106,13 @@ function family(view: (x: Tensor) => { N: number; D: number; S: number }) {
     backwardAlt(dout: Tensor, cache: BatchNormCache): Grads {
       return runSync(prepareBackward(dout, cache, true));
     },
-    forwardAsync(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): Promise<Result> {
+    async forwardAsync(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): Promise<Result> {
       return runAsync(fwd(x, gamma, beta, bnParam));
     },
-    backwardAsync(dout: Tensor, cache: BatchNormCache): Promise<Grads> {
+    async backwardAsync(dout: Tensor, cache: BatchNormCache): Promise<Grads> {
       return runAsync(prepareBackward(dout, cache, false));
     },
-    backwardAltAsync(dout: Tensor, cache: BatchNormCache): Promise<Grads> {
+    async backwardAltAsync(dout: Tensor, cache: BatchNormCache): Promise<Grads> {
       return runAsync(prepareBackward(dout, cache, true));
     },
   };

@@ -12,6 +12,9 @@ export interface ConvParam {
   pad?: number;
 }
 
+/** Largest im2col panel of one image (elements), as the native side enforces. */
+export const MAX_WORKSPACE = 2 ** 28;
+
 export interface ConvCache {
   x: Tensor;
   w: Tensor;
@@ -47,6 +50,12 @@ function prepareForward(x: Tensor, w: Tensor, b: Tensor, convParam: ConvParam | 
   const pad = checkInt('convParam.pad', p.pad ?? 0, 0);
   const Ho = convOutputSize('height', H, HH, stride, pad);
   const Wo = convOutputSize('width', W, WW, stride, pad);
+  const workspace = C * HH * WW * Ho * Wo;
+  if (workspace > MAX_WORKSPACE) {
+    throw new RangeError(
+      `x ${shapeStr(x.shape)} with w ${shapeStr(w.shape)} needs an im2col workspace of C*HH*WW*Ho*Wo = ${workspace} elements per image, more than the ${MAX_WORKSPACE} supported: use a smaller input, kernel or padding`,
+    );
+  }
   const out = output(x, [N, F, Ho, Wo]);
   return {
     result: { out, cache: { x, w, b, stride, pad, naive } },
@@ -91,10 +100,10 @@ export const Conv = {
   backwardNaive(dout: Tensor, cache: ConvCache): { dx: Tensor; dw: Tensor; db: Tensor } {
     return runSync(prepareBackward(dout, { ...cache, naive: true }));
   },
-  forwardAsync(x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam): Promise<{ out: Tensor; cache: ConvCache }> {
+  async forwardAsync(x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam): Promise<{ out: Tensor; cache: ConvCache }> {
     return runAsync(prepareForward(x, w, b, convParam, false));
   },
-  backwardAsync(dout: Tensor, cache: ConvCache): Promise<{ dx: Tensor; dw: Tensor; db: Tensor }> {
+  async backwardAsync(dout: Tensor, cache: ConvCache): Promise<{ dx: Tensor; dw: Tensor; db: Tensor }> {
     return runAsync(prepareBackward(dout, cache));
   },
 };

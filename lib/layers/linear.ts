@@ -55,10 +55,10 @@ export const Linear = {
   backward(dout: Tensor, cache: LinearCache): { dx: Tensor; dw: Tensor; db: Tensor } {
     return runSync(prepareBackward(dout, cache));
   },
-  forwardAsync(x: Tensor, w: Tensor, b: Tensor): Promise<{ out: Tensor; cache: LinearCache }> {
+  async forwardAsync(x: Tensor, w: Tensor, b: Tensor): Promise<{ out: Tensor; cache: LinearCache }> {
     return runAsync(prepareForward(x, w, b));
   },
-  backwardAsync(dout: Tensor, cache: LinearCache): Promise<{ dx: Tensor; dw: Tensor; db: Tensor }> {
+  async backwardAsync(dout: Tensor, cache: LinearCache): Promise<{ dx: Tensor; dw: Tensor; db: Tensor }> {
     return runAsync(prepareBackward(dout, cache));
   },
 };

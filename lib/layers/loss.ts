@@ -25,7 +25,7 @@ export function prepareLoss(kind: 'softmax' | 'svm', scores: Tensor, y: Labels):
         result.loss = loss[0];
       };
       const r = fn(N, C, dx.data, scores.data, labels, loss, async);
-      if (r instanceof Promise) return r.then(done);
+      if (r) return r.then(done);  // a Promise (not instanceof-checked: it may come from another realm)
       done();
       return undefined;
     },
@@ -42,10 +42,10 @@ export function svmLoss(scores: Tensor, y: Labels): LossResult {
   return runSync(prepareLoss('svm', scores, y));
 }
 
-export function softmaxLossAsync(scores: Tensor, y: Labels): Promise<LossResult> {
+export async function softmaxLossAsync(scores: Tensor, y: Labels): Promise<LossResult> {
   return runAsync(prepareLoss('softmax', scores, y));
 }
 
-export function svmLossAsync(scores: Tensor, y: Labels): Promise<LossResult> {
+export async function svmLossAsync(scores: Tensor, y: Labels): Promise<LossResult> {
   return runAsync(prepareLoss('svm', scores, y));
 }

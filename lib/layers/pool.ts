@@ -65,10 +65,10 @@ export const MaxPool = {
   backward(dout: Tensor, cache: PoolCache): Tensor {
     return runSync(prepareBackward(dout, cache));
   },
-  forwardAsync(x: Tensor, poolParam?: PoolParam): Promise<{ out: Tensor; cache: PoolCache }> {
+  async forwardAsync(x: Tensor, poolParam?: PoolParam): Promise<{ out: Tensor; cache: PoolCache }> {
     return runAsync(prepareForward(x, poolParam));
   },
-  backwardAsync(dout: Tensor, cache: PoolCache): Promise<Tensor> {
+  async backwardAsync(dout: Tensor, cache: PoolCache): Promise<Tensor> {
     return runAsync(prepareBackward(dout, cache));
   },
 };

@@ -25,7 +25,7 @@ Napi::Value Args::next(const char* name) {
 
 int64_t Args::integer(const char* name, int64_t lo, int64_t hi) {
   Napi::Value v = next(name);
-  if (!v.IsNumber()) throw ArgTypeError(std::string(name) + " must be a number");
+  if (!v.IsNumber()) throw ArgTypeError(std::string(name) + " must be a number, got " + kind_of(v));
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d != std::floor(d) || d < double(lo) || d > double(hi)) {
     throw ArgRangeError(std::string(name) + " must be a whole number in [" + std::to_string(lo) + ", " +
@@ -36,16 +36,35 @@ int64_t Args::integer(const char* name, int64_t lo, int64_t hi) {
 
 double Args::number(const char* name) {
   Napi::Value v = next(name);
-  if (!v.IsNumber()) throw ArgTypeError(std::string(name) + " must be a number");
+  if (!v.IsNumber()) throw ArgTypeError(std::string(name) + " must be a number, got " + kind_of(v));
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) throw ArgRangeError(std::string(name) + " must be finite");
+  if (!std::isfinite(d)) throw ArgRangeError(std::string(name) + " must be finite, got " + std::to_string(d));
   return d;
 }
 
 bool Args::boolean(const char* name) {
   Napi::Value v = next(name);
-  if (!v.IsBoolean()) throw ArgTypeError(std::string(name) + " must be a boolean");
+  if (!v.IsBoolean()) throw ArgTypeError(std::string(name) + " must be a boolean, got " + kind_of(v));
   return v.As<Napi::Boolean>().Value();
+}
+
+std::string kind_of(const Napi::Value& v) {
+  if (v.IsTypedArray()) {
+    switch (v.As<Napi::TypedArray>().TypedArrayType()) {
+      case napi_float32_array: return "a Float32Array";
+      case napi_float64_array: return "a Float64Array";
+      case napi_int32_array: return "an Int32Array";
+      case napi_uint8_array: return "a Uint8Array";
+      default: return "another typed array";
+    }
+  }
+  if (v.IsNull()) return "null";
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNumber()) return "a number";
+  if (v.IsString()) return "a string";
+  if (v.IsBoolean()) return "a boolean";
+  if (v.IsArray()) return "an array";
+  return "an object";
 }
 
 int64_t checked_product(std::initializer_list<int64_t> dims, const char* what) {

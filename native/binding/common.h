@@ -68,6 +68,9 @@ class Args {
   std::vector<Napi::Value> kept_;
 };
 
+// What a value is, for messages: "a Float32Array", "a number", ...
+std::string kind_of(const Napi::Value& v);
+
 // Multiplies sizes, refusing overflow and absurd totals.
 int64_t checked_product(std::initializer_list<int64_t> dims, const char* what);
 
@@ -103,7 +106,7 @@ template <typename T>
 T* Args::buffer(const char* name, int64_t count) {
   Napi::Value v = next(name);
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayKind<T>::value) {
-    throw ArgTypeError(std::string(name) + " must be a " + TypedArrayKind<T>::name);
+    throw ArgTypeError(std::string(name) + " must be a " + TypedArrayKind<T>::name + ", got " + kind_of(v));
   }
   auto arr = v.As<Napi::TypedArrayOf<T>>();
   if (static_cast<int64_t>(arr.ElementLength()) != count) {

@@ -7,6 +7,8 @@
 namespace deepconv {
 namespace {
 
+constexpr int64_t kMaxWorkspace = int64_t(1) << 28;
+
 cpu::ConvShape conv_shape(Args& a) {
   cpu::ConvShape s{};
   s.N = a.integer("N");
@@ -24,6 +26,10 @@ cpu::ConvShape conv_shape(Args& a) {
   }
   s.Ho = 1 + h / s.stride;
   s.Wo = 1 + w / s.stride;
+  // One image's im2col panel; past this the workspace would not be allocatable anyway.
+  if (checked_product({s.C, s.HH, s.WW, s.Ho, s.Wo}, "im2col workspace") > kMaxWorkspace) {
+    throw ArgRangeError("convolution im2col workspace C*HH*WW*Ho*Wo exceeds 2^28 elements");
+  }
   return s;
 }
 
@@ -35,7 +41,6 @@ Napi::Value convForward_t(Args& a) {
   const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
   const T* w = a.buffer<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
   const T* b = a.buffer<T>("b", s.F);
-  checked_product({s.C, s.HH, s.WW, s.Ho, s.Wo}, "im2col workspace");
   return run(a, [=] { (naive ? cpu::conv_forward_naive<T> : cpu::conv_forward<T>)(out, x, w, b, s); });
 }
 DEEPCONV_DISPATCH(convForward)
@@ -52,7 +57,6 @@ Napi::Value convBackward_t(Args& a) {
   const T* dout = a.buffer<T>("dout", checked_product({s.N, s.F, s.Ho, s.Wo}, "dout"));
   const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
   const T* w = a.buffer<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
-  checked_product({s.C, s.HH, s.WW, s.Ho, s.Wo}, "im2col workspace");
   return run(a, [=] { (naive ? cpu::conv_backward_naive<T> : cpu::conv_backward<T>)(dx, dw, db, dout, x, w, s); });
 }
 DEEPCONV_DISPATCH(convBackward)

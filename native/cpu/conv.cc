@@ -10,6 +10,7 @@
 // inside); with fewer images the GEMMs themselves run on the team.
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "deepconv/cpu.h"
@@ -41,7 +42,8 @@ void im2col_ld(T* col, int64_t ld, const T* x, const ConvShape& s) {
         T* row = col + ((c * s.HH + kh) * s.WW + kw) * ld;
         // Output columns whose input column w = ow*stride - pad + kw lies inside [0, W).
         const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (s.pad - kw + s.stride - 1) / s.stride));
-        const int64_t ow_hi = std::max(ow_lo, std::min(s.Wo, (s.W - 1 + s.pad - kw) / s.stride + 1));
+        const int64_t last = s.W - 1 + s.pad - kw;  // negative: this kernel column never lands inside
+        const int64_t ow_hi = last < 0 ? ow_lo : std::max(ow_lo, std::min(s.Wo, last / s.stride + 1));
         for (int64_t oh = 0; oh < s.Ho; ++oh) {
           const int64_t h = oh * s.stride - s.pad + kh;
           T* dst = row + oh * s.Wo;
@@ -73,7 +75,8 @@ void col2im_ld(T* dx, const T* col, int64_t ld, const ConvShape& s) {
       for (int64_t kw = 0; kw < s.WW; ++kw) {
         const T* row = col + ((c * s.HH + kh) * s.WW + kw) * ld;
         const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (s.pad - kw + s.stride - 1) / s.stride));
-        const int64_t ow_hi = std::max(ow_lo, std::min(s.Wo, (s.W - 1 + s.pad - kw) / s.stride + 1));
+        const int64_t last = s.W - 1 + s.pad - kw;  // negative: this kernel column never lands inside
+        const int64_t ow_hi = last < 0 ? ow_lo : std::max(ow_lo, std::min(s.Wo, last / s.stride + 1));
         for (int64_t oh = 0; oh < s.Ho; ++oh) {
           const int64_t h = oh * s.stride - s.pad + kh;
           if (h < 0 || h >= s.H) continue;
@@ -100,7 +103,8 @@ inline Split split_batch(const ConvShape& s) {
   const int64_t P = s.Ho * s.Wo;
   const int64_t want = (256 + P - 1) / P;
   const int64_t share = (s.N + team - 1) / team;
-  return {team, std::max<int64_t>(1, std::min(want, share))};
+  const int64_t budget = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, s.C * s.HH * s.WW * P));
+  return {team, std::max<int64_t>(1, std::min({want, share, budget}))};
 }
 
 }  // namespace
@@ -120,11 +124,23 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
   const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo, CHW = s.C * s.H * s.W;
   const Split sp = split_batch(s);
   const int64_t groups = (s.N + sp.group - 1) / sp.group;
+  // An exception must not leave an OpenMP region (that terminates the process): a failed
+  // workspace allocation is flagged, every thread skips the work, and it is rethrown after.
+  bool failed = false;
 #pragma omp parallel num_threads(sp.team) if (sp.team > 1)
   {
     static thread_local std::vector<T> col_space, tmp_space;
-    T* col = scratch(col_space, size_t(K * sp.group * P));
-    T* tmp = sp.group > 1 ? scratch(tmp_space, size_t(s.F * sp.group * P)) : nullptr;
+    T* col = nullptr;
+    T* tmp = nullptr;
+    try {
+      col = scratch(col_space, size_t(K * sp.group * P));
+      if (sp.group > 1) tmp = scratch(tmp_space, size_t(s.F * sp.group * P));
+    } catch (const std::bad_alloc&) {
+#pragma omp atomic write
+      failed = true;
+    }
+#pragma omp barrier
+    if (!failed) {
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi) {
       const int64_t n0 = gi * sp.group, gn = std::min(sp.group, s.N - n0), ld = gn * P;
@@ -150,7 +166,9 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
           for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + bias;
         }
     }
+    }
   }
+  if (failed) throw std::bad_alloc();
 }
 
 template <typename T>
@@ -175,14 +193,25 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
   std::fill(dw, dw + s.F * K, T(0));
   if (dw_parts) std::fill(dw_parts, dw_parts + (sp.team - 1) * s.F * K, T(0));
 
+  bool failed = false;  // see conv_forward
 #pragma omp parallel num_threads(sp.team) if (sp.team > 1)
   {
     static thread_local std::vector<T> col_space, dcol_space, dout_space;
-    T* col = scratch(col_space, size_t(K * sp.group * P));
-    T* dcol = dx ? scratch(dcol_space, size_t(K * sp.group * P)) : nullptr;
-    T* dg = sp.group > 1 ? scratch(dout_space, size_t(s.F * sp.group * P)) : nullptr;
+    T* col = nullptr;
+    T* dcol = nullptr;
+    T* dg = nullptr;
+    try {
+      col = scratch(col_space, size_t(K * sp.group * P));
+      if (dx) dcol = scratch(dcol_space, size_t(K * sp.group * P));
+      if (sp.group > 1) dg = scratch(dout_space, size_t(s.F * sp.group * P));
+    } catch (const std::bad_alloc&) {
+#pragma omp atomic write
+      failed = true;
+    }
     const int tid = sp.team > 1 ? thread_id() : 0;
     T* my_dw = tid == 0 ? dw : dw_parts + (tid - 1) * s.F * K;
+#pragma omp barrier
+    if (!failed) {
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi) {
       const int64_t n0 = gi * sp.group, gn = std::min(sp.group, s.N - n0), ld = gn * P;
@@ -200,7 +229,9 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
       gemm<T>(true, false, K, ld, s.F, T(1), w, K, dn, ld, T(0), dcol, ld);
       for (int64_t i = 0; i < gn; ++i) col2im_ld(dx + (n0 + i) * CHW, dcol + i * P, ld, s);
     }
+    }
   }
+  if (failed) throw std::bad_alloc();
   for (int t = 1; t < sp.team; ++t) {
     const T* part = dw_parts + (t - 1) * s.F * K;
     for (int64_t i = 0; i < s.F * K; ++i) dw[i] += part[i];

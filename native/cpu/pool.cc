@@ -22,11 +22,12 @@ void maxpool_plane_2x2(T* op, int32_t* ap, const T* xp, const PoolShape& s) {
     for (int64_t ow = 0; ow < s.Wo; ++ow) {
       const int64_t w0 = 2 * ow;
       const T a = r0[w0], b = r0[w0 + 1], c = r1[w0], d = r1[w0 + 1];
-      const bool top_right = b > a, bottom_right = d > c;
+      // A NaN anywhere in the window wins (as in PyTorch): x > m || x != x.
+      const bool top_right = b > a || b != b, bottom_right = d > c || d != d;
       const T m0 = top_right ? b : a, m1 = bottom_right ? d : c;
       const int32_t i0 = int32_t(w0) + (top_right ? 1 : 0);
       const int32_t i1 = int32_t(w0 + s.W) + (bottom_right ? 1 : 0);
-      const bool bottom = m1 > m0;
+      const bool bottom = m1 > m0 || m1 != m1;
       op[oh * s.Wo + ow] = bottom ? m1 : m0;
       ap[oh * s.Wo + ow] = base + (bottom ? i1 : i0);
     }
@@ -43,7 +44,7 @@ void maxpool_plane(T* op, int32_t* ap, const T* xp, const PoolShape& s) {
       for (int64_t i = 0; i < s.ph; ++i)
         for (int64_t j = 0; j < s.pw; ++j) {
           const int64_t idx = (h0 + i) * s.W + w0 + j;
-          if (xp[idx] > m) {  // strict: the first maximum wins
+          if (xp[idx] > m || xp[idx] != xp[idx]) {  // strict: the first maximum wins; NaN wins
             m = xp[idx];
             best = idx;
           }

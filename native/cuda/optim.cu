@@ -1,0 +1,93 @@
+// In-place optimizer updates on the GPU, the CPU's float arithmetic step for step: products and
+// sums use the _rn intrinsics so nvcc cannot fuse them into FMAs, and division and sqrt are IEEE
+// (no fast math), so both backends produce the same bits.
+#include <cmath>
+
+#include "common.cuh"
+
+namespace deepconv {
+namespace cuda {
+namespace {
+
+#define DEEPCONV_GRID_STRIDE(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+__global__ void sgd_kernel(float* __restrict__ w, const float* __restrict__ dw, int64_t n, float lr) {
+  DEEPCONV_GRID_STRIDE(i, n) w[i] = __fsub_rn(w[i], __fmul_rn(lr, dw[i]));
+}
+
+__global__ void sgd_momentum_kernel(float* __restrict__ w, float* __restrict__ v, const float* __restrict__ dw,
+                                    int64_t n, float lr, float momentum) {
+  DEEPCONV_GRID_STRIDE(i, n) {
+    const float vi = __fsub_rn(__fmul_rn(momentum, v[i]), __fmul_rn(lr, dw[i]));
+    v[i] = vi;
+    w[i] = __fadd_rn(w[i], vi);
+  }
+}
+
+__global__ void rmsprop_kernel(float* __restrict__ w, float* __restrict__ cache, const float* __restrict__ dw,
+                               int64_t n, float lr, float decay, float one_minus_decay, float eps) {
+  DEEPCONV_GRID_STRIDE(i, n) {
+    const float g = dw[i];
+    const float c = __fadd_rn(__fmul_rn(decay, cache[i]), __fmul_rn(__fmul_rn(one_minus_decay, g), g));
+    cache[i] = c;
+    w[i] = __fsub_rn(w[i], __fdiv_rn(__fmul_rn(lr, g), __fadd_rn(__fsqrt_rn(c), eps)));
+  }
+}
+
+__global__ void adam_kernel(float* __restrict__ w, float* __restrict__ m, float* __restrict__ v,
+                            const float* __restrict__ dw, int64_t n, float lr, float beta1, float one_minus_beta1,
+                            float beta2, float one_minus_beta2, float eps, float c1, float c2) {
+  DEEPCONV_GRID_STRIDE(i, n) {
+    const float g = dw[i];
+    const float mi = __fadd_rn(__fmul_rn(beta1, m[i]), __fmul_rn(one_minus_beta1, g));
+    const float vi = __fadd_rn(__fmul_rn(beta2, v[i]), __fmul_rn(__fmul_rn(one_minus_beta2, g), g));
+    m[i] = mi;
+    v[i] = vi;
+    const float mt = __fmul_rn(mi, c1), vt = __fmul_rn(vi, c2);
+    w[i] = __fsub_rn(w[i], __fdiv_rn(__fmul_rn(lr, mt), __fadd_rn(__fsqrt_rn(vt), eps)));
+  }
+}
+
+#undef DEEPCONV_GRID_STRIDE
+
+}  // namespace
+
+void sgd_update(Context& ctx, float* w, const float* dw, int64_t n, double lr) {
+  if (n <= 0) return;
+  ctx.activate();
+  sgd_kernel<<<detail::grid_for(n), detail::kThreads, 0, ctx.stream()>>>(w, dw, n, float(lr));
+  DEEPCONV_LAUNCH_CHECK("sgd_kernel");
+}
+
+void sgd_momentum_update(Context& ctx, float* w, float* v, const float* dw, int64_t n, double lr, double momentum) {
+  if (n <= 0) return;
+  ctx.activate();
+  sgd_momentum_kernel<<<detail::grid_for(n), detail::kThreads, 0, ctx.stream()>>>(w, v, dw, n, float(lr),
+                                                                                  float(momentum));
+  DEEPCONV_LAUNCH_CHECK("sgd_momentum_kernel");
+}
+
+void rmsprop_update(Context& ctx, float* w, float* cache, const float* dw, int64_t n, double lr, double decay,
+                    double eps) {
+  if (n <= 0) return;
+  ctx.activate();
+  rmsprop_kernel<<<detail::grid_for(n), detail::kThreads, 0, ctx.stream()>>>(w, cache, dw, n, float(lr), float(decay),
+                                                                             float(1 - decay), float(eps));
+  DEEPCONV_LAUNCH_CHECK("rmsprop_kernel");
+}
+
+void adam_update(Context& ctx, float* w, float* m, float* v, const float* dw, int64_t n, double lr, double beta1,
+                 double beta2, double eps, int64_t t) {
+  if (n <= 0) return;
+  ctx.activate();
+  const double c1 = 1.0 / (1.0 - std::pow(beta1, double(t)));  // bias corrections, as the CPU
+  const double c2 = 1.0 / (1.0 - std::pow(beta2, double(t)));
+  adam_kernel<<<detail::grid_for(n), detail::kThreads, 0, ctx.stream()>>>(
+      w, m, v, dw, n, float(lr), float(beta1), float(1 - beta1), float(beta2), float(1 - beta2), float(eps),
+      float(c1), float(c2));
+  DEEPCONV_LAUNCH_CHECK("adam_kernel");
+}
+
+}  // namespace cuda
+}  // namespace deepconv
