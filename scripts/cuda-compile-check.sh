@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Compiles every CUDA source (the kernels and the parity test program) to object files, so a
+# compile break shows on machines without a GPU (CI). Links nothing and runs nothing.
+#
+# cuBLAS headers: the CUDA toolkit's, else DEEPCONV_CUBLAS_ROOT/include, else Debian's
+# nvidia-cuda-dev package (non-free) is downloaded once with apt into a cache folder and only
+# its cublas*.h headers are kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+nvcc=${CUDACXX:-$(command -v nvcc || true)}
+if [ -z "$nvcc" ]; then
+  for c in /usr/local/cuda/bin/nvcc /usr/local/cuda-*/bin/nvcc; do
+    if [ -x "$c" ]; then nvcc=$c; break; fi
+  done
+fi
+if [ -z "$nvcc" ]; then
+  echo "cuda-compile-check: no nvcc on this machine; skipped"
+  exit 0
+fi
+toolkit_inc="$(dirname "$(dirname "$nvcc")")/include"
+
+cublas_inc=""
+if [ -f "$toolkit_inc/cublas_v2.h" ]; then
+  cublas_inc=$toolkit_inc
+elif [ -n "${DEEPCONV_CUBLAS_ROOT:-}" ] && [ -f "$DEEPCONV_CUBLAS_ROOT/include/cublas_v2.h" ]; then
+  cublas_inc=$DEEPCONV_CUBLAS_ROOT/include
+else
+  cache=${XDG_CACHE_HOME:-$HOME/.cache}/deepconv/cublas-headers
+  if [ ! -f "$cache/cublas_v2.h" ]; then
+    echo "cuda-compile-check: fetching cuBLAS headers (Debian non-free nvidia-cuda-dev) into $cache"
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    mkdir -p "$work/lists/partial" "$work/archives/partial" "$cache"
+    echo "deb http://deb.debian.org/debian bookworm non-free" >"$work/sources.list"
+    apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=-"
+              -o "Dir::State::Lists=$work/lists" -o "Dir::Cache::Archives=$work/archives"
+              -o "APT::Sandbox::User=root" -o "Debug::NoLocking=1")
+    apt-get "${apt_opts[@]}" update -qq
+    (cd "$work" && apt-get "${apt_opts[@]}" download nvidia-cuda-dev >/dev/null)
+    dpkg-deb --fsys-tarfile "$work"/nvidia-cuda-dev_*.deb |
+      tar -x -C "$work" --wildcards '*/cublas*.h'
+    find "$work" -name 'cublas*.h' -exec cp {} "$cache/" \;
+  fi
+  cublas_inc=$cache
+fi
+
+mapfile -t sources < <(node -e "const s=require('./native/sources.json'); console.log(s.cuda.concat(s.cudaTest).join('\n'))")
+out=$(mktemp -d)
+echo "cuda-compile-check: $("$nvcc" --version | tail -1); cuBLAS headers from $cublas_inc"
+status=0
+pids=()
+for src in "${sources[@]}"; do
+  "$nvcc" -std=c++17 -arch=sm_90 -lineinfo -Xcompiler=-Wall -Werror all-warnings -c "$src" \
+    -Inative/include -Inative -I"$cublas_inc" -o "$out/$(echo "$src" | tr / _).o" &
+  pids+=($!)
+  if (( ${#pids[@]} == 2 )); then
+    for p in "${pids[@]}"; do wait "$p" || status=1; done
+    pids=()
+  fi
+done
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+rm -rf "$out"
+if (( status )); then
+  echo "cuda-compile-check: FAILED"
+  exit 1
+fi
+echo "cuda-compile-check: ${#sources[@]} CUDA sources compile"
