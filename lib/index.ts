@@ -28,3 +28,7 @@ export function buildInfo(): ReturnType<typeof native.buildInfo> {
 export { gemm } from './gemm';
 export * from './data';
 export * from './io';
+export * from './models';
+export * from './optim';
+export * from './solver';
+export * from './init';

@@ -1,0 +1,176 @@
+// `npx deepconv`: train | eval | predict | info.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { buildInfo, getNumThreads, setNumThreads } from '../index';
+import { DatasetName, loadDataset } from '../data';
+import { loadModelFile } from '../io/model-file';
+import { loadModel, Model } from '../models';
+import { Tensor } from '../tensor';
+import { DataInfo, resolveData } from './find-data';
+import { predictImages, predictIndices } from './predict';
+import { runTraining, TrainArgs } from './train';
+
+const DATASETS: DatasetName[] = ['cifar10', 'fashion-mnist', 'mnist'];
+
+function intArg(name: string, min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+function numArg(name: string, ok: (n: number) => boolean, expected: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || !ok(n)) throw new InvalidArgumentError(`${name} must be ${expected}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+function listArg(name: string) {
+  return (v: string): number[] => {
+    const parts = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const nums = parts.map(Number);
+    if (nums.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError(`${name} must be a comma-separated list of integers, got ${JSON.stringify(v)}`);
+    return nums;
+  };
+}
+
+function threadsHook(opts: { threads?: number }): void {
+  if (opts.threads !== undefined) setNumThreads(opts.threads);
+}
+
+export function program(): Command {
+  const prog = new Command('deepconv')
+    .description('Train and run convolutional networks on native CPU kernels')
+    .version(JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).version as string)
+    .showHelpAfterError();
+
+  prog
+    .command('train')
+    .description('train a network on CIFAR-10, Fashion-MNIST or MNIST (defaults: the recipe in the README)')
+    .addOption(new Option('--dataset <name>', 'data set').choices(DATASETS))
+    .option('--data <path>', 'data location: cifar-10-binary.tar.gz or its folder; the IDX folder for (fashion-)mnist')
+    .addOption(new Option('--model <name>', 'network').choices(['deep', 'three-layer', 'fc']).default('deep'))
+    .option('--filters <list>', 'deep: filters per conv layer (default 32,64,128 for CIFAR-10, 16,32,64 otherwise)', listArg('--filters'))
+    .option('--max-pools <list>', 'deep: conv layers followed by a 2x2 max pool (default: all)', listArg('--max-pools'))
+    .option('--no-batchnorm', 'deep / fc: no batch normalization')
+    .option('--hidden <list>', 'fc: hidden layer sizes (default 512,256)', listArg('--hidden'))
+    .option('--weight-scale <v>', "'kaiming' or a number (the init's standard deviation)", 'kaiming')
+    .option('--reg <v>', 'L2 regularization strength', numArg('--reg', (n) => n >= 0, 'a number >= 0'), 0)
+    .option('--dropout <p>', 'fc: drop probability', numArg('--dropout', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
+    .addOption(new Option('--optimizer <rule>', 'update rule').choices(['adam', 'sgd', 'sgd_momentum', 'rmsprop']).default('adam'))
+    .option('--lr <v>', 'learning rate', numArg('--lr', (n) => n > 0, 'a positive number'), 2e-3)
+    .addOption(new Option('--lr-schedule <s>', "'linear-warmup' (warm-up, then linear decay to 0 at the end of the budget) or 'step' (--lr-decay per epoch)").choices(['linear-warmup', 'step']).default('linear-warmup'))
+    .option('--warmup <fraction>', 'warm-up fraction of the budget', numArg('--warmup', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0.03)
+    .option('--lr-decay <v>', 'step schedule: learning-rate factor per epoch', numArg('--lr-decay', (n) => n > 0, 'a positive number'), 1)
+    .option('--batch-size <n>', 'minibatch size', intArg('--batch-size', 1), 128)
+    .option('--epochs <n>', 'epochs (default: as many as the time limit allows, else 10)', intArg('--epochs', 1))
+    .option('--time-limit <seconds>', 'training time budget; sets the learning-rate schedule (default 120 for CIFAR-10, 60 otherwise; 0: none)', numArg('--time-limit', (n) => n >= 0, 'a number >= 0'))
+    .option('--val <n>', 'training samples held out for validation', intArg('--val', 0), 1000)
+    .option('--augment <list>', "'flip', 'crop', 'flip,crop' or 'none'", 'flip')
+    .option('--seed <n>', 'seed of initialization, shuffling and augmentation', intArg('--seed', 0), 0)
+    .option('--threads <n>', 'CPU threads (default: every core)', intArg('--threads', 1))
+    .option('--out <dir>', 'output folder (default runs/<dataset>-<time>)')
+    .option('--resume <checkpoint>', 'continue from a checkpoint.safetensors written by an interrupted run')
+    .option('--quiet', 'no progress bar')
+    .action(async (opts: TrainArgs & { threads?: number }) => {
+      threadsHook(opts);
+      await runTraining(opts);
+    });
+
+  prog
+    .command('eval')
+    .description('test accuracy of a trained model')
+    .requiredOption('--model <file>', 'model.safetensors written by train')
+    .addOption(new Option('--dataset <name>', 'data set (default: the one the model was trained on)').choices(DATASETS))
+    .option('--data <path>', 'data location (default: found as train does)')
+    .option('--batch-size <n>', 'images per forward pass', intArg('--batch-size', 1), 500)
+    .option('--threads <n>', 'CPU threads', intArg('--threads', 1))
+    .action(async (opts: { model: string; dataset?: DatasetName; data?: string; batchSize: number; threads?: number }) => {
+      threadsHook(opts);
+      const { model, info } = readModel(opts.model);
+      const where = resolveData(opts.dataset ?? info.dataset, opts.data);
+      const ds = await loadDataset(where.dataset, where.path, { parts: ['test'], mean: info.mean, std: info.std, dtype: model.dtype });
+      const t0 = performance.now();
+      const scores = await model.predict(ds.xTest, { batchSize: opts.batchSize });
+      const seconds = (performance.now() - t0) / 1000;
+      const { accuracy, perClass } = accuracyOf(scores, ds.yTest, ds.classes.length);
+      console.log(`${where.dataset} test accuracy: ${(accuracy * 100).toFixed(2)}% (${ds.yTest.length} images, ${(ds.yTest.length / seconds).toFixed(0)} images/s)`);
+      ds.classes.forEach((c, i) => console.log(`  ${c.padEnd(12)} ${(perClass[i] * 100).toFixed(1)}%`));
+    });
+
+  prog
+    .command('predict')
+    .description('classify PNG images, or test-set images by index')
+    .requiredOption('--model <file>', 'model.safetensors written by train')
+    .argument('[images...]', 'PNG files (resized to the model input by nearest neighbour)')
+    .option('--indices <list>', 'test-set indices of the data set the model was trained on', listArg('--indices'))
+    .option('--data <path>', 'data location for --indices')
+    .option('--top <k>', 'classes to show per image', intArg('--top', 1), 3)
+    .action(async (images: string[], opts: { model: string; indices?: number[]; data?: string; top: number }) => {
+      const { model, info } = readModel(opts.model);
+      if (opts.indices) {
+        const where = resolveData(info.dataset, opts.data);
+        await predictIndices(model, info, where.dataset, where.path, opts.indices, opts.top);
+      } else if (images.length > 0) {
+        await predictImages(model, info, images, opts.top);
+      } else {
+        throw new InvalidArgumentError('give PNG files or --indices');
+      }
+    });
+
+  prog
+    .command('info')
+    .description('build, backends, CPU features and threads')
+    .action(() => {
+      const b = buildInfo();
+      const cpus = os.cpus();
+      console.log(`deepconv ${prog.version()} (Node.js ${process.version}, N-API ${b.napiVersion})`);
+      console.log(`build:        ${b.compiler}, OpenMP ${b.openmp ?? 'off'}`);
+      console.log(`backends:     cpu${b.cuda ? ', cuda' : ' (cuda: not built; see README)'}`);
+      console.log(`cpu:          ${cpus[0]?.model ?? 'unknown'}, ${b.hardwareThreads} hardware threads`);
+      console.log(`cpu features: ${b.cpuFeatures.join(', ') || 'baseline x86-64'}`);
+      console.log(`threads:      ${getNumThreads()} (DEEPCONV_NUM_THREADS or --threads to change)`);
+    });
+
+  return prog;
+}
+
+export function readModel(file: string): { model: Model; info: DataInfo } {
+  const model = loadModel(file);
+  const meta = loadModelFile(file).metadata;
+  if (!meta.data) throw new Error(`${file}: no "data" metadata (how inputs were normalised); was it written by deepconv train?`);
+  return { model, info: JSON.parse(meta.data) as DataInfo };
+}
+
+export function accuracyOf(scores: Tensor, y: Int32Array, numClasses: number): { accuracy: number; perClass: number[] } {
+  const [N, C] = scores.shape;
+  let right = 0;
+  const hit = new Array(numClasses).fill(0);
+  const count = new Array(numClasses).fill(0);
+  for (let i = 0; i < N; i++) {
+    let best = 0;
+    for (let j = 1; j < C; j++) if (scores.data[i * C + j] > scores.data[i * C + best]) best = j;
+    count[y[i]]++;
+    if (best === y[i]) {
+      right++;
+      hit[y[i]]++;
+    }
+  }
+  return { accuracy: N ? right / N : 0, perClass: hit.map((h, i) => (count[i] ? h / count[i] : 0)) };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const err = e as Error & { exitCode?: number };
+    console.error(`deepconv: ${err.message}`);
+    return err.exitCode ?? 1;
+  }
+}

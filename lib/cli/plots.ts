@@ -1,0 +1,125 @@
+// Pictures a person can open after training: loss and accuracy curves (SVG) and the
+// first-layer filters as an image grid (PNG). Both written atomically.
+import { PNG } from 'pngjs';
+import { writeFileAtomic } from '../io/safetensors';
+import { Tensor } from '../tensor';
+
+export type Series = { name: string; color: string; points: [number, number][] };
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function niceTicks(lo: number, hi: number, n = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / n;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-12; v += step) out.push(+v.toPrecision(12));
+  return out;
+}
+
+/** One chart panel as an SVG group at (x0, y0), size w x h. */
+function panel(x0: number, y0: number, w: number, h: number, title: string, xLabel: string, series: Series[], yRange?: [number, number]): string {
+  const pts = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  const m = { l: 56, r: 12, t: 28, b: 40 };
+  const pw = w - m.l - m.r;
+  const ph = h - m.t - m.b;
+  const xs = pts.map((p) => p[0]);
+  const ys = pts.map((p) => p[1]);
+  const xmin = xs.length ? Math.min(...xs) : 0;
+  const xmax = xs.length ? Math.max(...xs, xmin + 1e-9) : 1;
+  let [ymin, ymax] = yRange ?? [ys.length ? Math.min(...ys) : 0, ys.length ? Math.max(...ys) : 1];
+  if (!(ymax > ymin)) ymax = ymin + 1;
+  const sx = (x: number) => x0 + m.l + ((x - xmin) / (xmax - xmin || 1)) * pw;
+  const sy = (y: number) => y0 + m.t + ph - ((y - ymin) / (ymax - ymin)) * ph;
+  let g = `<text x="${x0 + w / 2}" y="${y0 + 18}" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>\n`;
+  g += `<rect x="${x0 + m.l}" y="${y0 + m.t}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>\n`;
+  for (const t of niceTicks(ymin, ymax)) {
+    g += `<line x1="${x0 + m.l}" x2="${x0 + m.l + pw}" y1="${sy(t)}" y2="${sy(t)}" stroke="#eee"/>`;
+    g += `<text x="${x0 + m.l - 6}" y="${sy(t) + 4}" text-anchor="end" font-size="11">${t}</text>\n`;
+  }
+  for (const t of niceTicks(xmin, xmax)) {
+    g += `<text x="${sx(t)}" y="${y0 + m.t + ph + 16}" text-anchor="middle" font-size="11">${t}</text>\n`;
+  }
+  g += `<text x="${x0 + m.l + pw / 2}" y="${y0 + h - 6}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>\n`;
+  series.forEach((s, i) => {
+    const good = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+    if (good.length) {
+      const d = good.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+      g += `<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${d}"/>\n`;
+    }
+    g += `<text x="${x0 + m.l + 8}" y="${y0 + m.t + 16 + 14 * i}" font-size="12" fill="${s.color}">${esc(s.name)}</text>\n`;
+  });
+  return g;
+}
+
+/** Loss against step on the left, accuracies against epoch on the right. */
+export function curvesSvg(loss: [number, number][], accuracy: Series[]): string {
+  const W = 980;
+  const H = 380;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n` +
+    `<rect width="100%" height="100%" fill="white"/>\n` +
+    panel(0, 0, W / 2, H, 'Training loss', 'step', [{ name: 'loss', color: '#1f77b4', points: loss }]) +
+    panel(W / 2, 0, W / 2, H, 'Accuracy', 'epoch', accuracy, [0, 1]) +
+    '</svg>\n'
+  );
+}
+
+export function writeCurves(path: string, loss: [number, number][], accuracy: Series[]): void {
+  writeFileAtomic(path, [Buffer.from(curvesSvg(loss, accuracy))]);
+}
+
+/**
+ * First-layer filters w (F, C, K, K) as a grid of K x K tiles, each scaled to its own
+ * min..max and enlarged `zoom` times; RGB for 3 channels, grey otherwise (channel mean).
+ */
+export function filterGridPng(w: Tensor, zoom = 8): Buffer {
+  if (w.ndim !== 4) throw new RangeError(`w must have rank 4 (F, C, K, K), got shape [${w.shape.join(', ')}]`);
+  const [F, C, KH, KW] = w.shape;
+  const cols = Math.ceil(Math.sqrt(F));
+  const rows = Math.ceil(F / cols);
+  const gap = 2;
+  const tw = KW * zoom;
+  const th = KH * zoom;
+  const png = new PNG({ width: cols * (tw + gap) + gap, height: rows * (th + gap) + gap });
+  png.data.fill(255);
+  for (let f = 0; f < F; f++) {
+    const base = f * C * KH * KW;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < C * KH * KW; i++) {
+      lo = Math.min(lo, w.data[base + i]);
+      hi = Math.max(hi, w.data[base + i]);
+    }
+    const scale = hi > lo ? 255 / (hi - lo) : 0;
+    const ox = gap + (f % cols) * (tw + gap);
+    const oy = gap + Math.floor(f / cols) * (th + gap);
+    for (let y = 0; y < th; y++) {
+      for (let x = 0; x < tw; x++) {
+        const kh = Math.floor(y / zoom);
+        const kw = Math.floor(x / zoom);
+        const at = (c: number) => (w.data[base + (c * KH + kh) * KW + kw] - lo) * scale;
+        let rgb: number[];
+        if (C === 3) rgb = [at(0), at(1), at(2)];
+        else {
+          let s = 0;
+          for (let c = 0; c < C; c++) s += at(c);
+          rgb = [s / C, s / C, s / C];
+        }
+        const o = ((oy + y) * png.width + ox + x) * 4;
+        png.data[o] = rgb[0];
+        png.data[o + 1] = rgb[1];
+        png.data[o + 2] = rgb[2];
+        png.data[o + 3] = 255;
+      }
+    }
+  }
+  return PNG.sync.write(png);
+}
+
+export function writeFilterGrid(path: string, w: Tensor, zoom = 8): void {
+  writeFileAtomic(path, [filterGridPng(w, zoom)]);
+}

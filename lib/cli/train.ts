@@ -1,0 +1,205 @@
+// `deepconv train`: load data, build the network, run the Solver with a progress bar, write
+// metrics.jsonl, the model, a checkpoint on Ctrl-C, and the pictures.
+import { SingleBar } from 'cli-progress';
+import * as fs from 'fs';
+import * as path from 'path';
+import { DatasetName, loadDataset } from '../data';
+import { saveModel } from '../io/model-file';
+import { DeepConvNet, FullyConnectedNet, Model, ThreeLayerConvNet } from '../models';
+import { ProgressInfo, Solver } from '../solver';
+import { DataInfo, resolveData } from './find-data';
+import { writeCurves, writeFilterGrid } from './plots';
+
+export interface TrainArgs {
+  dataset?: DatasetName;
+  data?: string;
+  model: 'deep' | 'three-layer' | 'fc';
+  filters?: number[];
+  maxPools?: number[];
+  batchnorm: boolean;
+  hidden?: number[];
+  weightScale: string;
+  reg: number;
+  dropout: number;
+  optimizer: 'adam' | 'sgd' | 'sgd_momentum' | 'rmsprop';
+  lr: number;
+  lrSchedule: 'linear-warmup' | 'step';
+  warmup: number;
+  lrDecay: number;
+  batchSize: number;
+  epochs?: number;
+  timeLimit?: number;
+  val: number;
+  augment: string;
+  seed: number;
+  out?: string;
+  resume?: string;
+  quiet?: boolean;
+}
+
+function augmentOption(spec: string): false | { flip: boolean; pad: number } {
+  const parts = spec.split(',').map((s) => s.trim());
+  if (parts.length === 1 && parts[0] === 'none') return false;
+  for (const p of parts) if (p !== 'flip' && p !== 'crop') throw new Error(`--augment must be 'flip', 'crop', 'flip,crop' or 'none', got ${JSON.stringify(spec)}`);
+  return { flip: parts.includes('flip'), pad: parts.includes('crop') ? 4 : 0 };
+}
+
+function weightScale(v: string): number | 'kaiming' {
+  if (v === 'kaiming') return v;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--weight-scale must be 'kaiming' or a positive number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function buildModel(a: TrainArgs, shape: [number, number, number], numClasses: number, dataset: DatasetName): Model {
+  const common = { numClasses, reg: a.reg, dtype: 'float32' as const, seed: a.seed };
+  if (a.model === 'three-layer') {
+    const ws = weightScale(a.weightScale);
+    return new ThreeLayerConvNet({ ...common, inputDims: shape, weightScale: ws === 'kaiming' ? 1e-3 : ws });
+  }
+  if (a.model === 'fc') {
+    const ws = weightScale(a.weightScale);
+    return new FullyConnectedNet({ ...common, hiddenDims: a.hidden ?? [512, 256], inputDim: shape[0] * shape[1] * shape[2], dropout: a.dropout, batchnorm: a.batchnorm, weightScale: ws === 'kaiming' ? 1e-2 : ws });
+  }
+  const filters = a.filters ?? (dataset === 'cifar10' ? [32, 64, 128] : [16, 32, 64]);
+  return new DeepConvNet({ ...common, inputDims: shape, numFilters: filters, maxPools: a.maxPools ?? filters.map((_, i) => i), batchnorm: a.batchnorm, weightScale: weightScale(a.weightScale) });
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+function fmtTime(s: number): string {
+  if (!Number.isFinite(s) || s < 0) return '--';
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
+}
+
+export async function runTraining(a: TrainArgs): Promise<void> {
+  const where = resolveData(a.dataset, a.data);
+  const augment = augmentOption(a.augment);
+  const isCifar = where.dataset === 'cifar10';
+  const timeLimit = a.timeLimit === undefined ? (isCifar ? 120 : 60) : a.timeLimit > 0 ? a.timeLimit : null;
+  const numEpochs = a.epochs ?? (timeLimit !== null ? 1000 : 10);
+
+  console.log(`loading ${where.dataset} from ${where.path}`);
+  let t = performance.now();
+  const ds = await loadDataset(where.dataset, where.path, { numVal: a.val, seed: a.seed });
+  console.log(`  ${ds.xTrain.shape[0]} train / ${ds.xVal.shape[0]} val / ${ds.xTest.shape[0]} test images of ${ds.shape.join('x')} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+  const model = buildModel(a, ds.shape, ds.classes.length, where.dataset);
+  const out = a.out ?? path.join('runs', `${where.dataset}-${stamp()}`);
+  fs.mkdirSync(out, { recursive: true });
+  const metricsFile = path.join(out, 'metrics.jsonl');
+  const metric = (rec: object) => fs.appendFileSync(metricsFile, JSON.stringify({ ...rec, time: new Date().toISOString() }) + '\n');
+  const info: DataInfo = { dataset: where.dataset, mean: ds.mean, std: ds.std, classes: ds.classes, shape: ds.shape };
+  const recipe = {
+    model: model.config,
+    optimizer: a.optimizer, learningRate: a.lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay,
+    batchSize: a.batchSize, numEpochs, timeLimit, augment, seed: a.seed, val: a.val,
+  };
+  metric({ type: 'config', dataset: where.dataset, data: where.path, ...recipe });
+  console.log(`model: ${model.className} ${JSON.stringify(model.options)}`);
+  console.log(`training: ${a.optimizer} lr ${a.lr} (${a.lrSchedule}), batch ${a.batchSize}, ${timeLimit !== null ? `time limit ${timeLimit} s` : `${numEpochs} epochs`}, augment ${a.augment}; output in ${out}`);
+
+  // Progress: a bar on a terminal, a line every 10 s otherwise.
+  const tty = !a.quiet && process.stderr.isTTY;
+  const bar = tty ? new SingleBar({ format: 'epoch {epoch} |{bar}| {percentage}% | step {step} | loss {loss} | {ips} img/s | ETA {eta_t}', hideCursor: true, barsize: 24 }) : null;
+  let lastLine = 0;
+  let evals = 0;
+  let solver: Solver | null = null;
+  const onProgress = (p: ProgressInfo) => {
+    const fraction = timeLimit !== null ? Math.min(1, p.elapsed / timeLimit) : p.step / p.iterations;
+    const eta = timeLimit !== null ? timeLimit - p.elapsed : (p.elapsed / p.step) * (p.iterations - p.step);
+    const fields = { epoch: p.epoch + 1, step: p.step, loss: p.loss.toFixed(4), ips: Math.round(p.imagesPerSecond), eta_t: fmtTime(eta) };
+    if (bar) bar.update(Math.round(fraction * 1000), fields);
+    else if (!a.quiet && p.elapsed - lastLine >= 10) {
+      lastLine = p.elapsed;
+      console.log(`  step ${p.step} epoch ${p.epoch + 1} loss ${fields.loss} ${fields.ips} img/s ${Math.round(fraction * 100)}% ETA ${fields.eta_t}`);
+    }
+    if (p.step % 50 === 0 || p.step === 1) metric({ type: 'step', step: p.step, epoch: p.epoch, loss: p.loss, learningRate: p.learningRate, imagesPerSecond: p.imagesPerSecond, elapsed: p.elapsed });
+    reportEvals();
+  };
+  // The Solver records accuracies after the first step and after each epoch.
+  const reportEvals = () => {
+    if (!solver) return;
+    while (evals < solver.valAccHistory.length) {
+      const trainAcc = solver.trainAccHistory[evals];
+      const valAcc = solver.valAccHistory[evals];
+      const epoch = evals === 0 ? 0 : evals;
+      metric({ type: 'eval', epoch, step: solver.iteration, trainAcc, valAcc, elapsed: solver.elapsed });
+      if (epoch > 0) {
+        const line = `epoch ${epoch}: train acc ${(trainAcc * 100).toFixed(2)}%, val acc ${(valAcc * 100).toFixed(2)}% (${solver.elapsed.toFixed(0)} s)`;
+        if (bar) {
+          process.stderr.write('\r\x1b[2K');
+          console.log(line);
+        } else if (!a.quiet) console.log(line);
+      }
+      evals++;
+    }
+  };
+
+  solver = new Solver(model, { xTrain: ds.xTrain, yTrain: ds.yTrain, xVal: ds.xVal, yVal: ds.yVal }, {
+    updateRule: a.optimizer,
+    optimConfig: { learningRate: a.lr },
+    lrDecay: a.lrDecay,
+    lrSchedule: a.lrSchedule,
+    warmupFraction: a.warmup,
+    batchSize: a.batchSize,
+    numEpochs,
+    numTrainSamples: 1000,
+    seed: a.seed,
+    augment,
+    sampling: 'epoch',
+    verbose: false,
+    onProgress,
+    resume: a.resume ?? null,
+  });
+  evals = solver.valAccHistory.length;
+
+  // Ctrl-C: finish the current step, save a checkpoint, exit cleanly.
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);  // a second Ctrl-C does not wait
+    interrupted = true;
+    solver?.stop();
+  };
+  process.on('SIGINT', onSigint);
+  bar?.start(1000, 0, { epoch: 1, step: 0, loss: '-', ips: 0, eta_t: '--' });
+  t = performance.now();
+  let summary;
+  try {
+    summary = await solver.train({ timeLimit });
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSigint);
+  }
+  reportEvals();
+  const checkpoint = path.join(out, 'checkpoint.safetensors');
+  if (interrupted) {
+    solver.saveCheckpoint(checkpoint);
+    console.log(`interrupted after ${summary.iterations} steps: checkpoint saved to ${checkpoint}`);
+    console.log(`resume with: npx deepconv train --resume ${checkpoint} ${process.argv.slice(3).filter((x) => x !== '--resume').join(' ')}`);
+  }
+
+  const testAcc = ds.xTest.shape[0] > 0 ? await solver.checkAccuracy(ds.xTest, ds.yTest, { batchSize: 500 }) : NaN;
+  const modelFile = path.join(out, 'model.safetensors');
+  saveModel(modelFile, { config: model.config, params: model.params, extra: model.stateTensors(), metadata: { data: JSON.stringify(info), recipe: JSON.stringify(recipe) } });
+  metric({ type: 'test', testAcc, bestValAcc: summary.bestValAcc, iterations: summary.iterations, epochs: summary.epoch, trainSeconds: solver.elapsed, interrupted });
+
+  const loss = solver.lossHistory.map((l, i) => [i + 1, l] as [number, number]);
+  const epochs = solver.valAccHistory.map((_, i) => i);
+  writeCurves(path.join(out, 'curves.svg'), loss, [
+    { name: 'train accuracy', color: '#1f77b4', points: solver.trainAccHistory.map((v, i) => [epochs[i], v]) },
+    { name: 'validation accuracy', color: '#ff7f0e', points: solver.valAccHistory.map((v, i) => [epochs[i], v]) },
+  ]);
+  const firstW = model.params.W0 ?? model.params.W1;
+  if (firstW && firstW.ndim === 4) writeFilterGrid(path.join(out, 'filters.png'), firstW);
+
+  console.log(
+    `done: ${summary.iterations} steps, ${summary.epoch} epochs in ${solver.elapsed.toFixed(1)} s of training; ` +
+      `best val acc ${(summary.bestValAcc * 100).toFixed(2)}%, test acc ${(testAcc * 100).toFixed(2)}%`,
+  );
+  console.log(`wrote ${modelFile}, ${metricsFile}, ${path.join(out, 'curves.svg')}${firstW?.ndim === 4 ? `, ${path.join(out, 'filters.png')}` : ''}`);
+  if (interrupted) process.exitCode = 130;
+}

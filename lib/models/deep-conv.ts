@@ -1,0 +1,179 @@
+// {conv3x3 pad 1 - [spatial batchnorm] - relu - [2x2 max pool]} x (L - 1) - linear - softmax,
+// the seed's DeepConvNet (L = numFilters.length + 1 weight layers).
+import { ReLU } from '../layers/activation';
+import { BatchNormCache, SpatialBatchNorm } from '../layers/batchnorm';
+import { Conv, ConvCache } from '../layers/conv';
+import { Linear } from '../layers/linear';
+import { prepareLoss } from '../layers/loss';
+import { step, Steps } from '../layers/op';
+import { MaxPool, PoolCache } from '../layers/pool';
+import { kaimingInitializer } from '../init';
+import { Rng } from '../random';
+import { DType, Tensor } from '../tensor';
+import { invalidRange, shapeStr } from '../validate';
+import { LossAndGrads, Model, registerModel } from './model';
+import { checkSampleShape, normal } from './common';
+import { optBool, optDtype, optInputDims, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
+
+export interface DeepConvNetOptions {
+  /** [C, H, W] of one input image (default [3, 32, 32]). */
+  inputDims?: [number, number, number];
+  /** Filters of each conv layer (default [8, 8, 8, 8, 8]). */
+  numFilters?: number[];
+  /** Indices of the conv layers followed by a 2x2 / 2 max pool (default [0, 1, 2, 3, 4]). */
+  maxPools?: number[];
+  /** Spatial batchnorm after each conv (default false). */
+  batchnorm?: boolean;
+  numClasses?: number;
+  /** Std of the Gaussian initialization, or 'kaiming' (default 1e-3). */
+  weightScale?: number | 'kaiming';
+  /** L2 strength (default 0). */
+  reg?: number;
+  dtype?: DType;
+  /** Seed of the initialization (random when absent). */
+  seed?: number | null;
+}
+
+const KEYS = ['inputDims', 'numFilters', 'maxPools', 'batchnorm', 'numClasses', 'weightScale', 'reg', 'dtype', 'seed'];
+const POOL = { poolHeight: 2, poolWidth: 2, stride: 2 };
+const CONV = { stride: 1, pad: 1 };
+
+interface LayerCache {
+  conv: ConvCache;
+  bn: BatchNormCache | null;
+  relu: Tensor;
+  pool: PoolCache | null;
+}
+
+export class DeepConvNet extends Model {
+  readonly className = 'DeepConvNet';
+  readonly inputDims: [number, number, number];
+  readonly numFilters: number[];
+  readonly maxPools: number[];
+  readonly batchnorm: boolean;
+  readonly weightScale: number | 'kaiming';
+  readonly seed: number | null;
+  /** Number of weight layers: numFilters.length conv layers and the final linear one. */
+  readonly numLayers: number;
+
+  constructor(options?: DeepConvNetOptions) {
+    const o = readOptions('DeepConvNet', options, KEYS);
+    const inputDims = optInputDims(o.inputDims ?? [3, 32, 32]);
+    const numFilters = optIntArray('numFilters', o.numFilters ?? [8, 8, 8, 8, 8], 1, 1);
+    const maxPools = optIntArray('maxPools', o.maxPools ?? [0, 1, 2, 3, 4], 0);
+    const batchnorm = optBool('batchnorm', o.batchnorm ?? false);
+    const numClasses = optInt('numClasses', o.numClasses ?? 10, 1);
+    const weightScale = optWeightScale(o.weightScale ?? 1e-3, true);
+    const reg = optNonNegative('reg', o.reg ?? 0);
+    const dtype = optDtype(o.dtype ?? 'float32');
+    const seed = optSeed(o.seed);
+    const L = numFilters.length;
+    maxPools.forEach((p, i) => {
+      if (p >= L) throw invalidRange(`options.maxPools[${i}]`, `a conv layer index in [0, ${L - 1}] (numFilters has ${L} layers)`, p);
+      if (maxPools.indexOf(p) !== i) throw new RangeError(`options.maxPools must not repeat a layer index, got ${p} twice`);
+    });
+    let [C, H, W] = inputDims;
+    for (let i = 0; i < L; i++) {
+      if (maxPools.includes(i)) {
+        if (H < 2 || W < 2) {
+          throw new RangeError(`options.maxPools: the 2x2 max pool after conv layer ${i} needs H and W >= 2, but inputDims ${shapeStr(inputDims)} is down to ${H}x${W} there`);
+        }
+        H = Math.floor(H / 2);
+        W = Math.floor(W / 2);
+      }
+    }
+    super(reg, dtype, numClasses);
+    this.inputDims = inputDims;
+    this.numFilters = numFilters;
+    this.maxPools = [...maxPools].sort((a, b) => a - b);
+    this.batchnorm = batchnorm;
+    this.weightScale = weightScale;
+    this.seed = seed;
+    this.numLayers = L + 1;
+    const rng = new Rng(seed ?? undefined);
+    let Cin = C;
+    for (let i = 0; i < L; i++) {
+      const F = numFilters[i];
+      this.params[`W${i}`] = weightScale === 'kaiming' ? kaimingInitializer(Cin, F, { K: 3, relu: true, dtype, rng }) : normal([F, Cin, 3, 3], weightScale, dtype, rng);
+      this.params[`b${i}`] = Tensor.zeros([F], dtype);
+      if (batchnorm) {
+        this.params[`gamma${i}`] = Tensor.full([F], 1, dtype);
+        this.params[`beta${i}`] = Tensor.zeros([F], dtype);
+        this.bnState[String(i)] = { runningMean: Tensor.zeros([F], dtype), runningVar: Tensor.zeros([F], dtype) };
+      }
+      Cin = F;
+    }
+    const Din = Cin * H * W;
+    this.params[`W${L}`] = weightScale === 'kaiming' ? kaimingInitializer(Din, numClasses, { relu: false, dtype, rng }) : normal([Din, numClasses], weightScale, dtype, rng);
+    this.params[`b${L}`] = Tensor.zeros([numClasses], dtype);
+  }
+
+  get options(): Required<DeepConvNetOptions> {
+    const { inputDims, numFilters, maxPools, batchnorm, numClasses, weightScale, reg, dtype, seed } = this;
+    return { inputDims: [...inputDims] as [number, number, number], numFilters: [...numFilters], maxPools: [...maxPools], batchnorm, numClasses, weightScale, reg, dtype, seed };
+  }
+
+  protected weightKeys(): string[] {
+    return Array.from({ length: this.numLayers }, (_, i) => `W${i}`);
+  }
+
+  protected checkInput(X: Tensor): number {
+    return checkSampleShape(X, this.inputDims);
+  }
+
+  protected *forwardBackward(X: Tensor, y: Int32Array | null): Steps<Tensor | LossAndGrads> {
+    const p = this.params;
+    const L = this.numLayers - 1;
+    const mode = y === null ? 'test' : 'train';
+    const caches: LayerCache[] = [];
+    let h = X;
+    for (let i = 0; i < L; i++) {
+      const c = yield* step(Conv.prepareForward(h, p[`W${i}`], p[`b${i}`], CONV));
+      h = c.out;
+      let bn: BatchNormCache | null = null;
+      if (this.batchnorm) {
+        const n = yield* step(SpatialBatchNorm.prepareForward(h, p[`gamma${i}`], p[`beta${i}`], this.bnParam(String(i), mode)));
+        h = n.out;
+        bn = n.cache;
+      }
+      const r = yield* step(ReLU.prepareForward(h));
+      h = r.out;
+      let pool: PoolCache | null = null;
+      if (this.maxPools.includes(i)) {
+        const q = yield* step(MaxPool.prepareForward(h, POOL));
+        h = q.out;
+        pool = q.cache;
+      }
+      caches.push({ conv: c.cache, bn, relu: r.cache, pool });
+    }
+    const fc = yield* step(Linear.prepareForward(h, p[`W${L}`], p[`b${L}`]));
+    if (y === null) return fc.out;
+    const l = yield* step(prepareLoss('softmax', fc.out, y));
+    const grads: Record<string, Tensor> = {};
+    const g = yield* step(Linear.prepareBackward(l.dx, fc.cache));
+    grads[`W${L}`] = g.dw;
+    grads[`b${L}`] = g.db;
+    let d = g.dx;
+    for (let i = L - 1; i >= 0; i--) {
+      const c = caches[i];
+      if (c.pool) d = yield* step(MaxPool.prepareBackward(d, c.pool));
+      d = yield* step(ReLU.prepareBackward(d, c.relu));
+      if (c.bn) {
+        const b = yield* step(SpatialBatchNorm.prepareBackwardAlt(d, c.bn));
+        grads[`gamma${i}`] = b.dgamma;
+        grads[`beta${i}`] = b.dbeta;
+        d = b.dx;
+      }
+      const cg = yield* step(Conv.prepareBackward(d, c.conv, i > 0));
+      grads[`W${i}`] = cg.dw;
+      grads[`b${i}`] = cg.db;
+      d = cg.dx;
+    }
+    // Keys in the order of params.
+    const ordered: Record<string, Tensor> = {};
+    for (const k of Object.keys(p)) ordered[k] = grads[k];
+    return { loss: l.loss, grads: ordered };
+  }
+}
+
+registerModel('DeepConvNet', (o) => new DeepConvNet(o));

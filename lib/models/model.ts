@@ -1,0 +1,250 @@
+// What every network shares: parameters, the loss written once as a generator of prepared
+// native calls (run synchronously by loss() and off the main thread by lossAsync()), L2
+// regularization, batched asynchronous prediction, and save / load.
+import { FileFormatError } from '../io/errors';
+import { loadModelFile, saveModel } from '../io/model-file';
+import { Arena } from '../layers/alloc';
+import { BatchNormParam } from '../layers/batchnorm';
+import { driveAsync, driveSync, Steps } from '../layers/op';
+import { DType, Tensor } from '../tensor';
+import { checkInt, checkLabels, checkOptions, checkTensor, describe, Labels, shapeStr } from '../validate';
+
+/** Loss and gradients of a training forward/backward pass (grads keyed like params). */
+export interface LossAndGrads {
+  loss: number;
+  grads: Record<string, Tensor>;
+}
+
+export interface LossOptions {
+  /**
+   * Recycle the outputs of the previous call made with this arena (see layers/alloc.ts): no
+   * allocation in steady state, but the returned scores / grads are only valid until the next
+   * call with the same arena.
+   */
+  arena?: Arena | null;
+}
+
+export interface PredictOptions {
+  /** Samples per forward pass (default 256). */
+  batchSize?: number;
+}
+
+/** What a model file's config holds: the class and its constructor options. */
+export interface ModelConfig {
+  class: string;
+  options: Record<string, unknown>;
+}
+
+/** One batchnorm layer's state: running statistics (updated in place in train mode). */
+export interface BnState {
+  runningMean: Tensor;
+  runningVar: Tensor;
+  momentum?: number;
+  eps?: number;
+}
+
+type Factory = (options: Record<string, unknown>) => Model;
+const registry = new Map<string, Factory>();
+
+/** Makes `loadModel` able to rebuild a class from its name (each network registers itself). */
+export function registerModel(className: string, factory: Factory): void {
+  registry.set(className, factory);
+}
+
+/** A view of rows [start, end) of a (N, ...) tensor, sharing its memory. */
+export function sliceRows(X: Tensor, start: number, end: number): Tensor {
+  const per = X.shape.slice(1).reduce((a, b) => a * b, 1);
+  return new Tensor(X.data.subarray(start * per, end * per), [end - start, ...X.shape.slice(1)]);
+}
+
+export abstract class Model {
+  /** Learnable parameters by name (the seed's keys). */
+  params: Record<string, Tensor> = {};
+  /** L2 strength: loss += reg * sum(W^2) over conv and linear weights. */
+  reg: number;
+  readonly dtype: DType;
+  readonly numClasses: number;
+  /** The class name written to model files. */
+  abstract readonly className: string;
+  /** Batchnorm state per batchnorm layer, keyed by the suffix of its gamma / beta (e.g. '0' for gamma0). */
+  protected bnState: Record<string, BnState> = {};
+
+  protected constructor(reg: number, dtype: DType, numClasses: number) {
+    this.reg = reg;
+    this.dtype = dtype;
+    this.numClasses = numClasses;
+  }
+
+  /** The constructor options that rebuild this network (defaults filled in, current reg). */
+  abstract get options(): Record<string, unknown>;
+
+  /** { class, options }: what save() writes as the file's config. */
+  get config(): ModelConfig {
+    return { class: this.className, options: this.options };
+  }
+
+  /** The names of the weights L2 applies to (conv and linear weights). */
+  protected abstract weightKeys(): string[];
+
+  /** Checks X (shape per sample and dtype) and returns N. */
+  protected abstract checkInput(X: Tensor): number;
+
+  /**
+   * The network's computation, written once: scores (test mode) when y is null, else loss and
+   * gradients (train mode) without the L2 term (added by steps()).
+   */
+  protected abstract forwardBackward(X: Tensor, y: Int32Array | null): Steps<Tensor | LossAndGrads>;
+
+  /** The whole computation with its checks and regularization, as a generator of native calls. */
+  *steps(X: Tensor, y?: Labels | null): Steps<Tensor | LossAndGrads> {
+    const labels = this.checkCall(X, y);
+    const r = yield* this.forwardBackward(X, labels);
+    if (labels === null) return r;
+    const out = r as LossAndGrads;
+    const reg = this.reg;
+    if (reg !== 0) {
+      for (const k of this.weightKeys()) {
+        const w = this.params[k].data;
+        const g = out.grads[k].data;
+        let s = 0;
+        for (let i = 0; i < w.length; i++) {
+          const v = w[i];
+          s += v * v;
+          g[i] += 2 * reg * v;
+        }
+        out.loss += reg * s;
+      }
+    }
+    return out;
+  }
+
+  private checkCall(X: Tensor, y: Labels | null | undefined): Int32Array | null {
+    checkTensor('X', X);
+    if (X.dtype !== this.dtype) throw new TypeError(`X must have dtype ${this.dtype} like the model's parameters, got ${X.dtype}`);
+    const N = this.checkInput(X);
+    if (N < 1) throw new RangeError(`X must hold at least one sample, got shape ${shapeStr(X.shape)}`);
+    if (typeof this.reg !== 'number' || !Number.isFinite(this.reg) || this.reg < 0) {
+      throw new RangeError(`reg must be a finite number >= 0, got ${describe(this.reg)}`);
+    }
+    return y === undefined || y === null ? null : checkLabels('y', y, N, this.numClasses);
+  }
+
+  /**
+   * Without y: class scores (N, numClasses), test mode (batchnorm running statistics, no dropout).
+   * With y: { loss, grads }, train mode (batch statistics, updating the running ones; dropout on).
+   */
+  loss(X: Tensor, y?: null, opts?: LossOptions): Tensor;
+  loss(X: Tensor, y: Labels, opts?: LossOptions): LossAndGrads;
+  loss(X: Tensor, y?: Labels | null, opts?: LossOptions): Tensor | LossAndGrads {
+    return driveSync(this.steps(X, y), checkOptions('opts', opts).arena ?? null);
+  }
+
+  /** loss() with every native call on the libuv pool: the event loop stays free. */
+  lossAsync(X: Tensor, y?: null, opts?: LossOptions): Promise<Tensor>;
+  lossAsync(X: Tensor, y: Labels, opts?: LossOptions): Promise<LossAndGrads>;
+  lossAsync(X: Tensor, y?: Labels | null, opts?: LossOptions): Promise<Tensor | LossAndGrads> {
+    try {
+      return driveAsync(this.steps(X, y), checkOptions('opts', opts).arena ?? null);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Class scores (N, numClasses) of X in batches, computed off the main thread. */
+  async predict(X: Tensor, opts?: PredictOptions): Promise<Tensor> {
+    const o = checkOptions('opts', opts);
+    const batchSize = checkInt('opts.batchSize', o.batchSize ?? 256, 1);
+    checkTensor('X', X);
+    if (X.dtype !== this.dtype) throw new TypeError(`X must have dtype ${this.dtype} like the model's parameters, got ${X.dtype}`);
+    const N = this.checkInput(X);
+    const C = this.numClasses;
+    const out = Tensor.zeros([N, C], this.dtype);
+    for (let start = 0; start < N; start += batchSize) {
+      const end = Math.min(N, start + batchSize);
+      const scores = await this.lossAsync(sliceRows(X, start, end));
+      out.data.set(scores.data, start * C);
+    }
+    return out;
+  }
+
+  /** Batchnorm running statistics, by layer suffix ('0' for gamma0 / beta0). */
+  get bnParams(): Record<string, BnState> {
+    return this.bnState;
+  }
+
+  /** The per-call batchnorm parameter of layer `key` (running statistics shared, updated in place). */
+  protected bnParam(key: string, mode: 'train' | 'test'): BatchNormParam {
+    const s = this.bnState[key];
+    return { mode, runningMean: s.runningMean, runningVar: s.runningVar, momentum: s.momentum, eps: s.eps };
+  }
+
+  /** Non-parameter state saved with the model: runningMean{k} and runningVar{k} per batchnorm layer. */
+  stateTensors(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const [k, s] of Object.entries(this.bnState)) {
+      out[`runningMean${k}`] = s.runningMean;
+      out[`runningVar${k}`] = s.runningVar;
+    }
+    return out;
+  }
+
+  /** Writes config, params and batchnorm statistics to a safetensors file (atomically). */
+  save(path: string): void {
+    saveModel(path, { config: this.config, params: this.params, extra: this.stateTensors() });
+  }
+
+  /**
+   * Replaces params and state with `params` / `extra` after checking names, shapes and dtypes
+   * against this network (errors name the key and the file). Extra tensors the model does not
+   * know (e.g. a solver's optimizer state) are ignored.
+   */
+  assign(params: Record<string, Tensor>, extra: Record<string, Tensor>, file = '<model>'): void {
+    const fail = (problem: string) => new FileFormatError(file, problem);
+    const want = this.params;
+    const desc = `${this.className} ${JSON.stringify(this.options)}`;
+    for (const k of Object.keys(params)) {
+      if (!(k in want)) throw fail(`parameter ${JSON.stringify(k)} is not one of the config's (${desc}: ${Object.keys(want).join(', ')})`);
+    }
+    const check = (kind: string, k: string, t: Tensor | undefined, like: Tensor) => {
+      if (t === undefined) throw fail(`${kind} ${JSON.stringify(k)} is missing (the config ${desc} needs it with shape ${shapeStr(like.shape)})`);
+      if (t.shape.length !== like.shape.length || t.shape.some((d, i) => d !== like.shape[i])) {
+        throw fail(`${kind} ${JSON.stringify(k)} has shape ${shapeStr(t.shape)}, but the config ${desc} needs ${shapeStr(like.shape)}`);
+      }
+      if (t.dtype !== like.dtype) throw fail(`${kind} ${JSON.stringify(k)} has dtype ${t.dtype}, but the config says ${like.dtype}`);
+    };
+    for (const k of Object.keys(want)) check('parameter', k, params[k], want[k]);
+    const state = this.stateTensors();
+    for (const k of Object.keys(state)) check('state tensor', k, extra[k], state[k]);
+    for (const k of Object.keys(want)) want[k] = params[k];
+    for (const [k, s] of Object.entries(this.bnState)) {
+      s.runningMean = extra[`runningMean${k}`];
+      s.runningVar = extra[`runningVar${k}`];
+    }
+  }
+
+  /** Loads a model file written by save() as this class (a TypeError if the file holds another). */
+  static load<T extends Model>(this: abstract new (...args: never[]) => T, path: string): T {
+    const m = loadModel(path);
+    if (!(m instanceof this)) throw new TypeError(`${path} holds a ${m.className}, not a ${this.name}; use loadModel() to load any network`);
+    return m;
+  }
+}
+
+/** Rebuilds the network a file written by model.save() (or a Solver checkpoint) holds, of the right class. */
+export function loadModel(path: string): Model {
+  const file = loadModelFile(path);
+  const cfg = file.config as Partial<ModelConfig>;
+  if (typeof cfg.class !== 'string' || cfg.options === null || typeof cfg.options !== 'object' || Array.isArray(cfg.options)) {
+    throw new FileFormatError(path, `config must be { class, options } as model.save() writes it, got ${JSON.stringify(file.config).slice(0, 80)}`);
+  }
+  const factory = registry.get(cfg.class);
+  if (!factory) throw new FileFormatError(path, `config.class ${JSON.stringify(cfg.class)} is not a known network (${[...registry.keys()].join(', ')})`);
+  let model: Model;
+  try {
+    model = factory(cfg.options);
+  } catch (e) {
+    throw new FileFormatError(path, `config.options do not build a ${cfg.class}: ${(e as Error).message}`, { cause: e });
+  }
+  model.assign(file.params, file.extra, path);
+  return model;
+}

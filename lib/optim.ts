@@ -1,0 +1,210 @@
+// First-order update rules, the seed's optim.py: each takes the weights w, their gradient dw and
+// a config object (created when absent; missing fields get the defaults, state tensors are created
+// on the first call), updates w IN PLACE with a native kernel and returns { w, config }.
+// The config object passed in is the one returned (mutated, as the seed's setdefault does).
+//
+// Every rule also has an *Async variant that runs the kernel on the libuv pool, and a prepared
+// form (prepareUpdate) for generator-driven code.
+import { native } from './binding';
+import { Prepared, runAsync, runSync } from './layers/op';
+import { Tensor } from './tensor';
+import { checkInt, checkNumber, checkOptions, checkSameDtype, checkShape, checkTensor, describe } from './validate';
+
+export interface SgdConfig {
+  /** Default 1e-2. */
+  learningRate?: number;
+}
+
+export interface SgdMomentumConfig {
+  /** Default 1e-2. */
+  learningRate?: number;
+  /** Default 0.9. */
+  momentum?: number;
+  /** Moving average of the updates, shaped like w (zeros on the first call). */
+  velocity?: Tensor;
+}
+
+export interface RmspropConfig {
+  /** Default 1e-2. */
+  learningRate?: number;
+  /** Decay of the squared-gradient cache, default 0.99. */
+  decayRate?: number;
+  /** Default 1e-8. */
+  epsilon?: number;
+  /** Moving average of squared gradients, shaped like w (zeros on the first call). */
+  cache?: Tensor;
+}
+
+export interface AdamConfig {
+  /** Default 1e-3. */
+  learningRate?: number;
+  /** Decay of the first moment, default 0.9. */
+  beta1?: number;
+  /** Decay of the second moment, default 0.999. */
+  beta2?: number;
+  /** Default 1e-8. */
+  epsilon?: number;
+  /** First moment, shaped like w (zeros on the first call). */
+  m?: Tensor;
+  /** Second moment, shaped like w (zeros on the first call). */
+  v?: Tensor;
+  /** Iteration count: incremented before use, so the first update runs with t = 1. */
+  t?: number;
+}
+
+export type OptimConfig = SgdConfig | SgdMomentumConfig | RmspropConfig | AdamConfig;
+
+export interface UpdateResult<C> {
+  w: Tensor;
+  config: C;
+}
+
+/** A user update rule: like sgd/adam, synchronous or returning a Promise. */
+export type UpdateRuleFn = (w: Tensor, dw: Tensor, config: Record<string, unknown>) => UpdateResult<unknown> | Promise<UpdateResult<unknown>>;
+
+export type UpdateRuleName = 'sgd' | 'sgd_momentum' | 'rmsprop' | 'adam';
+
+function checkPair(w: Tensor, dw: Tensor): void {
+  checkTensor('w', w);
+  checkShape('dw', dw, w.shape, 'the shape of w');
+  checkSameDtype({ w, dw });
+}
+
+function checkConfig<C extends object>(config: C | undefined, allowed: readonly string[]): C {
+  const c = checkOptions('config', config);
+  for (const k of Object.keys(c)) {
+    if (!allowed.includes(k)) throw new TypeError(`config.${k} is not an option of this update rule (expected one of ${allowed.join(', ')})`);
+  }
+  return c;
+}
+
+function state(name: string, v: Tensor | undefined, w: Tensor): Tensor {
+  if (v === undefined || v === null) return Tensor.zeros(w.shape, w.dtype);
+  checkShape(`config.${name}`, v, w.shape, 'the shape of w');
+  if (v.dtype !== w.dtype) throw new TypeError(`config.${name} must have dtype ${w.dtype} like w, got ${v.dtype}`);
+  return v;
+}
+
+const lrCheck = (name: string, v: unknown) => checkNumber(name, v, (x) => x >= 0, 'a finite number >= 0');
+const unitOpen = (name: string, v: unknown) => checkNumber(name, v, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+const unitClosed = (name: string, v: unknown) => checkNumber(name, v, (x) => x >= 0 && x <= 1, 'a number in [0, 1]');
+const positive = (name: string, v: unknown) => checkNumber(name, v, (x) => x > 0, 'a positive finite number');
+
+function prepareSgd(w: Tensor, dw: Tensor, config?: SgdConfig): Prepared<UpdateResult<Required<SgdConfig>>> {
+  checkPair(w, dw);
+  const c = checkConfig(config, ['learningRate']);
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-2);
+  const lr = c.learningRate;
+  return { result: { w, config: c as Required<SgdConfig> }, call: (async) => native.sgdUpdate(w.size, lr, w.data, dw.data, async) };
+}
+
+function prepareSgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): Prepared<UpdateResult<Required<SgdMomentumConfig>>> {
+  checkPair(w, dw);
+  const c = checkConfig(config, ['learningRate', 'momentum', 'velocity']);
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-2);
+  c.momentum = unitOpen('config.momentum', c.momentum ?? 0.9);
+  c.velocity = state('velocity', c.velocity, w);
+  const { learningRate: lr, momentum, velocity } = c;
+  return {
+    result: { w, config: c as Required<SgdMomentumConfig> },
+    call: (async) => native.sgdMomentumUpdate(w.size, lr, momentum, w.data, velocity.data, dw.data, async),
+  };
+}
+
+function prepareRmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): Prepared<UpdateResult<Required<RmspropConfig>>> {
+  checkPair(w, dw);
+  const c = checkConfig(config, ['learningRate', 'decayRate', 'epsilon', 'cache']);
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-2);
+  c.decayRate = unitClosed('config.decayRate', c.decayRate ?? 0.99);
+  c.epsilon = positive('config.epsilon', c.epsilon ?? 1e-8);
+  c.cache = state('cache', c.cache, w);
+  const { learningRate: lr, decayRate, epsilon, cache } = c;
+  return {
+    result: { w, config: c as Required<RmspropConfig> },
+    call: (async) => native.rmspropUpdate(w.size, lr, decayRate, epsilon, w.data, cache.data, dw.data, async),
+  };
+}
+
+function prepareAdam(w: Tensor, dw: Tensor, config?: AdamConfig): Prepared<UpdateResult<Required<AdamConfig>>> {
+  checkPair(w, dw);
+  const c = checkConfig(config, ['learningRate', 'beta1', 'beta2', 'epsilon', 'm', 'v', 't']);
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-3);
+  c.beta1 = unitOpen('config.beta1', c.beta1 ?? 0.9);
+  c.beta2 = unitOpen('config.beta2', c.beta2 ?? 0.999);
+  c.epsilon = positive('config.epsilon', c.epsilon ?? 1e-8);
+  c.m = state('m', c.m, w);
+  c.v = state('v', c.v, w);
+  c.t = checkInt('config.t', c.t ?? 0, 0) + 1;
+  const { learningRate: lr, beta1, beta2, epsilon, m, v, t } = c;
+  return {
+    result: { w, config: c as Required<AdamConfig> },
+    call: (async) => native.adamUpdate(w.size, lr, beta1, beta2, epsilon, t, w.data, m.data, v.data, dw.data, async),
+  };
+}
+
+/** w -= learningRate * dw. */
+export function sgd(w: Tensor, dw: Tensor, config?: SgdConfig): UpdateResult<Required<SgdConfig>> {
+  return runSync(prepareSgd(w, dw, config));
+}
+
+/** velocity = momentum * velocity - learningRate * dw; w += velocity. */
+export function sgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): UpdateResult<Required<SgdMomentumConfig>> {
+  return runSync(prepareSgdMomentum(w, dw, config));
+}
+
+/** cache = decayRate * cache + (1 - decayRate) dw^2; w -= learningRate * dw / (sqrt(cache) + epsilon). */
+export function rmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): UpdateResult<Required<RmspropConfig>> {
+  return runSync(prepareRmsprop(w, dw, config));
+}
+
+/**
+ * t += 1; m = beta1 m + (1 - beta1) dw; v = beta2 v + (1 - beta2) dw^2;
+ * w -= learningRate * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + epsilon).
+ */
+export function adam(w: Tensor, dw: Tensor, config?: AdamConfig): UpdateResult<Required<AdamConfig>> {
+  return runSync(prepareAdam(w, dw, config));
+}
+
+export function sgdAsync(w: Tensor, dw: Tensor, config?: SgdConfig): Promise<UpdateResult<Required<SgdConfig>>> {
+  return runAsync(prepareSgd(w, dw, config));
+}
+
+export function sgdMomentumAsync(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): Promise<UpdateResult<Required<SgdMomentumConfig>>> {
+  return runAsync(prepareSgdMomentum(w, dw, config));
+}
+
+export function rmspropAsync(w: Tensor, dw: Tensor, config?: RmspropConfig): Promise<UpdateResult<Required<RmspropConfig>>> {
+  return runAsync(prepareRmsprop(w, dw, config));
+}
+
+export function adamAsync(w: Tensor, dw: Tensor, config?: AdamConfig): Promise<UpdateResult<Required<AdamConfig>>> {
+  return runAsync(prepareAdam(w, dw, config));
+}
+
+/** The prepared (not yet run) form of each named rule, for driveSync / driveAsync generators. */
+export const prepareUpdate: Record<UpdateRuleName, (w: Tensor, dw: Tensor, config?: Record<string, unknown>) => Prepared<UpdateResult<Record<string, unknown>>>> = {
+  sgd: prepareSgd as never,
+  sgd_momentum: prepareSgdMomentum as never,
+  rmsprop: prepareRmsprop as never,
+  adam: prepareAdam as never,
+};
+
+/** The scalar hyperparameters each named rule reads (its config may also hold its state tensors). */
+export const OPTIM_HYPERPARAMETERS: Readonly<Record<UpdateRuleName, readonly string[]>> = {
+  sgd: ['learningRate'],
+  sgd_momentum: ['learningRate', 'momentum'],
+  rmsprop: ['learningRate', 'decayRate', 'epsilon'],
+  adam: ['learningRate', 'beta1', 'beta2', 'epsilon'],
+};
+
+/** The names the Solver's updateRule accepts ('sgdMomentum' is read as 'sgd_momentum'). */
+export const UPDATE_RULES: readonly UpdateRuleName[] = ['sgd', 'sgd_momentum', 'rmsprop', 'adam'];
+
+/** An update rule's name as given (snake or camel case), or a TypeError naming the choices. */
+export function updateRuleName(name: string, what = 'updateRule'): UpdateRuleName {
+  const n = name === 'sgdMomentum' ? 'sgd_momentum' : name;
+  if (!(UPDATE_RULES as readonly string[]).includes(n)) {
+    throw new TypeError(`${what} must be one of ${UPDATE_RULES.map((r) => `'${r}'`).join(', ')} or a function, got ${describe(name)}`);
+  }
+  return n as UpdateRuleName;
+}

@@ -1,0 +1,734 @@
+// The seed's Solver: minibatch training of a model with an update rule from optim.ts, accuracy
+// checks each epoch, best-parameter tracking and checkpoints. Every training step runs forward
+// and backward through model.lossAsync and the updates through the asynchronous native kernels,
+// so `await solver.train()` leaves the event loop free between kernel calls.
+//
+// Beyond the seed: a seed for every random draw (minibatches, accuracy subsets, augmentation:
+// derived from (seed, iteration), so a resumed run draws what the uninterrupted one would have),
+// random crop + flip augmentation, an onProgress callback, a linear warmup / linear decay
+// learning-rate schedule, and resume from a checkpoint.
+import { randomCropFlip } from './data/augment';
+import { loadModelFile, saveModel } from './io/model-file';
+import { FileFormatError } from './io/errors';
+import { Arena } from './layers/alloc';
+import { runAsync } from './layers/op';
+import { Model, sliceRows } from './models/model';
+import { OPTIM_HYPERPARAMETERS, prepareUpdate, UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
+import { Rng } from './random';
+import { Tensor } from './tensor';
+import { checkInt, checkLabels, checkNumber, checkOptions, checkTensor, describe, invalidType, Labels, shapeStr } from './validate';
+
+export interface SolverData {
+  /** Training samples (N, ...) in the model's dtype. */
+  xTrain: Tensor;
+  yTrain: Labels;
+  /** Validation samples (may hold 0 samples: then no best-parameter selection happens). */
+  xVal: Tensor;
+  yVal: Labels;
+}
+
+export interface AugmentOptions {
+  /** Zero padding of the random crop (default 4; 0 turns cropping off). */
+  pad?: number;
+  /** Random horizontal flips (default true). */
+  flip?: boolean;
+}
+
+export interface ProgressInfo {
+  /** Iterations done (1-based: the step just finished). */
+  step: number;
+  /** Iterations the run is planned for (numEpochs * iterations per epoch). */
+  iterations: number;
+  /** Completed epochs. */
+  epoch: number;
+  /** Loss of this step's minibatch (with the L2 term). */
+  loss: number;
+  /** Training throughput of this step (forward, backward and update). */
+  imagesPerSecond: number;
+  /** Learning rate used by this step (of the first parameter). */
+  learningRate: number;
+  /** Seconds of training so far (across resumes). */
+  elapsed: number;
+}
+
+export type LrSchedule = 'step' | 'linear-warmup';
+
+export interface SolverOptions {
+  /**
+   * 'sgd' (default), 'sgd_momentum', 'rmsprop', 'adam', or a function like those of optim.ts:
+   * (w, dw, config) => { w, config } or a Promise of it; the returned w becomes the parameter.
+   * dw is recycled by the next step: copy it if the function keeps it.
+   */
+  updateRule?: UpdateRuleName | 'sgdMomentum' | UpdateRuleFn;
+  /** Hyperparameters handed to the update rule (each parameter gets its own copy). */
+  optimConfig?: Record<string, unknown>;
+  /** With lrSchedule 'step': the learning rate is multiplied by this after each epoch (default 1). */
+  lrDecay?: number;
+  /** Minibatch size (default 100). */
+  batchSize?: number;
+  /** Epochs to train (default 10). */
+  numEpochs?: number;
+  /** Training samples the per-epoch training accuracy is measured on (default 1000; null: all). */
+  numTrainSamples?: number | null;
+  /** Validation samples the per-epoch accuracy is measured on (default null: all). */
+  numValSamples?: number | null;
+  /** Log the loss every this many iterations (default 10). */
+  printEvery?: number;
+  /** Log accuracies every this many epochs (default 1). */
+  printAccEvery?: number;
+  /** Log progress (default true). */
+  verbose?: boolean;
+  /** Checkpoint file prefix: `${checkpointName}_epoch_${epoch}.safetensors` after each epoch (default null: none). */
+  checkpointName?: string | null;
+  /** Seed of minibatch draws, accuracy subsets and augmentation (random when absent). */
+  seed?: number | null;
+  /** Random crop (zero padding 4) and horizontal flip of (N, C, H, W) training batches: true or options. */
+  augment?: boolean | AugmentOptions;
+  /** 'replacement': each minibatch drawn with replacement, as in the seed (default); 'epoch': a fresh permutation each epoch. */
+  sampling?: 'replacement' | 'epoch';
+  /** Called after every training step. */
+  onProgress?: ((info: ProgressInfo) => void) | null;
+  /**
+   * 'step' (default): lrDecay after each epoch, as in the seed. 'linear-warmup': linear warmup over
+   * warmupFraction of the budget, then linear decay to 0 at its end; the budget is train()'s
+   * timeLimit when given, else the planned iterations.
+   */
+  lrSchedule?: LrSchedule;
+  /** Fraction of the budget spent warming up with lrSchedule 'linear-warmup' (default 0.05). */
+  warmupFraction?: number;
+  /** A checkpoint file to continue from (see resume()). */
+  resume?: string | null;
+  /** Where log lines go (default console.log). */
+  logger?: (line: string) => void;
+}
+
+export interface TrainOptions {
+  /**
+   * Stop when the next iteration would end after this many seconds of training (counting the
+   * time trained before a resume; default: no limit). Also the budget of lrSchedule 'linear-warmup'.
+   */
+  timeLimit?: number | null;
+  /** Leave the model with the parameters of the best validation accuracy (default true). */
+  returnBestParams?: boolean;
+}
+
+export interface TrainSummary {
+  /** Iterations done in total (across resumes). */
+  iterations: number;
+  epoch: number;
+  /** True when train() stopped before its planned iterations (timeLimit or stop()). */
+  stoppedEarly: boolean;
+  /** True when stop() ended it. */
+  interrupted: boolean;
+  /** Seconds of training in this call. */
+  seconds: number;
+  bestValAcc: number;
+}
+
+export interface AccuracyOptions {
+  /** Subsample this many samples (without replacement) when there are more (default: all). */
+  numSamples?: number | null;
+  /** Samples per forward pass (default 100). */
+  batchSize?: number;
+}
+
+const OPTION_KEYS = [
+  'updateRule', 'optimConfig', 'lrDecay', 'batchSize', 'numEpochs', 'numTrainSamples', 'numValSamples', 'printEvery',
+  'printAccEvery', 'verbose', 'checkpointName', 'seed', 'augment', 'sampling', 'onProgress', 'lrSchedule', 'warmupFraction',
+  'resume', 'logger',
+];
+
+const DEFAULT_LR: Record<UpdateRuleName, number> = { sgd: 1e-2, sgd_momentum: 1e-2, rmsprop: 1e-2, adam: 1e-3 };
+const CHECKPOINT_VERSION = 1;
+const OPTIM_PREFIX = 'optim/';
+const BEST_PREFIX = 'best/';
+const LOSS_HISTORY = 'solver/lossHistory';
+
+/** A 32-bit seed for the draw `salt` of iteration t (stateless, so resumes draw the same). */
+function mix(seed: number, t: number, salt: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(t + 1, 0xc2b2ae35) ^ Math.imul(salt + 1, 0x27d4eb2f);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  return h >>> 0;
+}
+const SALT_BATCH = 1;
+const SALT_TRAIN_ACC = 2;
+const SALT_VAL_ACC = 3;
+const SALT_PERM = 4;
+
+function labelsOf(name: string, y: unknown, N: number, C: number): Int32Array {
+  return checkLabels(name, y, N, C);
+}
+
+function argmaxAccuracy(scores: Tensor, y: Int32Array, offset: number): number {
+  const [n, C] = scores.shape;
+  const d = scores.data;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    let bv = d[i * C];
+    for (let c = 1; c < C; c++) {
+      if (d[i * C + c] > bv) {
+        bv = d[i * C + c];
+        best = c;
+      }
+    }
+    if (best === y[offset + i]) correct++;
+  }
+  return correct;
+}
+
+/** Copies rows idx[from..to) of X into out (a (to - from, ...) tensor). */
+function gatherRows(X: Tensor, idx: ArrayLike<number>, from: number, to: number, out: Tensor): void {
+  const per = X.size / X.shape[0];
+  const src = X.data;
+  const dst = out.data;
+  for (let i = from; i < to; i++) {
+    const r = idx[i];
+    dst.set(src.subarray(r * per, (r + 1) * per), (i - from) * per);
+  }
+}
+
+/** The first k of a seeded partial Fisher-Yates shuffle of 0..N-1. */
+function sampleWithoutReplacement(N: number, k: number, rng: Rng): Int32Array {
+  const a = new Int32Array(N);
+  for (let i = 0; i < N; i++) a[i] = i;
+  for (let i = 0; i < k; i++) {
+    const j = i + rng.int(N - i);
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return a.subarray(0, k);
+}
+
+interface SolverState {
+  version: number;
+  className: string;
+  updateRule: string;
+  epoch: number;
+  iteration: number;
+  seed: number;
+  elapsed: number;
+  trainAccHistory: number[];
+  valAccHistory: number[];
+  bestValAcc: number;
+  hasBest: boolean;
+  optimScalars: Record<string, Record<string, unknown>>;
+  baseLearningRate: number | null;
+}
+
+export class Solver {
+  private stopRequested = false;
+  readonly model: Model;
+  readonly xTrain: Tensor;
+  readonly yTrain: Int32Array;
+  readonly xVal: Tensor;
+  readonly yVal: Int32Array;
+
+  readonly updateRule: UpdateRuleName | UpdateRuleFn;
+  readonly optimConfig: Record<string, unknown>;
+  readonly lrDecay: number;
+  readonly batchSize: number;
+  readonly numEpochs: number;
+  readonly numTrainSamples: number | null;
+  readonly numValSamples: number | null;
+  readonly printEvery: number;
+  readonly printAccEvery: number;
+  readonly verbose: boolean;
+  readonly checkpointName: string | null;
+  readonly seed: number;
+  readonly augment: Required<AugmentOptions> | null;
+  readonly sampling: 'replacement' | 'epoch';
+  onProgress: ((info: ProgressInfo) => void) | null;
+  readonly lrSchedule: LrSchedule;
+  readonly warmupFraction: number;
+  readonly logger: (line: string) => void;
+
+  /** Completed epochs. */
+  epoch = 0;
+  /** Completed iterations. */
+  iteration = 0;
+  bestValAcc = 0;
+  /** Copies of the parameters with the best validation accuracy so far ({} before the first check). */
+  bestParams: Record<string, Tensor> = {};
+  lossHistory: number[] = [];
+  trainAccHistory: number[] = [];
+  valAccHistory: number[] = [];
+  /** One optimizer config per parameter (the update rule's state lives here). */
+  optimConfigs: Record<string, Record<string, unknown>> = {};
+  /** Seconds trained so far, across resumes. */
+  elapsed = 0;
+  /** Path of the last checkpoint written (null before the first). */
+  lastCheckpoint: string | null = null;
+
+  private bestState: Record<string, Tensor> = {};
+  private readonly rng: Rng;
+  private readonly trainArena = new Arena();
+  private readonly evalArena = new Arena();
+  private readonly baseLearningRate: number | null;
+  private running = false;
+
+  constructor(model: Model, data: SolverData, options?: SolverOptions) {
+    if (!(model instanceof Model)) throw invalidType('model', 'a deepconv Model (ThreeLayerConvNet, DeepConvNet, FullyConnectedNet, TwoLayerNet, ...)', model);
+    this.model = model;
+    const d = checkOptions('data', data);
+    const C = model.numClasses;
+    const checkX = (name: string, X: unknown): Tensor => {
+      const t = checkTensor(name, X);
+      if (t.ndim < 2) throw new RangeError(`${name} must have shape (N, ...), got ${shapeStr(t.shape)}`);
+      if (t.dtype !== model.dtype) throw new TypeError(`${name} must have dtype ${model.dtype} like the model, got ${t.dtype}`);
+      return t;
+    };
+    this.xTrain = checkX('data.xTrain', d.xTrain);
+    if (this.xTrain.shape[0] < 1) throw new RangeError('data.xTrain must hold at least one sample, got 0');
+    this.yTrain = labelsOf('data.yTrain', d.yTrain, this.xTrain.shape[0], C);
+    this.xVal = checkX('data.xVal', d.xVal);
+    this.yVal = labelsOf('data.yVal', d.yVal, this.xVal.shape[0], C);
+    if (this.xVal.shape.slice(1).join() !== this.xTrain.shape.slice(1).join()) {
+      throw new RangeError(`data.xVal must have samples shaped like data.xTrain's ${shapeStr(this.xTrain.shape.slice(1))}, got ${shapeStr(this.xVal.shape.slice(1))}`);
+    }
+
+    const o = checkOptions('options', options) as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (!OPTION_KEYS.includes(k)) throw new TypeError(`options.${k} is not a Solver option (expected one of ${OPTION_KEYS.join(', ')})`);
+    }
+    const rule = o.updateRule ?? 'sgd';
+    if (typeof rule === 'function') this.updateRule = rule as UpdateRuleFn;
+    else if (typeof rule === 'string') this.updateRule = updateRuleName(rule, 'options.updateRule');
+    else throw invalidType('options.updateRule', "'sgd', 'sgd_momentum', 'rmsprop', 'adam' or a function", rule);
+    const oc = o.optimConfig ?? {};
+    if (oc === null || typeof oc !== 'object' || Array.isArray(oc)) throw invalidType('options.optimConfig', 'an object of update-rule hyperparameters', oc);
+    if (typeof this.updateRule === 'string') {
+      const allowed = OPTIM_HYPERPARAMETERS[this.updateRule];
+      for (const k of Object.keys(oc)) {
+        if (!allowed.includes(k)) throw new TypeError(`options.optimConfig.${k} is not a hyperparameter of '${this.updateRule}' (expected one of ${allowed.join(', ')})`);
+      }
+    }
+    this.optimConfig = { ...(oc as Record<string, unknown>) };
+    this.lrDecay = checkNumber('options.lrDecay', o.lrDecay ?? 1, (v) => v > 0, 'a positive finite number');
+    this.batchSize = checkInt('options.batchSize', o.batchSize ?? 100, 1);
+    this.numEpochs = checkInt('options.numEpochs', o.numEpochs ?? 10, 0);
+    this.numTrainSamples = o.numTrainSamples === null ? null : checkInt('options.numTrainSamples', o.numTrainSamples ?? 1000, 1);
+    this.numValSamples = o.numValSamples === undefined || o.numValSamples === null ? null : checkInt('options.numValSamples', o.numValSamples, 1);
+    this.printEvery = checkInt('options.printEvery', o.printEvery ?? 10, 1);
+    this.printAccEvery = checkInt('options.printAccEvery', o.printAccEvery ?? 1, 1);
+    const verbose = o.verbose ?? true;
+    if (typeof verbose !== 'boolean') throw invalidType('options.verbose', 'a boolean', verbose);
+    this.verbose = verbose;
+    const cp = o.checkpointName ?? null;
+    if (cp !== null && (typeof cp !== 'string' || cp === '')) throw invalidType('options.checkpointName', 'a non-empty string (file prefix) or null', cp);
+    this.checkpointName = cp;
+    this.seed = o.seed === undefined || o.seed === null ? new Rng().seed() : checkInt('options.seed', o.seed, 0);
+    this.augment = this.readAugment(o.augment);
+    const sampling = o.sampling ?? 'replacement';
+    if (sampling !== 'replacement' && sampling !== 'epoch') throw invalidType('options.sampling', "'replacement' or 'epoch'", sampling);
+    this.sampling = sampling;
+    const onProgress = o.onProgress ?? null;
+    if (onProgress !== null && typeof onProgress !== 'function') throw invalidType('options.onProgress', 'a function or null', onProgress);
+    this.onProgress = onProgress as ((info: ProgressInfo) => void) | null;
+    const sched = o.lrSchedule ?? 'step';
+    if (sched !== 'step' && sched !== 'linear-warmup') throw invalidType('options.lrSchedule', "'step' or 'linear-warmup'", sched);
+    this.lrSchedule = sched;
+    this.warmupFraction = checkNumber('options.warmupFraction', o.warmupFraction ?? 0.05, (v) => v >= 0 && v < 1, 'a fraction in [0, 1)');
+    const logger = o.logger ?? ((line: string) => console.log(line));
+    if (typeof logger !== 'function') throw invalidType('options.logger', 'a function (line: string) => void', logger);
+    this.logger = logger as (line: string) => void;
+    if (sched === 'linear-warmup') {
+      if (o.lrDecay !== undefined && this.lrDecay !== 1) throw new RangeError(`options.lrDecay must be 1 with lrSchedule 'linear-warmup' (that schedule sets the learning rate itself), got ${this.lrDecay}`);
+      const lr = this.optimConfig.learningRate ?? (typeof this.updateRule === 'string' ? DEFAULT_LR[this.updateRule] : undefined);
+      if (lr === undefined) throw new TypeError("options.optimConfig.learningRate must be given for lrSchedule 'linear-warmup' with a custom update rule");
+      this.baseLearningRate = checkNumber('options.optimConfig.learningRate', lr, (v) => v >= 0, 'a finite number >= 0');
+    } else {
+      this.baseLearningRate = null;
+    }
+    if (this.augment && this.xTrain.ndim !== 4) throw new RangeError(`options.augment needs (N, C, H, W) images, but data.xTrain has shape ${shapeStr(this.xTrain.shape)}`);
+    this.rng = new Rng(this.seed);
+    this.reset();
+    if (o.resume !== undefined && o.resume !== null) {
+      if (typeof o.resume !== 'string') throw invalidType('options.resume', 'a checkpoint path', o.resume);
+      this.resume(o.resume);
+    }
+  }
+
+  private readAugment(v: unknown): Required<AugmentOptions> | null {
+    if (v === undefined || v === false || v === null) return null;
+    if (v === true) return { pad: 4, flip: true };
+    if (typeof v !== 'object' || Array.isArray(v)) throw invalidType('options.augment', 'a boolean or { pad?, flip? }', v);
+    const a = v as Record<string, unknown>;
+    for (const k of Object.keys(a)) if (k !== 'pad' && k !== 'flip') throw new TypeError(`options.augment.${k} is not an augment option (expected pad, flip)`);
+    const pad = checkInt('options.augment.pad', a.pad ?? 4, 0);
+    const flip = a.flip ?? true;
+    if (typeof flip !== 'boolean') throw invalidType('options.augment.flip', 'a boolean', flip);
+    return { pad, flip };
+  }
+
+  /** The seed's _reset: fresh histories and one copy of optimConfig per parameter. */
+  reset(): void {
+    this.epoch = 0;
+    this.iteration = 0;
+    this.bestValAcc = 0;
+    this.bestParams = {};
+    this.bestState = {};
+    this.lossHistory = [];
+    this.trainAccHistory = [];
+    this.valAccHistory = [];
+    this.elapsed = 0;
+    this.optimConfigs = {};
+    for (const k of Object.keys(this.model.params)) this.optimConfigs[k] = { ...this.optimConfig };
+  }
+
+  get iterationsPerEpoch(): number {
+    return Math.max(Math.floor(this.xTrain.shape[0] / this.batchSize), 1);
+  }
+
+  /** Iterations the run is planned for: numEpochs * iterationsPerEpoch. */
+  get numIterations(): number {
+    return this.numEpochs * this.iterationsPerEpoch;
+  }
+
+  private log(line: string): void {
+    if (this.verbose) this.logger(line);
+  }
+
+  // Scratch buffers of the training step.
+  private batchX: Tensor | null = null;
+  private augX: Tensor | null = null;
+  private batchY = new Int32Array(0);
+  private perm: Int32Array | null = null;
+  private permEpoch = -1;
+
+  private batchIndices(t: number, rng: Rng): Int32Array {
+    const N = this.xTrain.shape[0];
+    const B = this.batchSize;
+    const idx = new Int32Array(B);
+    if (this.sampling === 'replacement') {
+      for (let i = 0; i < B; i++) idx[i] = rng.int(N);
+      return idx;
+    }
+    const ipe = this.iterationsPerEpoch;
+    const e = Math.floor(t / ipe);
+    if (this.permEpoch !== e || !this.perm) {
+      const p = new Int32Array(N);
+      for (let i = 0; i < N; i++) p[i] = i;
+      new Rng(mix(this.seed, e, SALT_PERM)).shuffle(p);
+      this.perm = p;
+      this.permEpoch = e;
+    }
+    const start = (t % ipe) * B;
+    for (let i = 0; i < B; i++) idx[i] = this.perm[(start + i) % N];
+    return idx;
+  }
+
+  private learningRateFactor(t: number, elapsed: number, timeLimit: number | null): number {
+    const w = this.warmupFraction;
+    if (timeLimit !== null) {
+      const f = Math.min(1, elapsed / timeLimit);
+      if (f < w) return Math.max(f / w, 0.01);
+      return Math.max(0, (1 - f) / (1 - w));
+    }
+    const T = Math.max(1, this.numIterations);
+    const warm = Math.round(w * T);
+    if (t < warm) return (t + 1) / warm;
+    return Math.max(0, (T - t) / (T - warm));
+  }
+
+  /** One training step: minibatch, forward + backward (async), updates (async). Returns the loss. */
+  private async step(t: number, learningRate: number | null): Promise<number> {
+    const X = this.xTrain;
+    const B = this.batchSize;
+    const rng = new Rng(mix(this.seed, t, SALT_BATCH));
+    const idx = this.batchIndices(t, rng);
+    if (!this.batchX) this.batchX = Tensor.zeros([B, ...X.shape.slice(1)], X.dtype);
+    const bx = this.batchX;
+    gatherRows(X, idx, 0, B, bx);
+    if (this.batchY.length !== B) this.batchY = new Int32Array(B);
+    for (let i = 0; i < B; i++) this.batchY[i] = this.yTrain[idx[i]];
+    let input = bx;
+    if (this.augment) {
+      if (!this.augX) this.augX = Tensor.zeros(bx.shape, bx.dtype);
+      const [, Cc, H, W] = bx.shape;
+      randomCropFlip(bx.data, B, Cc, H, W, rng, { pad: this.augment.pad, flip: this.augment.flip, out: this.augX.data });
+      input = this.augX;
+    }
+    const { loss, grads } = await this.model.lossAsync(input, this.batchY, { arena: this.trainArena });
+    const params = this.model.params;
+    for (const k of Object.keys(params)) {
+      const config = this.optimConfigs[k] ?? (this.optimConfigs[k] = { ...this.optimConfig });
+      if (learningRate !== null) config.learningRate = learningRate;
+      const dw = grads[k];
+      if (typeof this.updateRule === 'string') {
+        await runAsync(prepareUpdate[this.updateRule](params[k], dw, config));
+      } else {
+        const r = await this.updateRule(params[k], dw, config);
+        if (!r || !(r.w instanceof Tensor)) throw new TypeError(`the updateRule function must return { w: Tensor, config }, got ${describe(r)} for parameter ${k}`);
+        params[k] = r.w;
+        this.optimConfigs[k] = (r.config ?? config) as Record<string, unknown>;
+      }
+    }
+    return loss;
+  }
+
+  /**
+   * Accuracy of the model on (X, y): the fraction of samples whose highest score is their label.
+   * Runs off the main thread (lossAsync in batches).
+   */
+  async checkAccuracy(X: Tensor, y: Labels, opts?: AccuracyOptions): Promise<number> {
+    const o = checkOptions('opts', opts);
+    const numSamples = o.numSamples === undefined || o.numSamples === null ? null : checkInt('opts.numSamples', o.numSamples, 1);
+    const batchSize = checkInt('opts.batchSize', o.batchSize ?? 100, 1);
+    checkTensor('X', X);
+    if (X.ndim < 2) throw new RangeError(`X must have shape (N, ...), got ${shapeStr(X.shape)}`);
+    const labels = labelsOf('y', y, X.shape[0], this.model.numClasses);
+    return this.accuracy(X, labels, numSamples, batchSize, this.rng);
+  }
+
+  private async accuracy(X: Tensor, y: Int32Array, numSamples: number | null, batchSize: number, rng: Rng): Promise<number> {
+    const N = X.shape[0];
+    if (N === 0) return 0;
+    let idx: Int32Array | null = null;
+    let n = N;
+    if (numSamples !== null && N > numSamples) {
+      idx = sampleWithoutReplacement(N, numSamples, rng);
+      n = numSamples;
+    }
+    let correct = 0;
+    let buf: Tensor | null = null;
+    for (let start = 0; start < n; start += batchSize) {
+      const end = Math.min(n, start + batchSize);
+      let xb: Tensor;
+      let yb: Int32Array;
+      if (idx) {
+        if (!buf || buf.shape[0] !== end - start) buf = Tensor.zeros([end - start, ...X.shape.slice(1)], X.dtype);
+        gatherRows(X, idx, start, end, buf);
+        xb = buf;
+        yb = new Int32Array(end - start);
+        for (let i = start; i < end; i++) yb[i - start] = y[idx[i]];
+      } else {
+        xb = sliceRows(X, start, end);
+        yb = y.subarray(start, end);
+      }
+      const scores = await this.model.lossAsync(xb, null, { arena: this.evalArena });
+      correct += argmaxAccuracy(scores, yb, 0);
+    }
+    return correct / n;
+  }
+
+  /**
+   * Asks a running train() to stop after the step in progress (e.g. on Ctrl-C); train() then
+   * resolves with interrupted: true, and the model and solver state can be checkpointed.
+   */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  /**
+   * Trains for numEpochs (continuing from the current iteration after a resume), checking
+   * accuracies after the first iteration, after each epoch and at the end.
+   */
+  async train(opts?: TrainOptions): Promise<TrainSummary> {
+    const o = checkOptions('opts', opts);
+    for (const k of Object.keys(o)) {
+      if (k !== 'timeLimit' && k !== 'returnBestParams') throw new TypeError(`opts.${k} is not a train() option (expected timeLimit, returnBestParams)`);
+    }
+    const timeLimit = o.timeLimit === undefined || o.timeLimit === null ? null : checkNumber('opts.timeLimit', o.timeLimit, (v) => v > 0, 'a positive number of seconds');
+    const returnBest = o.returnBestParams ?? true;
+    if (typeof returnBest !== 'boolean') throw invalidType('opts.returnBestParams', 'a boolean', returnBest);
+    if (this.running) throw new Error('this Solver is already training (await the running train() first)');
+    this.running = true;
+    this.stopRequested = false;
+    try {
+      return await this.trainLoop(timeLimit, returnBest);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async trainLoop(timeLimit: number | null, returnBest: boolean): Promise<TrainSummary> {
+    const numIterations = this.numIterations;
+    const ipe = this.iterationsPerEpoch;
+    const now = () => performance.now() / 1000;
+    const startTime = now();
+    const elapsedBefore = this.elapsed;
+    let prevTime = startTime;
+    let stoppedEarly = false;
+    const first = this.iteration;
+    let interrupted = false;
+    for (let t = this.iteration; t < numIterations; t++) {
+      if (this.stopRequested) {
+        this.log(`(Iteration ${t} / ${numIterations}) stopping: stop() was called`);
+        interrupted = true;
+        break;
+      }
+      const curTime = now();
+      if (timeLimit !== null && t > first) {
+        const nextTime = curTime - prevTime;
+        if (elapsedBefore + curTime - startTime + nextTime > timeLimit) {
+          this.log(`(Iteration ${t} / ${numIterations}) stopping: the time limit of ${timeLimit} s would be exceeded`);
+          stoppedEarly = true;
+          break;
+        }
+      }
+      prevTime = curTime;
+      let lr: number | null = null;
+      if (this.baseLearningRate !== null) lr = this.baseLearningRate * this.learningRateFactor(t, elapsedBefore + curTime - startTime, timeLimit);
+      const stepStart = now();
+      const loss = await this.step(t, lr);
+      const stepTime = now() - stepStart;
+      this.iteration = t + 1;
+      this.elapsed = elapsedBefore + now() - startTime;
+      this.lossHistory.push(loss);
+      if (!Number.isFinite(loss)) throw new RangeError(`the training loss became ${loss} at iteration ${t + 1} (try a smaller learning rate)`);
+      if (t % this.printEvery === 0) this.log(`(Iteration ${t + 1} / ${numIterations}) loss: ${loss.toFixed(6)}`);
+      const epochEnd = (t + 1) % ipe === 0;
+      if (epochEnd) {
+        this.epoch += 1;
+        if (this.lrSchedule === 'step') {
+          for (const c of Object.values(this.optimConfigs)) {
+            if (typeof c.learningRate === 'number') c.learningRate *= this.lrDecay;
+            else if (this.lrDecay !== 1 && typeof this.updateRule === 'string') c.learningRate = DEFAULT_LR[this.updateRule] * this.lrDecay;
+          }
+        }
+      }
+      if (this.onProgress) {
+        const c0 = Object.values(this.optimConfigs)[0];
+        const cur = lr ?? (typeof c0?.learningRate === 'number' ? c0.learningRate : typeof this.updateRule === 'string' ? DEFAULT_LR[this.updateRule] : NaN);
+        this.onProgress({ step: t + 1, iterations: numIterations, epoch: this.epoch, loss, imagesPerSecond: this.batchSize / Math.max(stepTime, 1e-9), learningRate: cur, elapsed: this.elapsed });
+      }
+      if (t === 0 || t === numIterations - 1 || epochEnd) {
+        const trainAcc = await this.accuracy(this.xTrain, this.yTrain, this.numTrainSamples, 100, new Rng(mix(this.seed, t, SALT_TRAIN_ACC)));
+        const valAcc = await this.accuracy(this.xVal, this.yVal, this.numValSamples, 100, new Rng(mix(this.seed, t, SALT_VAL_ACC)));
+        this.trainAccHistory.push(trainAcc);
+        this.valAccHistory.push(valAcc);
+        if (this.epoch % this.printAccEvery === 0) {
+          this.log(`(Epoch ${this.epoch} / ${this.numEpochs}) train acc: ${trainAcc.toFixed(6)}; val_acc: ${valAcc.toFixed(6)}`);
+        }
+        if (this.xVal.shape[0] > 0 && (valAcc > this.bestValAcc || Object.keys(this.bestParams).length === 0)) {
+          this.bestValAcc = valAcc;
+          this.bestParams = {};
+          for (const [k, v] of Object.entries(this.model.params)) this.bestParams[k] = v.clone();
+          this.bestState = {};
+          for (const [k, v] of Object.entries(this.model.stateTensors())) this.bestState[k] = v.clone();
+        }
+        this.elapsed = elapsedBefore + now() - startTime;
+        this.saveCheckpoint();
+      }
+    }
+    // After stop() the model keeps its current parameters, so that a checkpoint resumes exactly.
+    if (returnBest && !interrupted && Object.keys(this.bestParams).length > 0) this.restoreBest();
+    return { iterations: this.iteration, epoch: this.epoch, stoppedEarly: stoppedEarly || interrupted, interrupted, seconds: now() - startTime, bestValAcc: this.bestValAcc };
+  }
+
+  /** Puts the best parameters (copies) and their batchnorm statistics into the model. */
+  private restoreBest(): void {
+    const m = this.model;
+    for (const [k, v] of Object.entries(this.bestParams)) m.params[k] = v.clone();
+    const state = m.stateTensors();
+    for (const [k, v] of Object.entries(this.bestState)) if (state[k]) state[k].data.set(v.data);
+  }
+
+  /** The checkpoint file of the current epoch (null without checkpointName). */
+  checkpointPath(epoch = this.epoch): string | null {
+    return this.checkpointName === null ? null : `${this.checkpointName}_epoch_${epoch}.safetensors`;
+  }
+
+  /**
+   * Writes model (config, params, batchnorm statistics) and solver state (epoch, iteration,
+   * histories, optimizer configs and moments, best parameters) to checkpointPath(), atomically.
+   * A checkpoint is also a model file: loadModel() reads it.
+   */
+  saveCheckpoint(path: string | null = this.checkpointPath()): void {
+    if (path === null) return;
+    const extra: Record<string, Tensor> = { ...this.model.stateTensors() };
+    const optimScalars: Record<string, Record<string, unknown>> = {};
+    for (const [k, c] of Object.entries(this.optimConfigs)) {
+      const scalars: Record<string, unknown> = {};
+      for (const [f, v] of Object.entries(c)) {
+        if (v instanceof Tensor) extra[`${OPTIM_PREFIX}${k}/${f}`] = v;
+        else scalars[f] = v;
+      }
+      optimScalars[k] = scalars;
+    }
+    for (const [k, v] of Object.entries(this.bestParams)) extra[`${BEST_PREFIX}${k}`] = v;
+    for (const [k, v] of Object.entries(this.bestState)) extra[`${BEST_PREFIX}state/${k}`] = v;
+    extra[LOSS_HISTORY] = Tensor.from(Float64Array.from(this.lossHistory));
+    const state: SolverState = {
+      version: CHECKPOINT_VERSION,
+      className: this.model.className,
+      updateRule: typeof this.updateRule === 'string' ? this.updateRule : 'custom',
+      epoch: this.epoch,
+      iteration: this.iteration,
+      seed: this.seed,
+      elapsed: this.elapsed,
+      trainAccHistory: this.trainAccHistory,
+      valAccHistory: this.valAccHistory,
+      bestValAcc: this.bestValAcc,
+      hasBest: Object.keys(this.bestParams).length > 0,
+      optimScalars,
+      baseLearningRate: this.baseLearningRate,
+    };
+    saveModel(path, { config: this.model.config, params: this.model.params, extra, metadata: { solver: JSON.stringify(state) } });
+    this.lastCheckpoint = path;
+  }
+
+  /**
+   * Continues from a checkpoint written by this kind of Solver and model: loads the model's
+   * parameters and batchnorm statistics, the optimizer state, histories, epoch and iteration
+   * (train() then runs the remaining iterations of numEpochs). The model must have the
+   * checkpoint's class and options.
+   */
+  resume(path: string): void {
+    const file = loadModelFile(path);
+    const fail = (problem: string) => new FileFormatError(path, problem);
+    if (file.metadata.solver === undefined) throw fail('is a model file without solver state (not a Solver checkpoint)');
+    let state: SolverState;
+    try {
+      state = JSON.parse(file.metadata.solver) as SolverState;
+    } catch (e) {
+      throw fail(`solver state is not valid JSON (${(e as Error).message})`);
+    }
+    if (state.version !== CHECKPOINT_VERSION) throw fail(`solver state version ${state.version} is not ${CHECKPOINT_VERSION}`);
+    const cfg = file.config as { class?: unknown; options?: Record<string, unknown> };
+    const mine = this.model.config;
+    if (cfg.class !== mine.class) throw fail(`holds a ${String(cfg.class)}, but this Solver's model is a ${mine.class}`);
+    const strip = (opts: Record<string, unknown> | undefined) => JSON.stringify({ ...(opts ?? {}), reg: undefined, seed: undefined });
+    if (strip(cfg.options) !== strip(mine.options)) {
+      throw fail(`model options ${JSON.stringify(cfg.options)} differ from this Solver's model ${JSON.stringify(mine.options)}`);
+    }
+    const rule = typeof this.updateRule === 'string' ? this.updateRule : 'custom';
+    if (state.updateRule !== rule) throw fail(`was written with updateRule '${state.updateRule}', this Solver uses '${rule}'`);
+    this.model.assign(file.params, file.extra, path);
+    this.optimConfigs = {};
+    for (const k of Object.keys(this.model.params)) {
+      const c: Record<string, unknown> = { ...(state.optimScalars[k] ?? this.optimConfig) };
+      const prefix = `${OPTIM_PREFIX}${k}/`;
+      for (const [name, t] of Object.entries(file.extra)) if (name.startsWith(prefix)) c[name.slice(prefix.length)] = t;
+      this.optimConfigs[k] = c;
+    }
+    this.bestParams = {};
+    this.bestState = {};
+    if (state.hasBest) {
+      for (const k of Object.keys(this.model.params)) {
+        const t = file.extra[`${BEST_PREFIX}${k}`];
+        if (!t) throw fail(`best parameter ${JSON.stringify(`${BEST_PREFIX}${k}`)} is missing`);
+        this.bestParams[k] = t;
+      }
+      for (const k of Object.keys(this.model.stateTensors())) {
+        const t = file.extra[`${BEST_PREFIX}state/${k}`];
+        if (t) this.bestState[k] = t;
+      }
+    }
+    const lh = file.extra[LOSS_HISTORY];
+    this.lossHistory = lh ? Array.from(lh.data) : [];
+    this.trainAccHistory = [...state.trainAccHistory];
+    this.valAccHistory = [...state.valAccHistory];
+    this.bestValAcc = state.bestValAcc;
+    this.epoch = state.epoch;
+    this.iteration = state.iteration;
+    this.elapsed = state.elapsed;
+    (this as { seed: number }).seed = state.seed;
+    this.permEpoch = -1;
+    this.lastCheckpoint = path;
+  }
+}
