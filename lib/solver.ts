@@ -555,6 +555,7 @@ export class Solver {
     let stoppedEarly = false;
     const first = this.iteration;
     let interrupted = false;
+    let lastEvaluated = -1;
     for (let t = this.iteration; t < numIterations; t++) {
       if (this.stopRequested) {
         this.log(`(Iteration ${t} / ${numIterations}) stopping: stop() was called`);
@@ -597,27 +598,36 @@ export class Solver {
         this.onProgress({ step: t + 1, iterations: numIterations, epoch: this.epoch, loss, imagesPerSecond: this.batchSize / Math.max(stepTime, 1e-9), learningRate: cur, elapsed: this.elapsed });
       }
       if (t === 0 || t === numIterations - 1 || epochEnd) {
-        const trainAcc = await this.accuracy(this.xTrain, this.yTrain, this.numTrainSamples, 100, new Rng(mix(this.seed, t, SALT_TRAIN_ACC)));
-        const valAcc = await this.accuracy(this.xVal, this.yVal, this.numValSamples, 100, new Rng(mix(this.seed, t, SALT_VAL_ACC)));
-        this.trainAccHistory.push(trainAcc);
-        this.valAccHistory.push(valAcc);
-        if (this.epoch % this.printAccEvery === 0) {
-          this.log(`(Epoch ${this.epoch} / ${this.numEpochs}) train acc: ${trainAcc.toFixed(6)}; val_acc: ${valAcc.toFixed(6)}`);
-        }
-        if (this.xVal.shape[0] > 0 && (valAcc > this.bestValAcc || Object.keys(this.bestParams).length === 0)) {
-          this.bestValAcc = valAcc;
-          this.bestParams = {};
-          for (const [k, v] of Object.entries(this.model.params)) this.bestParams[k] = v.clone();
-          this.bestState = {};
-          for (const [k, v] of Object.entries(this.model.stateTensors())) this.bestState[k] = v.clone();
-        }
+        await this.evaluate(t);
         this.elapsed = elapsedBefore + now() - startTime;
         this.saveCheckpoint();
+        lastEvaluated = t;
       }
     }
+    // A run cut short by its time limit is evaluated where it stopped, so that the best
+    // parameters include its last stretch of training.
+    if (stoppedEarly && !interrupted && this.iteration > 0 && lastEvaluated !== this.iteration - 1) await this.evaluate(this.iteration - 1);
     // After stop() the model keeps its current parameters, so that a checkpoint resumes exactly.
     if (returnBest && !interrupted && Object.keys(this.bestParams).length > 0) this.restoreBest();
     return { iterations: this.iteration, epoch: this.epoch, stoppedEarly: stoppedEarly || interrupted, interrupted, seconds: now() - startTime, bestValAcc: this.bestValAcc };
+  }
+
+  /** Training and validation accuracy after iteration t; keeps the best parameters so far. */
+  private async evaluate(t: number): Promise<void> {
+    const trainAcc = await this.accuracy(this.xTrain, this.yTrain, this.numTrainSamples, 100, new Rng(mix(this.seed, t, SALT_TRAIN_ACC)));
+    const valAcc = await this.accuracy(this.xVal, this.yVal, this.numValSamples, 100, new Rng(mix(this.seed, t, SALT_VAL_ACC)));
+    this.trainAccHistory.push(trainAcc);
+    this.valAccHistory.push(valAcc);
+    if (this.epoch % this.printAccEvery === 0) {
+      this.log(`(Epoch ${this.epoch} / ${this.numEpochs}) train acc: ${trainAcc.toFixed(6)}; val_acc: ${valAcc.toFixed(6)}`);
+    }
+    if (this.xVal.shape[0] > 0 && (valAcc > this.bestValAcc || Object.keys(this.bestParams).length === 0)) {
+      this.bestValAcc = valAcc;
+      this.bestParams = {};
+      for (const [k, v] of Object.entries(this.model.params)) this.bestParams[k] = v.clone();
+      this.bestState = {};
+      for (const [k, v] of Object.entries(this.model.stateTensors())) this.bestState[k] = v.clone();
+    }
   }
 
   /** Puts the best parameters (copies) and their batchnorm statistics into the model. */

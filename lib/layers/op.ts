@@ -35,6 +35,7 @@ export function* step<R>(p: Prepared<R>): Steps<R> {
 }
 
 export function driveSync<R>(g: Steps<R>, arena: Arena | null = null): R {
+  arena?.reset();
   for (let r = withArena(arena, () => g.next()); ; r = withArena(arena, () => g.next())) {
     if (r.done) return r.value;
     r.value.call(false);
@@ -42,6 +43,7 @@ export function driveSync<R>(g: Steps<R>, arena: Arena | null = null): R {
 }
 
 export async function driveAsync<R>(g: Steps<R>, arena: Arena | null = null): Promise<R> {
+  arena?.reset();
   for (let r = withArena(arena, () => g.next()); ; r = withArena(arena, () => g.next())) {
     if (r.done) return r.value;
     await r.value.call(true);
