@@ -85,18 +85,25 @@ describe('MaxPool.forward (float64)', () => {
     expect(Array.from(MaxPool.forward(x, { poolHeight: 2, poolWidth: 2, stride: 1 }).out.data)).toEqual([-1, -1, -1, -1]);
   });
 
-  test('a NaN in a window gives NaN wherever it sits (2x2 fast path and general path)', () => {
+  test('a NaN in a window gives NaN wherever it sits (2x2 fast path, its float32 SIMD lanes, general path)', () => {
     // The output must not depend on where in the window the NaN is: a NaN input either always
-    // propagates (as max() in numpy / PyTorch pooling does) or never; here: always.
-    for (const p of [
-      { poolHeight: 2, poolWidth: 2, stride: 2 },
-      { poolHeight: 2, poolWidth: 2, stride: 1 },
-    ]) {
-      for (let pos = 0; pos < 4; pos++) {
-        const x = Tensor.from([1, 2, 3, 4], { shape: [1, 1, 2, 2], dtype: 'float64' });
-        x.data[pos] = NaN;
-        const { out } = MaxPool.forward(x, p);
-        expect({ stride: p.stride, pos, out: out.data[0] }).toEqual({ stride: p.stride, pos, out: NaN });
+    // propagates (as max() in numpy / PyTorch pooling does) or never; here: always. Rows of 8
+    // columns put four 2x2 windows side by side, so the float32 fast path takes its SIMD lanes.
+    for (const dtype of ['float64', 'float32'] as const) {
+      for (const p of [
+        { poolHeight: 2, poolWidth: 2, stride: 2 },
+        { poolHeight: 2, poolWidth: 2, stride: 1 },
+      ]) {
+        for (const win of [0, 2]) {
+          for (let pos = 0; pos < 4; pos++) {
+            const x = Tensor.from(Array.from({ length: 16 }, (_, i) => i + 1), { shape: [1, 1, 2, 8], dtype });
+            const col = 2 * win + (pos % 2);
+            x.data[Math.floor(pos / 2) * 8 + col] = NaN;
+            const { out, cache } = MaxPool.forward(x, p);
+            const o = p.stride === 2 ? win : 2 * win;  // the output whose window starts at column 2*win
+            expect({ dtype, stride: p.stride, win, pos, out: out.data[o], argmax: cache.argmax[o] }).toEqual({ dtype, stride: p.stride, win, pos, out: NaN, argmax: Math.floor(pos / 2) * 8 + col });
+          }
+        }
       }
     }
   });
