@@ -7,12 +7,6 @@
 
 namespace deepconv {
 namespace cpu {
-namespace {
-template <typename T>
-inline T at(const T* p, int64_t n, int64_t d, int64_t s, int64_t D, int64_t S) {
-  return p[(n * D + d) * S + s];
-}
-}  // namespace
 
 template <typename T>
 void batchnorm_forward_train(T* out, T* mean, T* rstd, T* running_mean, T* running_var, const T* x, const T* gamma,
@@ -21,15 +15,21 @@ void batchnorm_forward_train(T* out, T* mean, T* rstd, T* running_mean, T* runni
 #pragma omp parallel for schedule(static) if (N * D * S > 16384)
   for (int64_t d = 0; d < D; ++d) {
     double sum = 0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t s = 0; s < S; ++s) sum += at(x, n, d, s, D, S);
+    for (int64_t n = 0; n < N; ++n) {
+      const T* row = x + (n * D + d) * S;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t s = 0; s < S; ++s) sum += row[s];
+    }
     const double mu = sum / m;
     double sq = 0;  // second pass: no cancellation for large means
-    for (int64_t n = 0; n < N; ++n)
+    for (int64_t n = 0; n < N; ++n) {
+      const T* row = x + (n * D + d) * S;
+#pragma omp simd reduction(+ : sq)
       for (int64_t s = 0; s < S; ++s) {
-        const double c = at(x, n, d, s, D, S) - mu;
+        const double c = row[s] - mu;
         sq += c * c;
       }
+    }
     const double var = sq / m;  // biased, as the normalisation uses
     const double r = 1.0 / std::sqrt(var + eps);
     mean[d] = T(mu);
@@ -110,12 +110,14 @@ void batchnorm_backward_alt(T* dx, T* dgamma, T* dbeta, const T* dout, const T* 
   for (int64_t d = 0; d < D; ++d) {
     const double mu = mean[d], r = rstd[d], g = gamma[d];
     double sum_dout = 0, sum_dout_xhat = 0;
-    for (int64_t n = 0; n < N; ++n)
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t o = (n * D + d) * S;
+#pragma omp simd reduction(+ : sum_dout, sum_dout_xhat)
       for (int64_t s = 0; s < S; ++s) {
-        const int64_t i = (n * D + d) * S + s;
-        sum_dout += dout[i];
-        sum_dout_xhat += dout[i] * (x[i] - mu) * r;
+        sum_dout += dout[o + s];
+        sum_dout_xhat += dout[o + s] * (x[o + s] - mu) * r;
       }
+    }
     dbeta[d] = T(sum_dout);
     dgamma[d] = T(sum_dout_xhat);
     // With dxhat = g dout: dx = r/m (m dxhat - sum dxhat - xhat sum(dxhat xhat))
