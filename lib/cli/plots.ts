@@ -120,6 +120,6 @@ export function filterGridPng(w: Tensor, zoom = 8): Buffer {
   return PNG.sync.write(png);
 }
 
-export function writeFilterGrid(path: string, w: Tensor, zoom = 8): void {
+export function writeFilterGrid(path: string, w: Tensor, zoom = 16): void {
   writeFileAtomic(path, [filterGridPng(w, zoom)]);
 }
