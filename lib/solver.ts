@@ -454,12 +454,13 @@ export class Solver {
     }
     const { loss, grads } = await this.model.lossAsync(input, this.batchY, { arena: this.trainArena });
     const params = this.model.params;
+    const updates: Promise<unknown>[] = [];
     for (const k of Object.keys(params)) {
       const config = this.optimConfigs[k] ?? (this.optimConfigs[k] = { ...this.optimConfig });
       if (learningRate !== null) config.learningRate = learningRate;
       const dw = grads[k];
       if (typeof this.updateRule === 'string') {
-        await runAsync(prepareUpdate[this.updateRule](params[k], dw, config));
+        updates.push(runAsync(prepareUpdate[this.updateRule](params[k], dw, config)));  // queued in order
       } else {
         const r = await this.updateRule(params[k], dw, config);
         if (!r || !(r.w instanceof Tensor)) throw new TypeError(`the updateRule function must return { w: Tensor, config }, got ${describe(r)} for parameter ${k}`);
@@ -467,6 +468,9 @@ export class Solver {
         this.optimConfigs[k] = (r.config ?? config) as Record<string, unknown>;
       }
     }
+    const settled = await Promise.allSettled(updates);
+    const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw failed.reason;
     return loss;
   }
 

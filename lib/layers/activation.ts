@@ -64,11 +64,12 @@ function dropoutForward(x: Tensor, dropoutParam: DropoutParam): Prepared<{ out: 
   const dp = checkOptions('dropoutParam', dropoutParam);
   const p = checkNumber('dropoutParam.p', dp.p, (v) => v > 0 && v <= 1, 'a keep probability in (0, 1]');
   if (dp.mode !== 'train' && dp.mode !== 'test') throw invalidType('dropoutParam.mode', "'train' or 'test'", dp.mode);
-  const out = output(x);
   if (dp.mode === 'test') {
-    out.data.set(x.data);  // inverted dropout: nothing to scale at test time
-    return { result: { out, cache: { mode: 'test', mask: null } }, call: () => undefined };
+    // Inverted dropout has nothing to do at test time: out is x itself, as in the seed (a copy
+    // made here would read x before the kernel that writes it has run, under a pipelined drive).
+    return { result: { out: x, cache: { mode: 'test', mask: null } }, call: () => undefined };
   }
+  const out = output(x);
   const seed = dp.seed === undefined ? new Rng().seed() : checkInt('dropoutParam.seed', dp.seed, 0);
   if (seed > Number.MAX_SAFE_INTEGER) throw new RangeError(`dropoutParam.seed must be an integer in [0, 2^53), got ${seed}`);
   const mask = output(x);
@@ -80,7 +81,7 @@ function dropoutForward(x: Tensor, dropoutParam: DropoutParam): Prepared<{ out: 
 
 function dropoutBackward(dout: Tensor, cache: DropoutCache): Prepared<Tensor> {
   checkTensor('dout', dout);
-  if (cache.mode === 'test' || cache.mask === null) return { result: dout.clone(), call: () => undefined };
+  if (cache.mode === 'test' || cache.mask === null) return { result: dout, call: () => undefined };  // dx = dout, as in the seed
   const mask = cache.mask;
   checkLike('dout', dout, mask, 'the forward input');
   const dx = output(mask);

@@ -26,12 +26,23 @@ export async function runAsync<R>(p: Prepared<R>): Promise<R> {
  * hands back p's result), driven either synchronously or asynchronously. With an arena, the
  * outputs the steps allocate are recycled from the previous drive (see alloc.ts): callers must
  * be done with the previous drive's results before the next one starts.
+ *
+ * The asynchronous driver pipelines: it queues each call on the addon's executor thread (which
+ * runs them in order) without waiting, since preparing the next call needs only shapes. Code in
+ * the generator that reads values a kernel writes must first `yield* barrier()`.
  */
 export type Steps<R> = Generator<Prepared<unknown>, R, unknown>;
+
+const BARRIER: Prepared<undefined> = { result: undefined, call: () => undefined };
 
 export function* step<R>(p: Prepared<R>): Steps<R> {
   yield p as Prepared<unknown>;
   return p.result;
+}
+
+/** Waits (in driveAsync) until every call yielded so far has run. */
+export function* barrier(): Steps<void> {
+  yield BARRIER as Prepared<unknown>;
 }
 
 export function driveSync<R>(g: Steps<R>, arena: Arena | null = null): R {
@@ -44,8 +55,31 @@ export function driveSync<R>(g: Steps<R>, arena: Arena | null = null): R {
 
 export async function driveAsync<R>(g: Steps<R>, arena: Arena | null = null): Promise<R> {
   arena?.reset();
-  for (let r = withArena(arena, () => g.next()); ; r = withArena(arena, () => g.next())) {
-    if (r.done) return r.value;
-    await r.value.call(true);
+  let pending: Promise<void>[] = [];
+  // Waits for every queued call; the first failure is rethrown once all have settled (no kernel
+  // may still be writing into buffers when control returns).
+  const flush = async () => {
+    const queued = pending;
+    pending = [];
+    const settled = await Promise.allSettled(queued);
+    const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+  try {
+    for (let r = withArena(arena, () => g.next()); ; r = withArena(arena, () => g.next())) {
+      if (r.done) {
+        await flush();
+        return r.value;
+      }
+      if (r.value === BARRIER) {
+        await flush();
+        continue;
+      }
+      const queued = r.value.call(true);
+      if (queued) pending.push(queued);
+    }
+  } catch (e) {
+    await Promise.allSettled(pending);
+    throw e;
   }
 }

@@ -5,7 +5,7 @@ import { BatchNormCache, SpatialBatchNorm } from '../layers/batchnorm';
 import { Conv, ConvCache } from '../layers/conv';
 import { Linear } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
-import { step, Steps } from '../layers/op';
+import { barrier, step, Steps } from '../layers/op';
 import { MaxPool, PoolCache } from '../layers/pool';
 import { kaimingInitializer } from '../init';
 import { Rng } from '../random';
@@ -172,6 +172,7 @@ export class DeepConvNet extends Model {
     // Keys in the order of params.
     const ordered: Record<string, Tensor> = {};
     for (const k of Object.keys(p)) ordered[k] = grads[k];
+    yield* barrier(); // l.loss is written by the loss kernel
     return { loss: l.loss, grads: ordered };
   }
 }

@@ -4,7 +4,7 @@ import { Dropout, DropoutCache, ReLU } from '../layers/activation';
 import { BatchNorm, BatchNormCache } from '../layers/batchnorm';
 import { Linear, LinearCache } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
-import { step, Steps } from '../layers/op';
+import { barrier, step, Steps } from '../layers/op';
 import { Rng } from '../random';
 import { DType, Tensor } from '../tensor';
 import { checkNumber } from '../validate';
@@ -80,6 +80,7 @@ export class TwoLayerNet extends Model {
     const g2 = yield* step(Linear.prepareBackward(l.dx, a2.cache));
     const dr1 = yield* step(ReLU.prepareBackward(g2.dx, r1.cache));
     const g1 = yield* step(Linear.prepareBackward(dr1, a1.cache));
+    yield* barrier(); // l.loss is written by the loss kernel
     return { loss: l.loss, grads: { W1: g1.dw, b1: g1.db, W2: g2.dw, b2: g2.db } };
   }
 }
@@ -226,6 +227,7 @@ export class FullyConnectedNet extends Model {
     }
     const ordered: Record<string, Tensor> = {};
     for (const k of Object.keys(p)) ordered[k] = grads[k];
+    yield* barrier(); // l.loss is written by the loss kernel
     return { loss: l.loss, grads: ordered };
   }
 }

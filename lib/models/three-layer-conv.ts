@@ -3,7 +3,7 @@ import { ReLU } from '../layers/activation';
 import { Conv } from '../layers/conv';
 import { Linear } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
-import { step, Steps } from '../layers/op';
+import { barrier, step, Steps } from '../layers/op';
 import { MaxPool } from '../layers/pool';
 import { Rng } from '../random';
 import { DType, Tensor } from '../tensor';
@@ -106,6 +106,7 @@ export class ThreeLayerConvNet extends Model {
     const dp1 = yield* step(MaxPool.prepareBackward(g2.dx, p1.cache));
     const dr1 = yield* step(ReLU.prepareBackward(dp1, r1.cache));
     const g1 = yield* step(Conv.prepareBackward(dr1, c1.cache, false));
+    yield* barrier(); // l.loss is written by the loss kernel
     return { loss: l.loss, grads: { W1: g1.dw, b1: g1.db, W2: g2.dw, b2: g2.db, W3: g3.dw, b3: g3.db } };
   }
 }

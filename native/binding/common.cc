@@ -2,9 +2,13 @@
 
 #include <cmath>
 
+#include "binding/executor.h"
 #include "deepconv/parallel.h"
 
 namespace deepconv {
+
+AddonState::AddonState() = default;
+AddonState::~AddonState() = default;  // joins the executor thread
 
 AddonState& state(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }
 
@@ -77,49 +81,14 @@ int64_t checked_product(std::initializer_list<int64_t> dims, const char* what) {
   return p;
 }
 
-namespace {
-
-// Runs one kernel on the libuv pool. The typed arrays it reads and writes are held by
-// persistent references until it has finished, so garbage collection cannot free them.
-class KernelWorker : public Napi::AsyncWorker {
- public:
-  KernelWorker(Napi::Env env, std::function<void()> kernel, const std::vector<Napi::Value>& keep, int threads)
-      : Napi::AsyncWorker(env, "deepconv:kernel"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        kernel_(std::move(kernel)),
-        threads_(threads) {
-    for (const auto& v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
-  Napi::Promise promise() const { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      set_num_threads(threads_);  // thread-local OpenMP setting of this pool thread
-      kernel_();
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::function<void()> kernel_;
-  std::vector<Napi::ObjectReference> refs_;
-  int threads_;
-};
-
-}  // namespace
 
 Napi::Value run(Args& args, std::function<void()> kernel) {
   Napi::Env env = args.env();
   int threads = state(env).num_threads;
   if (args.async_flag()) {
-    auto* worker = new KernelWorker(env, std::move(kernel), args.kept(), threads);
-    Napi::Promise p = worker->promise();
-    worker->Queue();
-    return p;
+    AddonState& st = state(env);
+    if (!st.executor) st.executor = std::make_unique<Executor>(env);
+    return st.executor->submit(env, std::move(kernel), args.kept(), threads);
   }
   set_num_threads(threads);
   kernel();

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -19,8 +20,13 @@ namespace deepconv {
 
 // Per-addon state (one per Node environment / worker thread), reached through
 // Env::GetInstanceData. No globals: several worker threads may load the addon at once.
+class Executor;
+
 struct AddonState {
+  AddonState();
+  ~AddonState();
   int num_threads = 1;  // OpenMP threads each kernel call uses
+  std::unique_ptr<Executor> executor;  // runs the asynchronous calls; created on the first one
 };
 
 AddonState& state(Napi::Env env);
@@ -74,7 +80,7 @@ std::string kind_of(const Napi::Value& v);
 // Multiplies sizes, refusing overflow and absurd totals.
 int64_t checked_product(std::initializer_list<int64_t> dims, const char* what);
 
-// Runs `kernel` now (returns undefined) or on the libuv thread pool (returns a Promise).
+// Runs `kernel` now (returns undefined) or on the addon's executor thread (returns a Promise).
 // C++ exceptions from the kernel become JavaScript errors either way.
 Napi::Value run(Args& args, std::function<void()> kernel);
 

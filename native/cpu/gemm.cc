@@ -151,7 +151,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   constexpr int64_t MR = Bk::MR, NR = Bk::NR, KC = Bk::KC, MC = Bk::MC, NC = Bk::NC;
   if (M <= 0 || N <= 0) return;
   // Big enough to be worth a thread team, and not already inside one.
-  const bool parallel = !in_parallel() && max_threads() > 1 && M * N * K >= 64 * 64 * 64;
+  const bool parallel = !in_parallel() && max_threads() > 1 && M * N * K >= (int64_t(1) << 21);
   scale_c(C, ldc, M, N, beta, parallel);
   if (K <= 0 || alpha == T(0)) return;
 

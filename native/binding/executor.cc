@@ -1,0 +1,87 @@
+#include "executor.h"
+
+#include <exception>
+
+#include "binding/common.h"
+#include "deepconv/parallel.h"
+
+namespace deepconv {
+
+Executor::Executor(Napi::Env env) {
+  // No JavaScript callback: settle() runs as the call_js hook on the JS thread.
+  done_ = Napi::ThreadSafeFunction::New(env, Napi::Function(), "deepconv:executor", 0, 1);
+  done_.Unref(env);  // only pending work keeps the event loop alive (see submit / settle)
+  thread_ = std::thread([this] { loop(); });
+}
+
+Executor::~Executor() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (Job* job : queue_) {
+    for (auto& r : job->refs) r.SuppressDestruct();  // the environment is being torn down
+    delete job;
+  }
+  done_.Release();
+}
+
+Napi::Promise Executor::submit(Napi::Env env, std::function<void()> kernel, const std::vector<Napi::Value>& keep,
+                               int threads) {
+  auto* job = new Job{std::move(kernel), Napi::Promise::Deferred::New(env), {}, threads, {}, false};
+  for (const auto& v : keep) job->refs.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  Napi::Promise promise = job->deferred.Promise();
+  if (pending_++ == 0) done_.Ref(env);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(job);
+  }
+  cv_.notify_one();
+  return promise;
+}
+
+void Executor::loop() {
+  for (;;) {
+    Job* job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      job = queue_.front();
+      queue_.pop_front();
+    }
+    try {
+      set_num_threads(job->threads);
+      job->kernel();
+    } catch (const std::exception& e) {
+      job->failed = true;
+      job->error = e.what();
+    } catch (...) {
+      job->failed = true;
+      job->error = "unknown native error";
+    }
+    if (done_.NonBlockingCall(job, settle) != napi_ok) {
+      // The environment is closing: nobody is left to settle the promise.
+      for (auto& r : job->refs) r.SuppressDestruct();
+      delete job;
+    }
+  }
+}
+
+void Executor::settle(Napi::Env env, Napi::Function, Job* job) {
+  if (env != nullptr) {
+    Napi::HandleScope scope(env);
+    if (job->failed) {
+      job->deferred.Reject(Napi::Error::New(env, "deepconv native: " + job->error).Value());
+    } else {
+      job->deferred.Resolve(env.Undefined());
+    }
+    Executor* self = state(env).executor.get();
+    if (self && --self->pending_ == 0) self->done_.Unref(env);
+  }
+  delete job;  // releases the references to the typed arrays
+}
+
+}  // namespace deepconv
