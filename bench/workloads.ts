@@ -85,7 +85,9 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(rec));
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
