@@ -63,7 +63,7 @@ export function program(): Command {
     .option('--reg <v>', 'L2 regularization strength', numArg('--reg', (n) => n >= 0, 'a number >= 0'), 0)
     .option('--dropout <p>', 'fc: drop probability', numArg('--dropout', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
     .addOption(new Option('--optimizer <rule>', 'update rule').choices(['adam', 'sgd', 'sgd_momentum', 'rmsprop']).default('adam'))
-    .option('--lr <v>', 'learning rate', numArg('--lr', (n) => n > 0, 'a positive number'), 2e-3)
+    .option('--lr <v>', 'learning rate (default 2e-3 for CIFAR-10, 4e-3 otherwise)', numArg('--lr', (n) => n > 0, 'a positive number'))
     .addOption(new Option('--lr-schedule <s>', "'linear-warmup' (warm-up, then linear decay to 0 at the end of the budget) or 'step' (--lr-decay per epoch)").choices(['linear-warmup', 'step']).default('linear-warmup'))
     .option('--warmup <fraction>', 'warm-up fraction of the budget', numArg('--warmup', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0.03)
     .option('--lr-decay <v>', 'step schedule: learning-rate factor per epoch', numArg('--lr-decay', (n) => n > 0, 'a positive number'), 1)

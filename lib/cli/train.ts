@@ -22,7 +22,7 @@ export interface TrainArgs {
   reg: number;
   dropout: number;
   optimizer: 'adam' | 'sgd' | 'sgd_momentum' | 'rmsprop';
-  lr: number;
+  lr?: number;
   lrSchedule: 'linear-warmup' | 'step';
   warmup: number;
   lrDecay: number;
@@ -81,6 +81,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const isCifar = where.dataset === 'cifar10';
   const timeLimit = a.timeLimit === undefined ? (isCifar ? 120 : 60) : a.timeLimit > 0 ? a.timeLimit : null;
   const numEpochs = a.epochs ?? (timeLimit !== null ? 1000 : 10);
+  const lr = a.lr ?? (isCifar ? 2e-3 : 4e-3);
 
   console.log(`loading ${where.dataset} from ${where.path}`);
   let t = performance.now();
@@ -95,12 +96,12 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const info: DataInfo = { dataset: where.dataset, mean: ds.mean, std: ds.std, classes: ds.classes, shape: ds.shape };
   const recipe = {
     model: model.config,
-    optimizer: a.optimizer, learningRate: a.lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay,
+    optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay,
     batchSize: a.batchSize, numEpochs, timeLimit, augment, seed: a.seed, val: a.val,
   };
   metric({ type: 'config', dataset: where.dataset, data: where.path, ...recipe });
   console.log(`model: ${model.className} ${JSON.stringify(model.options)}`);
-  console.log(`training: ${a.optimizer} lr ${a.lr} (${a.lrSchedule}), batch ${a.batchSize}, ${timeLimit !== null ? `time limit ${timeLimit} s` : `${numEpochs} epochs`}, augment ${a.augment}; output in ${out}`);
+  console.log(`training: ${a.optimizer} lr ${lr} (${a.lrSchedule}), batch ${a.batchSize}, ${timeLimit !== null ? `time limit ${timeLimit} s` : `${numEpochs} epochs`}, augment ${a.augment}; output in ${out}`);
 
   // Progress: a bar on a terminal, a line every 10 s otherwise.
   const tty = !a.quiet && process.stderr.isTTY;
@@ -141,7 +142,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
 
   solver = new Solver(model, { xTrain: ds.xTrain, yTrain: ds.yTrain, xVal: ds.xVal, yVal: ds.yVal }, {
     updateRule: a.optimizer,
-    optimConfig: { learningRate: a.lr },
+    optimConfig: { learningRate: lr },
     lrDecay: a.lrDecay,
     lrSchedule: a.lrSchedule,
     warmupFraction: a.warmup,
