@@ -59,8 +59,7 @@ function load(): NativeBinding {
         `  ${why}\n` +
         'Possible solutions:\n' +
         `  - build it from source: run \`npm install\` (or \`npm run build\`) in ${root};\n` +
-        '    that needs a C++17 compiler with OpenMP (g++), make and python3;\n' +
-        '  - for the CUDA build: `npm run build:cuda` (needs nvcc and cmake).',
+        '    that needs a C++17 compiler with OpenMP (g++), make and python3.',
     );
   }
 }

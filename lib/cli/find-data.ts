@@ -31,18 +31,17 @@ export function guessDataset(p: string): DatasetName {
   return 'cifar10';
 }
 
-export function findData(dataset?: DatasetName): Found | null {
-  for (const c of candidates()) {
+export function findData(dataset?: DatasetName, list: Found[] = candidates()): Found | null {
+  for (const c of list) {
     if (dataset && c.dataset !== dataset) continue;
     if (fs.existsSync(c.path)) return c;
   }
   return null;
 }
 
-export const HOW_TO_GET_DATA = `No data set found. deepconv train looked in:
-${candidates()
-  .map((c) => `  ${c.path}`)
-  .join('\n')}
+export function howToGetData(list: Found[] = candidates()): string {
+  return `No data set found. deepconv train looked in:
+${list.map((c) => `  ${c.path}`).join('\n')}
 
 To train on CIFAR-10, download the binary version (cifar-10-binary.tar.gz, 163 MB) from
 https://www.cs.toronto.edu/~kriz/cifar.html, then either put it in one of the places above or run
@@ -50,6 +49,7 @@ https://www.cs.toronto.edu/~kriz/cifar.html, then either put it in one of the pl
 (the .tar.gz is read directly; an extracted cifar-10-batches-bin/ folder works too).
 For Fashion-MNIST on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist
   npx deepconv train --dataset fashion-mnist`;
+}
 
 /** What train stores beside the weights: how inputs were prepared, and class names. */
 export interface DataInfo {
@@ -61,11 +61,11 @@ export interface DataInfo {
 }
 
 /** The dataset and path to use: given, or found in the usual places. */
-export function resolveData(dataset: DatasetName | undefined, data: string | undefined): { dataset: DatasetName; path: string } {
+export function resolveData(dataset: DatasetName | undefined, data: string | undefined, list: Found[] = candidates()): { dataset: DatasetName; path: string } {
   if (data) return { dataset: dataset ?? guessDataset(data), path: data };
-  const found = findData(dataset);
+  const found = findData(dataset, list);
   if (!found) {
-    const err = new Error(HOW_TO_GET_DATA);
+    const err = new Error(howToGetData(list));
     (err as Error & { exitCode?: number }).exitCode = 2;
     throw err;
   }

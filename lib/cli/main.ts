@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { packageRoot } from '../binding';
 import { buildInfo, getNumThreads, setNumThreads } from '../index';
 import { DatasetName, loadDataset } from '../data';
 import { loadModelFile } from '../io/model-file';
@@ -46,7 +47,7 @@ function threadsHook(opts: { threads?: number }): void {
 export function program(): Command {
   const prog = new Command('deepconv')
     .description('Train and run convolutional networks on native CPU kernels')
-    .version(JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).version as string)
+    .version(JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version as string)
     .showHelpAfterError();
 
   prog

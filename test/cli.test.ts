@@ -1,0 +1,102 @@
+// The command-line tool end to end on a tiny synthetic CIFAR-10 folder: train writes every file
+// it promises, eval and predict read the model back; data discovery and bad options fail clearly.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { PNG } from 'pngjs';
+import { resolveData } from '../lib/cli/find-data';
+import { main } from '../lib/cli/main';
+import { loadModel } from '../lib/models';
+import { cifarFiles, removeTempDirs, tempDir, writeCifarFolder } from './fixtures';
+
+afterAll(removeTempDirs);
+
+function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  const error = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+  return fn()
+    .then((code) => ({ code, out: out.join('\n'), err: err.join('\n') }))
+    .finally(() => {
+      log.mockRestore();
+      error.mockRestore();
+    });
+}
+
+describe('deepconv CLI', () => {
+  const dataDir = writeCifarFolder(tempDir(), cifarFiles(40, 20));
+  const out = path.join(tempDir(), 'run');
+
+  test('train writes metrics.jsonl, the model, curves.svg and filters.png', async () => {
+    const r = await capture(() =>
+      main(['node', 'deepconv', 'train', '--dataset', 'cifar10', '--data', dataDir, '--filters', '4,8', '--epochs', '2', '--time-limit', '0', '--batch-size', '20', '--val', '20', '--out', out, '--quiet']),
+    );
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/done: \d+ steps, 2 epochs/);
+    for (const f of ['metrics.jsonl', 'model.safetensors', 'curves.svg', 'filters.png']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[0].type).toBe('config');
+    expect(lines.filter((l) => l.type === 'eval').length).toBeGreaterThanOrEqual(2);
+    const test = lines.find((l) => l.type === 'test');
+    expect(test.testAcc).toBeGreaterThanOrEqual(0);
+    expect(test.testAcc).toBeLessThanOrEqual(1);
+    expect(fs.readFileSync(path.join(out, 'curves.svg'), 'utf8')).toMatch(/^<svg[\s\S]*polyline[\s\S]*<\/svg>\n$/);
+    const png = PNG.sync.read(fs.readFileSync(path.join(out, 'filters.png')));
+    expect(png.width).toBeGreaterThan(16);
+    const model = loadModel(path.join(out, 'model.safetensors'));
+    expect(model.className).toBe('DeepConvNet');
+  });
+
+  test('eval and predict read the trained model back', async () => {
+    const model = path.join(out, 'model.safetensors');
+    const e = await capture(() => main(['node', 'deepconv', 'eval', '--model', model, '--data', dataDir]));
+    expect(e.code).toBe(0);
+    expect(e.out).toMatch(/cifar10 test accuracy: \d+\.\d\d% \(20 images/);
+    const p = await capture(() => main(['node', 'deepconv', 'predict', '--model', model, '--data', dataDir, '--indices', '0,3', '--top', '2']));
+    expect(p.code).toBe(0);
+    expect(p.out).toMatch(/^test\[0\]: \w+ \d+\.\d%, \w+ \d+\.\d%\s+\(label: \w+\)\ntest\[3\]: /);
+    const img = path.join(tempDir(), 'x.png');
+    const png = new PNG({ width: 40, height: 30 });
+    png.data.fill(128);
+    fs.writeFileSync(img, PNG.sync.write(png));
+    const q = await capture(() => main(['node', 'deepconv', 'predict', '--model', model, img]));
+    expect(q.code).toBe(0);
+    expect(q.out).toContain(`${img}: `);
+  });
+
+  test('bad options and missing data fail with a clear message and a non-zero status', async () => {
+    const bad = await capture(() => main(['node', 'deepconv', 'train', '--data', dataDir, '--augment', 'rotate', '--out', path.join(tempDir(), 'x')]));
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/--augment must be 'flip', 'crop', 'flip,crop' or 'none', got "rotate"/);
+    const missing = await capture(() => main(['node', 'deepconv', 'eval', '--model', path.join(tempDir(), 'nope.safetensors'), '--data', dataDir]));
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/nope\.safetensors/);
+  });
+
+  test('with no data set anywhere, train explains where it looked and how to get CIFAR-10 (exit status 2)', () => {
+    const nowhere = [{ dataset: 'cifar10' as const, path: path.join(tempDir(), 'cifar-10-binary.tar.gz') }];
+    let err: (Error & { exitCode?: number }) | null = null;
+    try {
+      resolveData(undefined, undefined, nowhere);
+    } catch (e) {
+      err = e as Error & { exitCode?: number };
+    }
+    expect(err?.exitCode).toBe(2);
+    expect(err?.message).toContain(nowhere[0].path);
+    expect(err?.message).toMatch(/No data set found[\s\S]*binary version[\s\S]*--dataset cifar10 --data/);
+    // Found: the first existing candidate wins, with its data set.
+    expect(resolveData(undefined, undefined, [...nowhere, { dataset: 'cifar10', path: dataDir }])).toEqual({ dataset: 'cifar10', path: dataDir });
+  });
+});
+
+test('the loader names the command to run when the addon is missing', () => {
+  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', "require('./lib/binding')"], {
+    cwd: path.resolve(__dirname, '..'),
+    env: { ...process.env, DEEPCONV_ADDON: '/nonexistent/deepconv.node' },
+    encoding: 'utf8',
+  });
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toMatch(/could not load the native addon[\s\S]*Possible solutions[\s\S]*npm install/);
+});
