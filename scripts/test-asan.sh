@@ -4,7 +4,7 @@
 # V8 keeps allocations alive until exit, which LeakSanitizer would report as leaks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f build-asan/deepconv.node ] || bash scripts/build-asan.sh
+bash scripts/build-asan.sh  # always: a stale sanitizer build would test old code
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
