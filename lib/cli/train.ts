@@ -130,7 +130,10 @@ export async function runTraining(a: TrainArgs): Promise<void> {
       const epoch = evals === 0 ? 0 : evals;
       metric({ type: 'eval', epoch, step: solver.iteration, trainAcc, valAcc, elapsed: solver.elapsed });
       if (epoch > 0) {
-        const line = `epoch ${epoch}: train acc ${(trainAcc * 100).toFixed(2)}%, val acc ${(valAcc * 100).toFixed(2)}% (${solver.elapsed.toFixed(0)} s)`;
+        // The last evaluation of a run cut short by its time limit comes mid-epoch: say how far.
+        const done = solver.iteration / solver.iterationsPerEpoch;
+        const label = Number.isInteger(done) ? `epoch ${done}` : `epoch ${done.toFixed(1)}`;
+        const line = `${label}: train acc ${(trainAcc * 100).toFixed(2)}%, val acc ${(valAcc * 100).toFixed(2)}% (${solver.elapsed.toFixed(0)} s)`;
         if (bar) {
           process.stderr.write('\r\x1b[2K');
           console.log(line);

@@ -23,17 +23,37 @@ function kindOf(b: Buffer): Kind {
 export class Arena {
   private slots: Buffer[] = [];
   private next = 0;
+  /** Buffers of this step that their last reader has been queued for: free to hand out again. */
+  private free = new Set<Buffer>();
 
   /** Starts a new step: allocations are handed out from the first slot again. */
   reset(): void {
     this.next = 0;
+    this.free.clear();
   }
 
   take(kind: Kind, n: number): Buffer {
+    for (const b of this.free) {
+      if (b.length === n && kindOf(b) === kind) {
+        this.free.delete(b);
+        return b;
+      }
+    }
     const i = this.next++;
     const b = this.slots[i];
     if (b && b.length === n && kindOf(b) === kind) return b;
     return (this.slots[i] = make(kind, n));
+  }
+
+  /**
+   * Lets a later allocation of this step reuse `b`. Safe once every kernel that reads b has been
+   * queued: kernels run in the order they are queued (synchronously, or on the one executor
+   * thread), so the next writer runs after the last reader. Buffers the arena does not own (inputs,
+   * parameters) are ignored. A step releases the same buffers at the same points each time, so the
+   * hand-out stays deterministic from step to step.
+   */
+  release(b: Buffer): void {
+    if (b.length > 0 && this.slots.includes(b)) this.free.add(b);
   }
 
   /** Bytes held across steps. */
@@ -60,6 +80,11 @@ export function output(like: Tensor, shape: readonly number[] = like.shape): Ten
   if (!active) return Tensor.zeros(shape, like.dtype);
   const n = shape.reduce((a, b) => a * b, 1);
   return new Tensor(active.take(like.dtype, n) as FloatArray, shape);
+}
+
+/** Marks layer outputs dead for the rest of the step (see Arena.release); no-op without an arena. */
+export function release(...tensors: Tensor[]): void {
+  if (active) for (const t of tensors) active.release(t.data);
 }
 
 /** An int32 cache buffer of n elements (max-pool argmax). */

@@ -5,6 +5,7 @@ import { BatchNormCache, SpatialBatchNorm } from '../layers/batchnorm';
 import { Conv, ConvCache } from '../layers/conv';
 import { Linear } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
+import { release } from '../layers/alloc';
 import { barrier, step, Steps } from '../layers/op';
 import { MaxPool, PoolCache } from '../layers/pool';
 import { kaimingInitializer } from '../init';
@@ -149,22 +150,34 @@ export class DeepConvNet extends Model {
     const fc = yield* step(Linear.prepareForward(h, p[`W${L}`], p[`b${L}`]));
     if (y === null) return fc.out;
     const l = yield* step(prepareLoss('softmax', fc.out, y));
+    release(fc.out);
     const grads: Record<string, Tensor> = {};
     const g = yield* step(Linear.prepareBackward(l.dx, fc.cache));
+    release(l.dx, h);
     grads[`W${L}`] = g.dw;
     grads[`b${L}`] = g.db;
     let d = g.dx;
+    // Each activation and upstream gradient is released once its last reader is queued, so the
+    // backward pass reuses the forward pass's memory (see Arena.release).
     for (let i = L - 1; i >= 0; i--) {
       const c = caches[i];
-      if (c.pool) d = yield* step(MaxPool.prepareBackward(d, c.pool));
-      d = yield* step(ReLU.prepareBackward(d, c.relu));
+      if (c.pool) {
+        const dp = yield* step(MaxPool.prepareBackward(d, c.pool));
+        release(d);
+        d = dp;
+      }
+      const dr = yield* step(ReLU.prepareBackward(d, c.relu));
+      release(d, c.relu);  // the ReLU's input: the batchnorm output, or the conv output
+      d = dr;
       if (c.bn) {
         const b = yield* step(SpatialBatchNorm.prepareBackwardAlt(d, c.bn));
+        release(d, c.bn.x);  // the conv output
         grads[`gamma${i}`] = b.dgamma;
         grads[`beta${i}`] = b.dbeta;
         d = b.dx;
       }
       const cg = yield* step(Conv.prepareBackward(d, c.conv, i > 0));
+      release(d, c.conv.x);  // the previous layer's output (X itself is not the arena's)
       grads[`W${i}`] = cg.dw;
       grads[`b${i}`] = cg.db;
       d = cg.dx;
