@@ -11,7 +11,7 @@ export const DTYPES: readonly DType[] = ['float32', 'float64'];
 /** What a non-float-array value is, for messages (validate.ts's describe() would be a cycle). */
 function kindOf(v: unknown): string {
   if (v === null) return 'null';
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  if (ArrayBuffer.isView(v)) return `${/^[AEIOU]/.test(v.constructor.name) ? 'an' : 'a'} ${v.constructor.name}`;
   if (Array.isArray(v)) return 'an array';
   return `a ${typeof v}`;
 }

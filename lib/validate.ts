@@ -7,7 +7,7 @@ export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (v instanceof Tensor) return `a ${v.dtype} Tensor of shape [${v.shape.join(', ')}]`;
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of length ${(v as unknown as { length: number }).length}`;
+  if (ArrayBuffer.isView(v)) return `${/^[AEIOU]/.test(v.constructor.name) ? 'an' : 'a'} ${v.constructor.name} of length ${(v as unknown as { length: number }).length}`;
   if (Array.isArray(v)) return `an array of length ${v.length}`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
   if (typeof v === 'number') return String(v);

@@ -78,7 +78,7 @@ describe('buffers', () => {
     expectThrow(() => native.reluForward(2, F64(2), new DataView(new ArrayBuffer(16)) as never), 'TypeError', /x must be a Float64Array/);
     expectThrow(() => native.reluForward(2, F64(2), null as never), 'TypeError', /x must be a Float64Array/);
     expectThrow(() => native.reluForward(2, new Uint8Array(2) as never, new Int32Array(2) as never), 'TypeError', /^deepconv native: expected Float32Array or Float64Array arguments$/);
-    expectThrow(() => native.maxpoolForward(1, 1, 2, 2, 2, 2, 2, F64(1), F64(1) as never, F64(4)), 'TypeError', /^deepconv native: argmax must be a Int32Array, got .+$/);
+    expectThrow(() => native.maxpoolForward(1, 1, 2, 2, 2, 2, 2, F64(1), F64(1) as never, F64(4)), 'TypeError', /^deepconv native: argmax must be an Int32Array, got .+$/);
   });
 
   test('missing arguments and non-boolean flags are TypeErrors', () => {
@@ -130,8 +130,8 @@ describe('labels and argmax from JavaScript', () => {
 
   test('labels of the wrong length or type, and a wrong loss buffer, are refused', () => {
     expectThrow(() => native.softmaxLoss(2, 3, F64(6), F64(6), new Int32Array(3), F64(1)), 'RangeError', /^deepconv native: y must hold 2 elements, got 3$/);
-    expectThrow(() => native.softmaxLoss(2, 3, F64(6), F64(6), new Uint8Array(2) as never, F64(1)), 'TypeError', /^deepconv native: y must be a Int32Array, got .+$/);
-    expectThrow(() => native.softmaxLoss(2, 3, F64(6), F64(6), [0, 1] as never, F64(1)), 'TypeError', /y must be a Int32Array/);
+    expectThrow(() => native.softmaxLoss(2, 3, F64(6), F64(6), new Uint8Array(2) as never, F64(1)), 'TypeError', /^deepconv native: y must be an Int32Array, got .+$/);
+    expectThrow(() => native.softmaxLoss(2, 3, F64(6), F64(6), [0, 1] as never, F64(1)), 'TypeError', /y must be an Int32Array/);
     expectThrow(() => native.svmLoss(2, 3, F64(6), F64(6), new Int32Array(2), F64(2)), 'RangeError', /^deepconv native: loss must hold 1 elements, got 2$/);
     expectThrow(() => native.softmaxLoss(2, 3, F32(6), F32(6), new Int32Array(2), F32(1) as never), 'TypeError', /^deepconv native: loss must be a Float64Array, got .+$/);
   });

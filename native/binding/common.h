@@ -90,29 +90,29 @@ struct TypedArrayKind;
 template <>
 struct TypedArrayKind<float> {
   static constexpr napi_typedarray_type value = napi_float32_array;
-  static constexpr const char* name = "Float32Array";
+  static constexpr const char* name = "a Float32Array";
 };
 template <>
 struct TypedArrayKind<double> {
   static constexpr napi_typedarray_type value = napi_float64_array;
-  static constexpr const char* name = "Float64Array";
+  static constexpr const char* name = "a Float64Array";
 };
 template <>
 struct TypedArrayKind<int32_t> {
   static constexpr napi_typedarray_type value = napi_int32_array;
-  static constexpr const char* name = "Int32Array";
+  static constexpr const char* name = "an Int32Array";
 };
 template <>
 struct TypedArrayKind<uint8_t> {
   static constexpr napi_typedarray_type value = napi_uint8_array;
-  static constexpr const char* name = "Uint8Array";
+  static constexpr const char* name = "a Uint8Array";
 };
 
 template <typename T>
 T* Args::buffer(const char* name, int64_t count) {
   Napi::Value v = next(name);
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayKind<T>::value) {
-    throw ArgTypeError(std::string(name) + " must be a " + TypedArrayKind<T>::name + ", got " + kind_of(v));
+    throw ArgTypeError(std::string(name) + " must be " + TypedArrayKind<T>::name + ", got " + kind_of(v));
   }
   auto arr = v.As<Napi::TypedArrayOf<T>>();
   if (static_cast<int64_t>(arr.ElementLength()) != count) {
