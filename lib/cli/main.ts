@@ -168,7 +168,7 @@ export function accuracyOf(scores: Tensor, y: Int32Array, numClasses: number): {
 export async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;  // 130 after Ctrl-C
   } catch (e) {
     const err = e as Error & { exitCode?: number };
     console.error(`deepconv: ${err.message}`);

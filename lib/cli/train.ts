@@ -132,7 +132,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
       if (epoch > 0) {
         // The last evaluation of a run cut short by its time limit comes mid-epoch: say how far.
         const done = solver.iteration / solver.iterationsPerEpoch;
-        const label = Number.isInteger(done) ? `epoch ${done}` : `epoch ${done.toFixed(1)}`;
+        const label = Math.abs(done - Math.round(done)) < 0.01 ? `epoch ${Math.round(done)}` : `epoch ${done.toFixed(1)}`;
         const line = `${label}: train acc ${(trainAcc * 100).toFixed(2)}%, val acc ${(valAcc * 100).toFixed(2)}% (${solver.elapsed.toFixed(0)} s)`;
         if (bar) {
           process.stderr.write('\r\x1b[2K');
