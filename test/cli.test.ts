@@ -1,6 +1,6 @@
 // The command-line tool end to end on a tiny synthetic CIFAR-10 folder: train writes every file
 // it promises, eval and predict read the model back; data discovery and bad options fail clearly.
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { PNG } from 'pngjs';
@@ -65,6 +65,39 @@ describe('deepconv CLI', () => {
     expect(q.code).toBe(0);
     expect(q.out).toContain(`${img}: `);
   });
+
+  test('Ctrl-C (SIGINT) finishes the step, writes a checkpoint and the model, exits 130; --resume continues', async () => {
+    const runDir = path.join(tempDir(), 'interrupted');
+    const args = ['train', '--dataset', 'cifar10', '--data', dataDir, '--filters', '4', '--time-limit', '120', '--batch-size', '20', '--val', '20', '--out', runDir, '--quiet'];
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', `require('./lib/cli/main').main(['node','deepconv',...${JSON.stringify(args)}]).then((c) => process.exit(c))`], {
+      cwd: path.resolve(__dirname, '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    // Interrupt once training has started (the model line is printed just before it).
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (out.includes('training:')) {
+          clearInterval(poll);
+          setTimeout(resolve, 1500);
+        }
+      }, 100);
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(out).toMatch(/interrupted after \d+ steps: checkpoint saved to /);
+    expect(code).toBe(130);
+    const checkpoint = path.join(runDir, 'checkpoint.safetensors');
+    expect(fs.existsSync(checkpoint)).toBe(true);
+    expect(fs.existsSync(path.join(runDir, 'model.safetensors'))).toBe(true);
+    expect(fs.readdirSync(runDir).filter((f) => f.includes('.tmp-'))).toEqual([]);  // atomic writes left no temp files
+    const steps = Number(/interrupted after (\d+) steps/.exec(out)?.[1]);
+    const r = await capture(() => main(['node', 'deepconv', 'train', '--resume', checkpoint, '--dataset', 'cifar10', '--data', dataDir, '--filters', '4', '--epochs', String(Math.ceil(steps / 9) + 1), '--time-limit', '0', '--batch-size', '20', '--val', '20', '--out', runDir, '--quiet']));
+    expect(r.code).toBe(0);
+    const done = Number(/done: (\d+) steps/.exec(r.out)?.[1]);
+    expect(done).toBeGreaterThan(steps);  // continued from the checkpoint's step count
+  }, 60000);
 
   test('bad options and missing data fail with a clear message and a non-zero status', async () => {
     const bad = await capture(() => main(['node', 'deepconv', 'train', '--data', dataDir, '--augment', 'rotate', '--out', path.join(tempDir(), 'x')]));
