@@ -3,14 +3,11 @@
 //   npx ts-node bench/gemm.ts [--threads N]
 import { Tensor, gemm, setNumThreads, getNumThreads } from '../lib';
 import { native } from '../lib/binding';
+import { median } from './workloads';
 
 const argThreads = process.argv.indexOf('--threads');
 if (argThreads > 0) setNumThreads(Number(process.argv[argThreads + 1]));
 
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
-}
 
 // [label, M, N, K, transA, transB]: per-image conv GEMMs (forward F x P x CKK; weight gradient
 // F x CKK x P with B transposed; input gradient CKK x P x F with A transposed) and square ones.

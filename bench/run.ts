@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { WORKLOADS } from './workloads';
+import { median, WORKLOADS } from './workloads';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -31,10 +31,6 @@ function runJson(cmd: string, args: string[]): Record<string, number | string> {
   return JSON.parse(line);
 }
 
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
-}
 
 // The figure compared: images/s for training and batch-256 inference, latency (lower is better) for W5.
 const metric = (wid: string) => (WORKLOADS[wid].kind === 'latency' ? 'latency_ms' : 'images_per_s');

@@ -11,7 +11,7 @@ import { randomCropFlip } from './data/augment';
 import { loadModelFile, saveModel } from './io/model-file';
 import { FileFormatError } from './io/errors';
 import { Arena } from './layers/alloc';
-import { runAsync } from './layers/op';
+import { runAsync, settleAll } from './layers/op';
 import { Model, sliceRows } from './models/model';
 import { OPTIM_HYPERPARAMETERS, prepareUpdate, UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
 import { Rng } from './random';
@@ -468,9 +468,7 @@ export class Solver {
         this.optimConfigs[k] = (r.config ?? config) as Record<string, unknown>;
       }
     }
-    const settled = await Promise.allSettled(updates);
-    const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
-    if (failed) throw failed.reason;
+    await settleAll(updates);
     return loss;
   }
 

@@ -8,10 +8,16 @@ export type NestedArray = number | NestedArray[];
 
 export const DTYPES: readonly DType[] = ['float32', 'float64'];
 
+/** "a Float32Array", "an Int32Array": a typed array's class with its article, for messages. */
+export function viewKind(v: ArrayBufferView): string {
+  const name = v.constructor.name;
+  return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+}
+
 /** What a non-float-array value is, for messages (validate.ts's describe() would be a cycle). */
 function kindOf(v: unknown): string {
   if (v === null) return 'null';
-  if (ArrayBuffer.isView(v)) return `${/^[AEIOU]/.test(v.constructor.name) ? 'an' : 'a'} ${v.constructor.name}`;
+  if (ArrayBuffer.isView(v)) return viewKind(v);
   if (Array.isArray(v)) return 'an array';
   return `a ${typeof v}`;
 }

@@ -1,13 +1,13 @@
 // Argument checks, run before any native call. Each error names the argument, what was
 // expected and what came (sharp's invalidParameterError, in spirit).
-import { Tensor, DType } from './tensor';
+import { Tensor, DType, viewKind } from './tensor';
 
 /** A short, readable description of any value for error messages. */
 export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (v instanceof Tensor) return `a ${v.dtype} Tensor of shape [${v.shape.join(', ')}]`;
-  if (ArrayBuffer.isView(v)) return `${/^[AEIOU]/.test(v.constructor.name) ? 'an' : 'a'} ${v.constructor.name} of length ${(v as unknown as { length: number }).length}`;
+  if (ArrayBuffer.isView(v)) return `${viewKind(v)} of length ${(v as unknown as { length: number }).length}`;
   if (Array.isArray(v)) return `an array of length ${v.length}`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
   if (typeof v === 'number') return String(v);

@@ -53,17 +53,23 @@ export function driveSync<R>(g: Steps<R>, arena: Arena | null = null): R {
   }
 }
 
+/**
+ * Waits for every promise, then rethrows the first failure: unlike Promise.all, no queued kernel
+ * can still be writing into buffers when control returns.
+ */
+export async function settleAll(promises: readonly Promise<unknown>[]): Promise<void> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 export async function driveAsync<R>(g: Steps<R>, arena: Arena | null = null): Promise<R> {
   arena?.reset();
   let pending: Promise<void>[] = [];
-  // Waits for every queued call; the first failure is rethrown once all have settled (no kernel
-  // may still be writing into buffers when control returns).
   const flush = async () => {
     const queued = pending;
     pending = [];
-    const settled = await Promise.allSettled(queued);
-    const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
-    if (failed) throw failed.reason;
+    await settleAll(queued);
   };
   try {
     for (let r = withArena(arena, () => g.next()); ; r = withArena(arena, () => g.next())) {

@@ -15,18 +15,13 @@
 
 #include "deepconv/cpu.h"
 #include "deepconv/parallel.h"
+#include "deepconv/workspace.h"
 
 namespace deepconv {
 namespace cpu {
 namespace {
 
 inline bool is_pointwise(const ConvShape& s) { return s.HH == 1 && s.WW == 1 && s.stride == 1 && s.pad == 0; }
-
-template <typename T>
-T* scratch(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
 
 }  // namespace
 

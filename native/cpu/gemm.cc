@@ -14,6 +14,7 @@
 
 #include "deepconv/cpu.h"
 #include "deepconv/parallel.h"
+#include "deepconv/workspace.h"
 
 namespace deepconv {
 namespace cpu {
@@ -119,13 +120,6 @@ void pack_b_panel(T* dst, const T* B, int64_t ldb, bool trans, int64_t j0, int64
     for (int64_t j = 0; j < cols; ++j) d[j] = src[j];
     for (int64_t j = cols; j < NR; ++j) d[j] = T(0);
   }
-}
-
-// Packing space of the calling thread, reused across calls (no allocation in steady state).
-template <typename T>
-T* scratch(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
 }
 
 template <typename T>

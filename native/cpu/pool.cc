@@ -15,6 +15,20 @@ namespace cpu {
 namespace {
 
 // The common 2x2, stride 2 window: four loads, no inner loops.
+// One 2x2 window whose top-left input is r0[0] (flat index i00 in its plane; the row below is r1):
+// its maximum and the flat index of the first maximum. Branch-free selects (bitwise | rather
+// than ||, so no control flow) that vectorize: on real activations the comparisons are coin
+// flips. A NaN anywhere in the window wins.
+template <typename T>
+inline void window_2x2(T* o, int32_t* a, const T* r0, const T* r1, int32_t i00, int32_t W) {
+  const T v00 = r0[0], v01 = r0[1], v10 = r1[0], v11 = r1[1];
+  const bool right0 = (v01 > v00) | (v01 != v01), right1 = (v11 > v10) | (v11 != v11);
+  const T m0 = right0 ? v01 : v00, m1 = right1 ? v11 : v10;
+  const bool bottom = (m1 > m0) | (m1 != m1);
+  *o = bottom ? m1 : m0;
+  *a = i00 + (bottom ? W + int32_t(right1) : int32_t(right0));
+}
+
 template <typename T>
 void maxpool_plane_2x2(T* __restrict op, int32_t* __restrict ap, const T* __restrict xp, const PoolShape& s) {
   const int32_t W = int32_t(s.W);
@@ -24,23 +38,13 @@ void maxpool_plane_2x2(T* __restrict op, int32_t* __restrict ap, const T* __rest
     T* __restrict o = op + oh * s.Wo;
     int32_t* __restrict a = ap + oh * s.Wo;
     const int32_t base = int32_t(2 * oh) * W;
-    // Branch-free selects (bitwise | rather than ||, so no control flow) that vectorize: on real
-    // activations the comparisons are coin flips. A NaN anywhere in the window wins.
-    for (int64_t ow = 0; ow < s.Wo; ++ow) {
-      const T v00 = r0[2 * ow], v01 = r0[2 * ow + 1], v10 = r1[2 * ow], v11 = r1[2 * ow + 1];
-      const bool right0 = (v01 > v00) | (v01 != v01), right1 = (v11 > v10) | (v11 != v11);
-      const T m0 = right0 ? v01 : v00, m1 = right1 ? v11 : v10;
-      const bool bottom = (m1 > m0) | (m1 != m1);
-      const int32_t i0 = int32_t(2 * ow) + int32_t(right0), i1 = W + int32_t(2 * ow) + int32_t(right1);
-      o[ow] = bottom ? m1 : m0;
-      a[ow] = base + (bottom ? i1 : i0);
-    }
+    for (int64_t ow = 0; ow < s.Wo; ++ow) window_2x2(o + ow, a + ow, r0 + 2 * ow, r1 + 2 * ow, base + int32_t(2 * ow), W);
   }
 }
 
 #if defined(__SSE2__)
 // float, four outputs at a time with SSE2 (every x86-64 CPU): even/odd columns by shuffles,
-// selects by masks. The same decisions as the scalar loop, NaN included.
+// selects by masks. The same decisions as window_2x2, NaN included.
 template <>
 void maxpool_plane_2x2<float>(float* __restrict op, int32_t* __restrict ap, const float* __restrict xp,
                               const PoolShape& s) {
@@ -70,14 +74,7 @@ void maxpool_plane_2x2<float>(float* __restrict op, int32_t* __restrict ap, cons
       const __m128i bm = _mm_castps_si128(bottom);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(a + ow), _mm_or_si128(_mm_and_si128(bm, i1), _mm_andnot_si128(bm, i0)));
     }
-    for (; ow < s.Wo; ++ow) {
-      const float v00 = r0[2 * ow], v01 = r0[2 * ow + 1], v10 = r1[2 * ow], v11 = r1[2 * ow + 1];
-      const bool right0 = (v01 > v00) | (v01 != v01), right1 = (v11 > v10) | (v11 != v11);
-      const float m0 = right0 ? v01 : v00, m1 = right1 ? v11 : v10;
-      const bool bottom = (m1 > m0) | (m1 != m1);
-      o[ow] = bottom ? m1 : m0;
-      a[ow] = base + (bottom ? W + int32_t(2 * ow) + int32_t(right1) : int32_t(2 * ow) + int32_t(right0));
-    }
+    for (; ow < s.Wo; ++ow) window_2x2(o + ow, a + ow, r0 + 2 * ow, r1 + 2 * ow, base + int32_t(2 * ow), W);
   }
 }
 #endif
