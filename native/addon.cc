@@ -5,6 +5,7 @@
 #include <string>
 
 #include "binding/common.h"
+#include "binding/device.h"
 #include "deepconv/cpu.h"
 #include "deepconv/parallel.h"
 
@@ -45,7 +46,16 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("compiler", Napi::String::New(env, std::string("gcc ") + __VERSION__));
 #endif
   o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+#ifdef DEEPCONV_WITH_CUDA
+  o.Set("cuda", Napi::Boolean::New(env, true));
+#else
   o.Set("cuda", Napi::Boolean::New(env, false));
+#endif
+#ifdef DEEPCONV_CUDA_EMULATOR
+  o.Set("cudaEmulator", Napi::Boolean::New(env, true));
+#else
+  o.Set("cudaEmulator", Napi::Boolean::New(env, false));
+#endif
   o.Set("hardwareThreads", Napi::Number::New(env, hardware_threads()));
   Napi::Array features = Napi::Array::New(env);
   uint32_t k = 0;
@@ -90,6 +100,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_batchnorm(env, exports);
   register_loss(env, exports);
   register_optim(env, exports);
+  register_device(env, exports);
   return exports;
 }
 

@@ -77,7 +77,7 @@ describe('buffers', () => {
     expectThrow(() => native.reluForward(2, F64(2), [1, 2] as never), 'TypeError', /^deepconv native: x must be a Float64Array, got .+$/);
     expectThrow(() => native.reluForward(2, F64(2), new DataView(new ArrayBuffer(16)) as never), 'TypeError', /x must be a Float64Array/);
     expectThrow(() => native.reluForward(2, F64(2), null as never), 'TypeError', /x must be a Float64Array/);
-    expectThrow(() => native.reluForward(2, new Uint8Array(2) as never, new Int32Array(2) as never), 'TypeError', /^deepconv native: expected Float32Array or Float64Array arguments$/);
+    expectThrow(() => native.reluForward(2, new Uint8Array(2) as never, new Int32Array(2) as never), 'TypeError', /^deepconv native: expected Float32Array, Float64Array or float32 cuda buffer arguments$/);
     expectThrow(() => native.maxpoolForward(1, 1, 2, 2, 2, 2, 2, F64(1), F64(1) as never, F64(4)), 'TypeError', /^deepconv native: argmax must be an Int32Array, got .+$/);
   });
 

@@ -11,7 +11,7 @@ Napi::Value reluForward_t(Args& a) {
   const int64_t n = a.integer("n", 0);
   T* out = a.buffer<T>("out", n);
   const T* x = a.buffer<T>("x", n);
-  return run(a, [=] { cpu::relu_forward<T>(out, x, n); });
+  return run<T>(a, [=] { cpu::relu_forward<T>(out, x, n); }, [=](auto& ctx) { cuda::relu_forward(ctx, out, x, n); });
 }
 DEEPCONV_DISPATCH(reluForward)
 
@@ -21,7 +21,8 @@ Napi::Value reluBackward_t(Args& a) {
   T* dx = a.buffer<T>("dx", n);
   const T* dout = a.buffer<T>("dout", n);
   const T* x = a.buffer<T>("x", n);
-  return run(a, [=] { cpu::relu_backward<T>(dx, dout, x, n); });
+  return run<T>(a, [=] { cpu::relu_backward<T>(dx, dout, x, n); },
+                [=](auto& ctx) { cuda::relu_backward(ctx, dx, dout, x, n); });
 }
 DEEPCONV_DISPATCH(reluBackward)
 
@@ -34,7 +35,8 @@ Napi::Value dropoutForward_t(Args& a) {
   T* out = a.buffer<T>("out", n);
   T* mask = a.buffer<T>("mask", n);
   const T* x = a.buffer<T>("x", n);
-  return run(a, [=] { cpu::dropout_forward<T>(out, mask, x, n, p, seed); });
+  return run<T>(a, [=] { cpu::dropout_forward<T>(out, mask, x, n, p, seed); },
+                [=](auto& ctx) { cuda::dropout_forward(ctx, out, mask, x, n, p, seed); });
 }
 DEEPCONV_DISPATCH(dropoutForward)
 
@@ -44,7 +46,8 @@ Napi::Value dropoutBackward_t(Args& a) {
   T* dx = a.buffer<T>("dx", n);
   const T* dout = a.buffer<T>("dout", n);
   const T* mask = a.buffer<T>("mask", n);
-  return run(a, [=] { cpu::dropout_backward<T>(dx, dout, mask, n); });
+  return run<T>(a, [=] { cpu::dropout_backward<T>(dx, dout, mask, n); },
+                [=](auto& ctx) { cuda::dropout_backward(ctx, dx, dout, mask, n); });
 }
 DEEPCONV_DISPATCH(dropoutBackward)
 

@@ -21,7 +21,11 @@ Napi::Value batchnormForwardTrain_t(Args& a) {
   const T* x = a.buffer<T>("x", n);
   const T* gamma = a.buffer<T>("gamma", D);
   const T* beta = a.buffer<T>("beta", D);
-  return run(a, [=] { cpu::batchnorm_forward_train<T>(out, mean, rstd, rm, rv, x, gamma, beta, N, D, S, eps, momentum); });
+  return run<T>(
+      a, [=] { cpu::batchnorm_forward_train<T>(out, mean, rstd, rm, rv, x, gamma, beta, N, D, S, eps, momentum); },
+      [=](auto& ctx) {
+        cuda::batchnorm_forward_train(ctx, out, mean, rstd, rm, rv, x, gamma, beta, N, D, S, eps, momentum);
+      });
 }
 DEEPCONV_DISPATCH(batchnormForwardTrain)
 
@@ -36,7 +40,8 @@ Napi::Value batchnormForwardTest_t(Args& a) {
   const T* beta = a.buffer<T>("beta", D);
   const T* rm = a.buffer<T>("runningMean", D);
   const T* rv = a.buffer<T>("runningVar", D);
-  return run(a, [=] { cpu::batchnorm_forward_test<T>(out, x, gamma, beta, rm, rv, N, D, S, eps); });
+  return run<T>(a, [=] { cpu::batchnorm_forward_test<T>(out, x, gamma, beta, rm, rv, N, D, S, eps); },
+                [=](auto& ctx) { cuda::batchnorm_forward_test(ctx, out, x, gamma, beta, rm, rv, N, D, S, eps); });
 }
 DEEPCONV_DISPATCH(batchnormForwardTest)
 
@@ -53,10 +58,19 @@ Napi::Value batchnormBackward_t(Args& a) {
   const T* gamma = a.buffer<T>("gamma", D);
   const T* mean = a.buffer<T>("mean", D);
   const T* rstd = a.buffer<T>("rstd", D);
-  return run(a, [=] {
-    (alt ? cpu::batchnorm_backward_alt<T> : cpu::batchnorm_backward<T>)(dx, dgamma, dbeta, dout, x, gamma, mean, rstd,
-                                                                        N, D, S);
-  });
+  return run<T>(
+      a,
+      [=] {
+        (alt ? cpu::batchnorm_backward_alt<T> : cpu::batchnorm_backward<T>)(dx, dgamma, dbeta, dout, x, gamma, mean,
+                                                                            rstd, N, D, S);
+      },
+      [=](auto& ctx) {
+        if (alt) {
+          cuda::batchnorm_backward_alt(ctx, dx, dgamma, dbeta, dout, x, gamma, mean, rstd, N, D, S);
+        } else {
+          cuda::batchnorm_backward(ctx, dx, dgamma, dbeta, dout, x, gamma, mean, rstd, N, D, S);
+        }
+      });
 }
 DEEPCONV_DISPATCH(batchnormBackward)
 

@@ -12,14 +12,39 @@ AddonState::~AddonState() = default;  // joins the executor thread
 
 AddonState& state(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }
 
+Executor& executor(Napi::Env env) {
+  AddonState& st = state(env);
+  if (!st.executor) st.executor = std::make_unique<Executor>(env);
+  return *st.executor;
+}
+
 DType Args::dtype() const {
   for (size_t i = 0; i < info_.Length(); ++i) {
+    void* ptr = nullptr;
+    DeviceKind kind{};
+    int64_t length = 0;
+    if (device_buffer(info_.Env(), info_[i], "argument", &ptr, &kind, &length)) {
+      if (kind == DeviceKind::f32) return DType::f32;
+      continue;
+    }
     if (!info_[i].IsTypedArray()) continue;
     auto t = info_[i].As<Napi::TypedArray>().TypedArrayType();
     if (t == napi_float64_array) return DType::f64;
     if (t == napi_float32_array) return DType::f32;
   }
-  throw ArgTypeError("expected Float32Array or Float64Array arguments");
+  throw ArgTypeError("expected Float32Array, Float64Array or float32 cuda buffer arguments");
+}
+
+void Args::set_where(Where w, const char* name) {
+  if (where_ == Where::unknown) {
+    where_ = w;
+    first_ = name;
+  } else if (where_ != w) {
+    const char* a = where_ == Where::cuda ? "a cuda buffer" : "a cpu typed array";
+    const char* b = w == Where::cuda ? "a cuda buffer" : "a cpu typed array";
+    throw ArgTypeError(std::string(name) + " is " + b + " but " + first_ + " is " + a +
+                       ": all tensors of one call must be on the same device");
+  }
 }
 
 Napi::Value Args::next(const char* name) {
@@ -52,7 +77,21 @@ bool Args::boolean(const char* name) {
   return v.As<Napi::Boolean>().Value();
 }
 
+std::string Args::string(const char* name) {
+  Napi::Value v = next(name);
+  if (!v.IsString()) throw ArgTypeError(std::string(name) + " must be a string, got " + kind_of(v));
+  return v.As<Napi::String>().Utf8Value();
+}
+
 std::string kind_of(const Napi::Value& v) {
+  void* ptr = nullptr;
+  DeviceKind kind{};
+  int64_t length = 0;
+  try {
+    if (device_buffer(v.Env(), v, "value", &ptr, &kind, &length)) return "a " + device_kind_name(kind) + " cuda buffer";
+  } catch (const ArgTypeError&) {
+    return "a disposed cuda buffer";
+  }
   if (v.IsTypedArray()) {
     switch (v.As<Napi::TypedArray>().TypedArrayType()) {
       case napi_float32_array: return "a Float32Array";
@@ -85,11 +124,7 @@ int64_t checked_product(std::initializer_list<int64_t> dims, const char* what) {
 Napi::Value run(Args& args, std::function<void()> kernel) {
   Napi::Env env = args.env();
   int threads = state(env).num_threads;
-  if (args.async_flag()) {
-    AddonState& st = state(env);
-    if (!st.executor) st.executor = std::make_unique<Executor>(env);
-    return st.executor->submit(env, std::move(kernel), args.kept(), threads);
-  }
+  if (args.async_flag()) return executor(env).submit(env, std::move(kernel), args.kept(), threads);
   set_num_threads(threads);
   kernel();
   return env.Undefined();

@@ -1,5 +1,6 @@
 // Shared plumbing for the N-API bindings: argument readers that never trust JavaScript,
-// and one way to run a kernel either inline or on the libuv pool behind a Promise.
+// and one way to run a kernel either inline or on the executor thread behind a Promise, on
+// the CPU or (CUDA builds, device buffers) on the GPU.
 //
 // The TypeScript layer validates everything first and gives the precise messages users see.
 // The checks here are the last line of defence: whatever JavaScript passes, a kernel only ever
@@ -13,23 +14,33 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "deepconv/cuda.h"  // declarations only: no CUDA header, fine in CPU-only builds
 
 namespace deepconv {
 
 // Per-addon state (one per Node environment / worker thread), reached through
 // Env::GetInstanceData. No globals: several worker threads may load the addon at once.
 class Executor;
+struct DeviceRuntime;  // binding/device.h
 
 struct AddonState {
   AddonState();
   ~AddonState();
   int num_threads = 1;  // OpenMP threads each kernel call uses
+  // The CUDA context and its lock (CUDA builds; created on first use). Device buffers share it,
+  // so it outlives this state if a buffer is collected after the environment's teardown began.
+  std::shared_ptr<DeviceRuntime> device;
+  Napi::FunctionReference cuda_buffer_class;  // CudaBuffer's constructor (CUDA builds)
   std::unique_ptr<Executor> executor;  // runs the asynchronous calls; created on the first one
 };
 
 AddonState& state(Napi::Env env);
+// The addon's executor, created on first use.
+Executor& executor(Napi::Env env);
 
 // Thrown by argument readers; becomes a JavaScript RangeError / TypeError.
 struct ArgRangeError : std::runtime_error {
@@ -40,24 +51,55 @@ struct ArgTypeError : std::runtime_error {
 };
 
 enum class DType { f32, f64 };
+enum class Where { unknown, cpu, cuda };
 
-// Reads a binding call's arguments left to right. Every typed array it hands out is
-// remembered so that an asynchronous call can keep it alive until the kernel finishes.
+// Element kinds of device buffers (binding/device.cc), by C++ type.
+enum class DeviceKind { f32, i32 };
+template <typename T>
+struct DeviceKindOf;
+template <>
+struct DeviceKindOf<float> {
+  static constexpr DeviceKind value = DeviceKind::f32;
+};
+template <>
+struct DeviceKindOf<int32_t> {
+  static constexpr DeviceKind value = DeviceKind::i32;
+};
+
+// If v is a live CudaBuffer: its device pointer, element kind and length (else false). Throws
+// ArgTypeError for a disposed one. Always false in builds without CUDA.
+bool device_buffer(Napi::Env env, const Napi::Value& v, const char* name, void** ptr, DeviceKind* kind,
+                   int64_t* length);
+std::string device_kind_name(DeviceKind k);
+
+// Reads a binding call's arguments left to right. Every buffer it hands out is remembered so
+// that an asynchronous call can keep it alive until the kernel finishes.
+//
+// buffer<T>() takes a typed array (the call runs on the CPU) or a CudaBuffer (the call runs on
+// the GPU); every buffer of one call must be on the same side. host<T>() takes typed arrays only
+// (labels, scalar results), whichever side the call runs on.
 class Args {
  public:
   explicit Args(const Napi::CallbackInfo& info) : info_(info) {}
 
-  // dtype of the call: that of its first Float32Array / Float64Array argument.
+  // dtype of the call: that of its first Float32Array / Float64Array / float32 CudaBuffer argument.
   DType dtype() const;
+  // Where the call's buffers live (known once a buffer<T>() has been read).
+  bool on_cuda() const { return where_ == Where::cuda; }
 
   // A whole number within [lo, hi].
   int64_t integer(const char* name, int64_t lo = 1, int64_t hi = (int64_t(1) << 40));
   double number(const char* name);
   bool boolean(const char* name);
+  std::string string(const char* name);
 
   // A typed array of element type T holding exactly `count` elements.
   template <typename T>
   T* buffer(const char* name, int64_t count);
+  template <typename T>
+  T* host(const char* name, int64_t count);
+  template <typename T>
+  T* host(const char* name, int64_t count, const Napi::Value& v);
 
   // The trailing "run asynchronously" flag (absent means synchronous).
   bool async_flag() const {
@@ -69,8 +111,11 @@ class Args {
 
  private:
   Napi::Value next(const char* name);
+  void set_where(Where w, const char* name);
   const Napi::CallbackInfo& info_;
   size_t pos_ = 0;
+  Where where_ = Where::unknown;
+  const char* first_ = nullptr;  // the first buffer read, for mixed-device messages
   std::vector<Napi::Value> kept_;
 };
 
@@ -83,6 +128,26 @@ int64_t checked_product(std::initializer_list<int64_t> dims, const char* what);
 // Runs `kernel` now (returns undefined) or on the addon's executor thread (returns a Promise).
 // C++ exceptions from the kernel become JavaScript errors either way.
 Napi::Value run(Args& args, std::function<void()> kernel);
+
+// The same for a GPU kernel (binding/device.cc): it is queued on the context's stream under the
+// context's lock. Synchronous calls return once the work is queued; asynchronous ones settle
+// after the stream has finished it.
+Napi::Value run_cuda(Args& args, std::function<void(cuda::Context&)> kernel);
+
+// Runs `cpu` or, when the call's buffers are CudaBuffers, `gpu(ctx)`. `gpu` is a generic lambda
+// ([=](auto& ctx) {...}): it is only instantiated for float in CUDA builds, so CPU-only builds
+// and float64 calls never reference the CUDA kernels.
+template <typename T, typename Gpu>
+Napi::Value run(Args& args, std::function<void()> cpu, Gpu gpu) {
+#ifdef DEEPCONV_WITH_CUDA
+  if constexpr (std::is_same_v<T, float>) {
+    if (args.on_cuda()) return run_cuda(args, [gpu](cuda::Context& ctx) { gpu(ctx); });
+  }
+#else
+  (void)gpu;
+#endif
+  return run(args, std::move(cpu));
+}
 
 // Typed-array element type traits.
 template <typename T>
@@ -111,6 +176,38 @@ struct TypedArrayKind<uint8_t> {
 template <typename T>
 T* Args::buffer(const char* name, int64_t count) {
   Napi::Value v = next(name);
+  void* ptr = nullptr;
+  DeviceKind kind{};
+  int64_t length = 0;
+  if (device_buffer(env(), v, name, &ptr, &kind, &length)) {
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, int32_t>) {
+      if (kind != DeviceKindOf<T>::value) {
+        throw ArgTypeError(std::string(name) + " must be a " + device_kind_name(DeviceKindOf<T>::value) +
+                           " cuda buffer, got a " + device_kind_name(kind) + " one");
+      }
+      if (length != count) {
+        throw ArgRangeError(std::string(name) + " must hold " + std::to_string(count) + " elements, got " +
+                            std::to_string(length));
+      }
+      set_where(Where::cuda, name);
+      kept_.push_back(v);
+      return static_cast<T*>(ptr);
+    } else {
+      throw ArgTypeError(std::string(name) + " must be " + TypedArrayKind<T>::name +
+                         " (cuda buffers hold float32 or int32), got a " + device_kind_name(kind) + " cuda buffer");
+    }
+  }
+  set_where(Where::cpu, name);
+  return host<T>(name, count, v);
+}
+
+template <typename T>
+T* Args::host(const char* name, int64_t count) {
+  return host<T>(name, count, next(name));
+}
+
+template <typename T>
+T* Args::host(const char* name, int64_t count, const Napi::Value& v) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayKind<T>::value) {
     throw ArgTypeError(std::string(name) + " must be " + TypedArrayKind<T>::name + ", got " + kind_of(v));
   }

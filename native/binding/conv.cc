@@ -41,7 +41,9 @@ Napi::Value convForward_t(Args& a) {
   const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
   const T* w = a.buffer<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
   const T* b = a.buffer<T>("b", s.F);
-  return run(a, [=] { (naive ? cpu::conv_forward_naive<T> : cpu::conv_forward<T>)(out, x, w, b, s); });
+  if (naive && a.on_cuda()) throw ArgRangeError("the naive convolution runs on the CPU only");
+  return run<T>(a, [=] { (naive ? cpu::conv_forward_naive<T> : cpu::conv_forward<T>)(out, x, w, b, s); },
+                [=](auto& ctx) { cuda::conv_forward(ctx, out, x, w, b, s); });
 }
 DEEPCONV_DISPATCH(convForward)
 
@@ -57,7 +59,9 @@ Napi::Value convBackward_t(Args& a) {
   const T* dout = a.buffer<T>("dout", checked_product({s.N, s.F, s.Ho, s.Wo}, "dout"));
   const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
   const T* w = a.buffer<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
-  return run(a, [=] { (naive ? cpu::conv_backward_naive<T> : cpu::conv_backward<T>)(dx, dw, db, dout, x, w, s); });
+  if (naive && a.on_cuda()) throw ArgRangeError("the naive convolution runs on the CPU only");
+  return run<T>(a, [=] { (naive ? cpu::conv_backward_naive<T> : cpu::conv_backward<T>)(dx, dw, db, dout, x, w, s); },
+                [=](auto& ctx) { cuda::conv_backward(ctx, dx, dw, db, dout, x, w, s); });
 }
 DEEPCONV_DISPATCH(convBackward)
 

@@ -29,8 +29,8 @@ Executor::~Executor() {
 }
 
 Napi::Promise Executor::submit(Napi::Env env, std::function<void()> kernel, const std::vector<Napi::Value>& keep,
-                               int threads) {
-  auto* job = new Job{std::move(kernel), Napi::Promise::Deferred::New(env), {}, threads, {}, false};
+                               int threads, std::function<void()> sync) {
+  auto* job = new Job{std::move(kernel), std::move(sync), Napi::Promise::Deferred::New(env), {}, threads, {}, false};
   for (const auto& v : keep) job->refs.push_back(Napi::Persistent(v.As<Napi::Object>()));
   Napi::Promise promise = job->deferred.Promise();
   if (pending_++ == 0) done_.Ref(env);
@@ -43,15 +43,23 @@ Napi::Promise Executor::submit(Napi::Env env, std::function<void()> kernel, cons
 }
 
 void Executor::loop() {
+  std::vector<Job*> unsynced;  // GPU jobs whose device work may still be running
   for (;;) {
     Job* job;
+    bool more;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
+      if (stop_) {
+        lock.unlock();
+        sync_and_finish(unsynced);  // let queued device work finish before the context goes
+        return;
+      }
       job = queue_.front();
       queue_.pop_front();
+      more = !queue_.empty();
     }
+    if (!job->sync) sync_and_finish(unsynced);  // keep settling in submission order
     try {
       set_num_threads(job->threads);
       job->kernel();
@@ -62,11 +70,40 @@ void Executor::loop() {
       job->failed = true;
       job->error = "unknown native error";
     }
-    if (done_.NonBlockingCall(job, settle) != napi_ok) {
-      // The environment is closing: nobody is left to settle the promise.
-      for (auto& r : job->refs) r.SuppressDestruct();
-      delete job;
+    if (!job->sync) {
+      finish(job);
+      continue;
     }
+    unsynced.push_back(job);
+    if (!more) sync_and_finish(unsynced);
+  }
+}
+
+void Executor::sync_and_finish(std::vector<Job*>& jobs) {
+  if (jobs.empty()) return;
+  std::string error;
+  try {
+    jobs.back()->sync();  // one stream per addon: the last job's sync covers them all
+  } catch (const std::exception& e) {
+    error = e.what();
+  } catch (...) {
+    error = "unknown native error";
+  }
+  for (Job* j : jobs) {
+    if (!error.empty() && !j->failed) {
+      j->failed = true;
+      j->error = error;
+    }
+    finish(j);
+  }
+  jobs.clear();
+}
+
+void Executor::finish(Job* job) {
+  if (done_.NonBlockingCall(job, settle) != napi_ok) {
+    // The environment is closing: nobody is left to settle the promise.
+    for (auto& r : job->refs) r.SuppressDestruct();
+    delete job;
   }
 }
 

@@ -28,11 +28,20 @@ class Executor {
 
   // Queues `kernel` (JS thread only). `keep` stays referenced until it has run, so the typed
   // arrays it reads and writes cannot be collected. The promise settles on the JS thread.
-  Napi::Promise submit(Napi::Env env, std::function<void()> kernel, const std::vector<Napi::Value>& keep, int threads);
+  //
+  // A GPU job passes `sync`, which waits for the device work the kernel queued. The executor
+  // calls it only when no job is waiting behind this one, then settles every GPU job run since
+  // the last sync: a pipelined pass keeps the GPU busy instead of waiting after each kernel.
+  Napi::Promise submit(Napi::Env env, std::function<void()> kernel, const std::vector<Napi::Value>& keep, int threads,
+                       std::function<void()> sync = nullptr);
+
+  // Submitted and not yet settled (JS thread only).
+  int pending() const { return pending_; }
 
  private:
   struct Job {
     std::function<void()> kernel;
+    std::function<void()> sync;
     Napi::Promise::Deferred deferred;
     std::vector<Napi::ObjectReference> refs;
     int threads;
@@ -40,6 +49,8 @@ class Executor {
     bool failed = false;
   };
   void loop();
+  void finish(Job* job);                          // hands a job to the JS thread to settle
+  void sync_and_finish(std::vector<Job*>& jobs);  // waits for the device, then finish() each
   static void settle(Napi::Env env, Napi::Function, Job* job);
 
   Napi::ThreadSafeFunction done_;

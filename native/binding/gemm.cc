@@ -15,9 +15,13 @@ Napi::Value gemm_t(Args& a) {
   T* C = a.buffer<T>("C", checked_product({M, N}, "C"));
   const T* A = a.buffer<T>("A", checked_product({M, K}, "A"));
   const T* B = a.buffer<T>("B", checked_product({K, N}, "B"));
-  return run(a, [=] {
-    (naive ? cpu::gemm_naive<T> : cpu::gemm<T>)(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
-  });
+  return run<T>(
+      a,
+      [=] {
+        (naive ? cpu::gemm_naive<T> : cpu::gemm<T>)(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+      },
+      // cuBLAS on the GPU, whatever `naive` says (there is no naive GPU GEMM).
+      [=](auto& ctx) { cuda::gemm(ctx, ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N); });
 }
 DEEPCONV_DISPATCH(gemm)
 

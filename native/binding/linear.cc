@@ -13,7 +13,8 @@ Napi::Value linearForward_t(Args& a) {
   const T* x = a.buffer<T>("x", checked_product({N, D}, "x"));
   const T* w = a.buffer<T>("w", checked_product({D, M}, "w"));
   const T* b = a.buffer<T>("b", M);
-  return run(a, [=] { cpu::linear_forward<T>(out, x, w, b, N, D, M); });
+  return run<T>(a, [=] { cpu::linear_forward<T>(out, x, w, b, N, D, M); },
+                [=](auto& ctx) { cuda::linear_forward(ctx, out, x, w, b, N, D, M); });
 }
 DEEPCONV_DISPATCH(linearForward)
 
@@ -26,7 +27,8 @@ Napi::Value linearBackward_t(Args& a) {
   const T* dout = a.buffer<T>("dout", checked_product({N, M}, "dout"));
   const T* x = a.buffer<T>("x", checked_product({N, D}, "x"));
   const T* w = a.buffer<T>("w", checked_product({D, M}, "w"));
-  return run(a, [=] { cpu::linear_backward<T>(dx, dw, db, dout, x, w, N, D, M); });
+  return run<T>(a, [=] { cpu::linear_backward<T>(dx, dw, db, dout, x, w, N, D, M); },
+                [=](auto& ctx) { cuda::linear_backward(ctx, dx, dw, db, dout, x, w, N, D, M); });
 }
 DEEPCONV_DISPATCH(linearBackward)
 

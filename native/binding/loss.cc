@@ -1,4 +1,5 @@
 // softmaxLoss(N, C, dx, scores, y, loss, async?)   svmLoss(N, C, dx, scores, y, loss, async?)
+// dx and scores: typed arrays or cuda buffers; y and loss stay typed arrays either way.
 // loss is a Float64Array(1) that receives the mean loss; y an Int32Array of labels in [0, C).
 #include "common.h"
 #include "deepconv/cpu.h"
@@ -11,12 +12,21 @@ Napi::Value loss_t(Args& a) {
   const int64_t N = a.integer("N"), C = a.integer("C");
   T* dx = a.buffer<T>("dx", checked_product({N, C}, "dx"));
   const T* scores = a.buffer<T>("scores", checked_product({N, C}, "scores"));
-  const int32_t* y = a.buffer<int32_t>("y", N);
-  double* loss = a.buffer<double>("loss", 1);  // after dx: the call's dtype is its first float array's
+  const int32_t* y = a.host<int32_t>("y", N);     // on the host for either device: checked here
+  double* loss = a.host<double>("loss", 1);  // after dx: the call's dtype is its first float array's
   for (int64_t i = 0; i < N; ++i) {
     if (y[i] < 0 || y[i] >= C) throw ArgRangeError("y[" + std::to_string(i) + "] is out of range");
   }
-  return run(a, [=] { (Softmax ? cpu::softmax_loss<T> : cpu::svm_loss<T>)(loss, dx, scores, y, N, C); });
+  return run<T>(
+      a, [=] { (Softmax ? cpu::softmax_loss<T> : cpu::svm_loss<T>)(loss, dx, scores, y, N, C); },
+      [=](auto& ctx) {
+        // aux: [mean loss (double)][labels (N int32)]; labels go up, the loss comes down.
+        auto* dev_loss = static_cast<double*>(ctx.aux(sizeof(double) + sizeof(int32_t) * size_t(N)));
+        auto* dev_y = reinterpret_cast<int32_t*>(dev_loss + 1);
+        ctx.upload(dev_y, y, sizeof(int32_t) * size_t(N));
+        (Softmax ? cuda::softmax_loss : cuda::svm_loss)(ctx, dev_loss, dx, scores, dev_y, N, C);
+        ctx.download(loss, dev_loss, sizeof(double));
+      });
 }
 
 template <typename T>

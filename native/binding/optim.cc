@@ -3,6 +3,7 @@
 // sgdMomentumUpdate(n, lr, momentum, w, v, dw, async?)
 // rmspropUpdate(n, lr, decay, eps, w, cache, dw, async?)
 // adamUpdate(n, lr, beta1, beta2, eps, t, w, m, v, dw, async?)
+// l2Penalty(n, reg, dw, w, sumSq, async?): dw += 2 reg w; sumSq[0] = sum(w^2)
 #include "common.h"
 #include "deepconv/cpu.h"
 
@@ -15,7 +16,7 @@ Napi::Value sgdUpdate_t(Args& a) {
   const double lr = a.number("learningRate");
   T* w = a.buffer<T>("w", n);
   const T* dw = a.buffer<T>("dw", n);
-  return run(a, [=] { cpu::sgd_update<T>(w, dw, n, lr); });
+  return run<T>(a, [=] { cpu::sgd_update<T>(w, dw, n, lr); }, [=](auto& ctx) { cuda::sgd_update(ctx, w, dw, n, lr); });
 }
 DEEPCONV_DISPATCH(sgdUpdate)
 
@@ -26,7 +27,8 @@ Napi::Value sgdMomentumUpdate_t(Args& a) {
   T* w = a.buffer<T>("w", n);
   T* v = a.buffer<T>("velocity", n);
   const T* dw = a.buffer<T>("dw", n);
-  return run(a, [=] { cpu::sgd_momentum_update<T>(w, v, dw, n, lr, momentum); });
+  return run<T>(a, [=] { cpu::sgd_momentum_update<T>(w, v, dw, n, lr, momentum); },
+                [=](auto& ctx) { cuda::sgd_momentum_update(ctx, w, v, dw, n, lr, momentum); });
 }
 DEEPCONV_DISPATCH(sgdMomentumUpdate)
 
@@ -37,7 +39,8 @@ Napi::Value rmspropUpdate_t(Args& a) {
   T* w = a.buffer<T>("w", n);
   T* cache = a.buffer<T>("cache", n);
   const T* dw = a.buffer<T>("dw", n);
-  return run(a, [=] { cpu::rmsprop_update<T>(w, cache, dw, n, lr, decay, eps); });
+  return run<T>(a, [=] { cpu::rmsprop_update<T>(w, cache, dw, n, lr, decay, eps); },
+                [=](auto& ctx) { cuda::rmsprop_update(ctx, w, cache, dw, n, lr, decay, eps); });
 }
 DEEPCONV_DISPATCH(rmspropUpdate)
 
@@ -51,9 +54,27 @@ Napi::Value adamUpdate_t(Args& a) {
   T* m = a.buffer<T>("m", n);
   T* v = a.buffer<T>("v", n);
   const T* dw = a.buffer<T>("dw", n);
-  return run(a, [=] { cpu::adam_update<T>(w, m, v, dw, n, lr, b1, b2, eps, t); });
+  return run<T>(a, [=] { cpu::adam_update<T>(w, m, v, dw, n, lr, b1, b2, eps, t); },
+                [=](auto& ctx) { cuda::adam_update(ctx, w, m, v, dw, n, lr, b1, b2, eps, t); });
 }
 DEEPCONV_DISPATCH(adamUpdate)
+
+// sumSq is a host Float64Array(1) on either device (the GPU result is copied down).
+template <typename T>
+Napi::Value l2Penalty_t(Args& a) {
+  const int64_t n = a.integer("n", 0);
+  const double reg = a.number("reg");
+  T* dw = a.buffer<T>("dw", n);
+  const T* w = a.buffer<T>("w", n);
+  double* sum_sq = a.host<double>("sumSq", 1);
+  return run<T>(a, [=] { cpu::l2_penalty<T>(sum_sq, dw, w, n, reg); },
+                [=](auto& ctx) {
+                  auto* dev = static_cast<double*>(ctx.aux(sizeof(double)));
+                  cuda::l2_penalty(ctx, dev, dw, w, n, reg);
+                  ctx.download(sum_sq, dev, sizeof(double));
+                });
+}
+DEEPCONV_DISPATCH(l2Penalty)
 
 }  // namespace
 
@@ -62,6 +83,7 @@ void register_optim(Napi::Env env, Napi::Object exports) {
   exports.Set("sgdMomentumUpdate", Napi::Function::New(env, sgdMomentumUpdate));
   exports.Set("rmspropUpdate", Napi::Function::New(env, rmspropUpdate));
   exports.Set("adamUpdate", Napi::Function::New(env, adamUpdate));
+  exports.Set("l2Penalty", Napi::Function::New(env, l2Penalty));
 }
 
 }  // namespace deepconv

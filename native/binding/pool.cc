@@ -29,7 +29,8 @@ Napi::Value maxpoolForward_t(Args& a) {
   T* out = a.buffer<T>("out", out_n);
   int32_t* argmax = a.buffer<int32_t>("argmax", out_n);
   const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
-  return run(a, [=] { cpu::maxpool_forward<T>(out, argmax, x, s); });
+  return run<T>(a, [=] { cpu::maxpool_forward<T>(out, argmax, x, s); },
+                [=](auto& ctx) { cuda::maxpool_forward(ctx, out, argmax, x, s); });
 }
 DEEPCONV_DISPATCH(maxpoolForward)
 
@@ -40,7 +41,8 @@ Napi::Value maxpoolBackward_t(Args& a) {
   T* dx = a.buffer<T>("dx", checked_product({s.N, s.C, s.H, s.W}, "dx"));
   const T* dout = a.buffer<T>("dout", out_n);
   const int32_t* argmax = a.buffer<int32_t>("argmax", out_n);
-  return run(a, [=] { cpu::maxpool_backward<T>(dx, dout, argmax, s); });
+  return run<T>(a, [=] { cpu::maxpool_backward<T>(dx, dout, argmax, s); },
+                [=](auto& ctx) { cuda::maxpool_backward(ctx, dx, dout, argmax, s); });
 }
 DEEPCONV_DISPATCH(maxpoolBackward)
 

@@ -44,10 +44,23 @@ void adam_update(T* w, T* m, T* v, const T* dw, int64_t n, double lr, double bet
   }
 }
 
+template <typename T>
+void l2_penalty(double* sum_sq, T* dw, const T* w, int64_t n, double reg) {
+  // One thread, in index order: the sum is the same every run (weights are at most a few million).
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = double(w[i]);
+    s += v * v;
+    dw[i] = T(double(dw[i]) + 2 * reg * v);
+  }
+  *sum_sq = s;
+}
+
 #define DEEPCONV_INSTANTIATE(T)                                                            \
   template void sgd_update<T>(T*, const T*, int64_t, double);                              \
   template void sgd_momentum_update<T>(T*, T*, const T*, int64_t, double, double);         \
   template void rmsprop_update<T>(T*, T*, const T*, int64_t, double, double, double);      \
+  template void l2_penalty<T>(double*, T*, const T*, int64_t, double);                     \
   template void adam_update<T>(T*, T*, T*, const T*, int64_t, double, double, double, double, int64_t);
 DEEPCONV_INSTANTIATE(float)
 DEEPCONV_INSTANTIATE(double)

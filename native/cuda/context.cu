@@ -83,6 +83,7 @@ Context::~Context() {
   if (blas_) cublasDestroy(blas_);
   if (blas_workspace_) cudaFree(blas_workspace_);
   if (scratch_) cudaFree(scratch_);
+  if (aux_) cudaFree(aux_);
   if (stream_) cudaStreamDestroy(stream_);
   cudaGetLastError();
 }
@@ -110,6 +111,21 @@ void* Context::scratch(size_t bytes) {
   DEEPCONV_CUDA_CHECK(cudaMalloc(&scratch_, want));
   scratch_bytes_ = want;
   return scratch_;
+}
+
+void* Context::aux(size_t bytes) {
+  if (bytes <= aux_bytes_ && aux_) return aux_;
+  activate();
+  const size_t want = std::max<size_t>(bytes, 4096);
+  if (aux_) {
+    DEEPCONV_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    DEEPCONV_CUDA_CHECK(cudaFree(aux_));
+    aux_ = nullptr;
+    aux_bytes_ = 0;
+  }
+  DEEPCONV_CUDA_CHECK(cudaMalloc(&aux_, want));
+  aux_bytes_ = want;
+  return aux_;
 }
 
 void* Context::alloc(size_t bytes) {
@@ -141,6 +157,12 @@ void Context::download(void* dst, const void* src, size_t bytes) {
 void Context::fill_zero(void* dst, size_t bytes) {
   activate();
   DEEPCONV_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_));
+}
+
+void Context::copy(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  activate();
+  DEEPCONV_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
 }
 
 }  // namespace cuda

@@ -49,6 +49,27 @@ __global__ void adam_kernel(float* __restrict__ w, float* __restrict__ m, float*
   }
 }
 
+// Each block sums its grid-stride share of w^2 into partial[blockIdx.x] (fixed tree) and updates dw.
+__global__ void l2_partial_kernel(double* __restrict__ partial, float* __restrict__ dw, const float* __restrict__ w,
+                                  int64_t n, double reg) {
+  double s[1] = {0.0};
+  DEEPCONV_GRID_STRIDE(i, n) {
+    const double v = double(w[i]);
+    s[0] += v * v;
+    dw[i] = float(double(dw[i]) + 2 * reg * v);
+  }
+  detail::block_sum<1>(s);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+}
+
+// One block adds the partials in a fixed order: deterministic.
+__global__ void l2_total_kernel(double* __restrict__ sum_sq, const double* __restrict__ partial, int blocks) {
+  double s[1] = {0.0};
+  for (int i = threadIdx.x; i < blocks; i += blockDim.x) s[0] += partial[i];
+  detail::block_sum<1>(s);
+  if (threadIdx.x == 0) *sum_sq = s[0];
+}
+
 #undef DEEPCONV_GRID_STRIDE
 
 }  // namespace
@@ -75,6 +96,16 @@ void rmsprop_update(Context& ctx, float* w, float* cache, const float* dw, int64
   rmsprop_kernel<<<detail::grid_for(n), detail::kThreads, 0, ctx.stream()>>>(w, cache, dw, n, float(lr), float(decay),
                                                                              float(1 - decay), float(eps));
   DEEPCONV_LAUNCH_CHECK("rmsprop_kernel");
+}
+
+void l2_penalty(Context& ctx, double* sum_sq, float* dw, const float* w, int64_t n, double reg) {
+  ctx.activate();
+  const int blocks = int(std::min<unsigned>(detail::grid_for(n), 1024));
+  auto* partial = static_cast<double*>(ctx.scratch(sizeof(double) * size_t(blocks)));
+  l2_partial_kernel<<<blocks, detail::kThreads, 0, ctx.stream()>>>(partial, dw, w, n, reg);
+  DEEPCONV_LAUNCH_CHECK("l2_partial_kernel");
+  l2_total_kernel<<<1, detail::kThreads, 0, ctx.stream()>>>(sum_sq, partial, blocks);
+  DEEPCONV_LAUNCH_CHECK("l2_total_kernel");
 }
 
 void adam_update(Context& ctx, float* w, float* m, float* v, const float* dw, int64_t n, double lr, double beta1,

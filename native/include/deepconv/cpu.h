@@ -108,6 +108,9 @@ template <typename T>
 void sgd_momentum_update(T* w, T* v, const T* dw, int64_t n, double lr, double momentum);
 template <typename T>
 void rmsprop_update(T* w, T* cache, const T* dw, int64_t n, double lr, double decay, double eps);
+// L2 regularization of one weight: dw += 2 * reg * w, and *sum_sq = sum(w^2) (in double).
+template <typename T>
+void l2_penalty(double* sum_sq, T* dw, const T* w, int64_t n, double reg);
 // t is the step number after incrementing (1 on the first update).
 template <typename T>
 void adam_update(T* w, T* m, T* v, const T* dw, int64_t n, double lr, double beta1, double beta2, double eps,

@@ -63,6 +63,12 @@ class Context {
   void upload(void* dst, const void* src, size_t bytes);
   void download(void* dst, const void* src, size_t bytes);
   void fill_zero(void* dst, size_t bytes);
+  // Device-to-device copy, queued on the stream (no wait).
+  void copy(void* dst, const void* src, size_t bytes);
+
+  // A second device buffer of at least `bytes`, for the bindings' small staging (labels going up,
+  // a scalar result coming down); kernels never use it, so it survives scratch() calls.
+  void* aux(size_t bytes);
 
  private:
   int device_ = 0;
@@ -71,6 +77,8 @@ class Context {
   void* blas_workspace_ = nullptr;
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;
+  void* aux_ = nullptr;
+  size_t aux_bytes_ = 0;
 };
 
 // ---- gemm.cu: C = alpha * op(A) @ op(B) + beta * C, row-major, as cpu::gemm (cuBLAS sgemm).
@@ -142,6 +150,8 @@ void sgd_update(Context& ctx, float* w, const float* dw, int64_t n, double lr);
 void sgd_momentum_update(Context& ctx, float* w, float* v, const float* dw, int64_t n, double lr, double momentum);
 void rmsprop_update(Context& ctx, float* w, float* cache, const float* dw, int64_t n, double lr, double decay,
                     double eps);
+// L2 regularization of one weight: dw += 2 * reg * w, and *sum_sq (ONE device double) = sum(w^2).
+void l2_penalty(Context& ctx, double* sum_sq, float* dw, const float* w, int64_t n, double reg);
 // t is the step number after incrementing (1 on the first update).
 void adam_update(Context& ctx, float* w, float* m, float* v, const float* dw, int64_t n, double lr, double beta1,
                  double beta2, double eps, int64_t t);
