@@ -79,9 +79,9 @@ function checkConfig<C extends object>(config: C | undefined, allowed: readonly 
 }
 
 function state(name: string, v: Tensor | undefined, w: Tensor): Tensor {
-  if (v === undefined || v === null) return Tensor.zeros(w.shape, w.dtype);
+  if (v === undefined || v === null) return Tensor.zeros(w.shape, w.dtype, w.device);
   checkShape(`config.${name}`, v, w.shape, 'the shape of w');
-  if (v.dtype !== w.dtype) throw new TypeError(`config.${name} must have dtype ${w.dtype} like w, got ${v.dtype}`);
+  checkSameDtype({ w, [`config.${name}`]: v });
   return v;
 }
 
@@ -95,7 +95,7 @@ function prepareSgd(w: Tensor, dw: Tensor, config?: SgdConfig): Prepared<UpdateR
   const c = checkConfig(config, ['learningRate']);
   c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-2);
   const lr = c.learningRate;
-  return { result: { w, config: c as Required<SgdConfig> }, call: (async) => native.sgdUpdate(w.size, lr, w.data, dw.data, async) };
+  return { result: { w, config: c as Required<SgdConfig> }, call: (async) => native.sgdUpdate(w.size, lr, w.buffer, dw.buffer, async) };
 }
 
 function prepareSgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): Prepared<UpdateResult<Required<SgdMomentumConfig>>> {
@@ -107,7 +107,7 @@ function prepareSgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): 
   const { learningRate: lr, momentum, velocity } = c;
   return {
     result: { w, config: c as Required<SgdMomentumConfig> },
-    call: (async) => native.sgdMomentumUpdate(w.size, lr, momentum, w.data, velocity.data, dw.data, async),
+    call: (async) => native.sgdMomentumUpdate(w.size, lr, momentum, w.buffer, velocity.buffer, dw.buffer, async),
   };
 }
 
@@ -121,7 +121,7 @@ function prepareRmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): Prepared
   const { learningRate: lr, decayRate, epsilon, cache } = c;
   return {
     result: { w, config: c as Required<RmspropConfig> },
-    call: (async) => native.rmspropUpdate(w.size, lr, decayRate, epsilon, w.data, cache.data, dw.data, async),
+    call: (async) => native.rmspropUpdate(w.size, lr, decayRate, epsilon, w.buffer, cache.buffer, dw.buffer, async),
   };
 }
 
@@ -138,7 +138,7 @@ function prepareAdam(w: Tensor, dw: Tensor, config?: AdamConfig): Prepared<Updat
   const { learningRate: lr, beta1, beta2, epsilon, m, v, t } = c;
   return {
     result: { w, config: c as Required<AdamConfig> },
-    call: (async) => native.adamUpdate(w.size, lr, beta1, beta2, epsilon, t, w.data, m.data, v.data, dw.data, async),
+    call: (async) => native.adamUpdate(w.size, lr, beta1, beta2, epsilon, t, w.buffer, m.buffer, v.buffer, dw.buffer, async),
   };
 }
 

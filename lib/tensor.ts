@@ -1,9 +1,16 @@
-// Tensor: a shape, a dtype and a typed array that native kernels read and write in place.
+// Tensor: a shape, a dtype and the memory native kernels read and write in place: a typed array
+// on the CPU, or a CudaBuffer (device memory owned by the addon) on the GPU.
+import { CudaBuffer, native } from './binding';
 import { Rng } from './random';
 
 export type DType = 'float32' | 'float64';
-export type Device = 'cpu';
+export type Device = 'cpu' | 'cuda';
 export type FloatArray = Float32Array | Float64Array;
+/** What a tensor's kernels read and write: host memory, or device memory on 'cuda'. */
+export type Storage = FloatArray | CudaBuffer;
+export type { CudaBuffer };
+
+export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
 export type NestedArray = number | NestedArray[];
 
 export const DTYPES: readonly DType[] = ['float32', 'float64'];
@@ -20,6 +27,39 @@ function kindOf(v: unknown): string {
   if (ArrayBuffer.isView(v)) return viewKind(v);
   if (Array.isArray(v)) return 'an array';
   return `a ${typeof v}`;
+}
+
+/** Is v a CudaBuffer made by the addon (not just something shaped like one)? */
+export function isCudaBuffer(v: unknown): v is CudaBuffer {
+  return typeof native.CudaBuffer === 'function' && v instanceof native.CudaBuffer;
+}
+
+/** Throws, saying how to get one, unless this addon has a usable CUDA device. */
+export function requireCuda(what: string): void {
+  const info = native.buildInfo();
+  if (!info.cuda) {
+    throw new Error(
+      `${what} needs the CUDA backend, but this build of the deepconv addon has none. Rebuild it with ` +
+        '`npm run build:cuda` in the package folder, or install with `DEEPCONV_CUDA=1 npm install` ' +
+        "(both need nvcc and cuBLAS; see the README's \"CUDA\" section).",
+    );
+  }
+  if (native.cudaDeviceCount() < 1) {
+    throw new Error(`${what} needs a CUDA device, and none is usable: check the NVIDIA driver (nvidia-smi) and CUDA_VISIBLE_DEVICES`);
+  }
+}
+
+export function checkDevice(name: string, device: unknown): Device {
+  if (device !== 'cpu' && device !== 'cuda') {
+    throw new TypeError(`${name} must be 'cpu' or 'cuda', got ${typeof device === 'string' ? JSON.stringify(device) : kindOf(device)}`);
+  }
+  return device;
+}
+
+/** Device memory for n float32 elements (zeroed when asked: kernel outputs need not be). */
+export function cudaAlloc(n: number, zero: boolean, kind: 'float32' | 'int32' = 'float32'): CudaBuffer {
+  requireCuda('a cuda tensor');
+  return native.cudaAlloc(kind, n, zero);
 }
 
 function allocate(dtype: DType, n: number): FloatArray {
@@ -54,41 +94,68 @@ export function sizeOf(shape: readonly number[]): number {
 export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
-  readonly device: Device = 'cpu';
-  /** The elements, row-major. Zero-copy: kernels read and write this memory directly. */
-  readonly data: FloatArray;
+  readonly device: Device;
+  private readonly storage: Storage;
 
-  /** Wraps `data` (not copied) as a tensor of `shape`. */
-  constructor(data: FloatArray, shape: readonly number[]) {
-    if (!(data instanceof Float32Array || data instanceof Float64Array)) {
-      throw new TypeError(`data must be a Float32Array or Float64Array, got ${kindOf(data)}`);
+  /**
+   * Wraps `data` (not copied) as a tensor of `shape`: a Float32Array / Float64Array makes a cpu
+   * tensor, a float32 CudaBuffer a cuda one.
+   */
+  constructor(data: Storage, shape: readonly number[]) {
+    const onCuda = isCudaBuffer(data);
+    if (!onCuda && !(data instanceof Float32Array || data instanceof Float64Array)) {
+      throw new TypeError(`data must be a Float32Array, Float64Array or float32 CudaBuffer, got ${kindOf(data)}`);
     }
+    if (onCuda && data.kind !== 'float32') throw new TypeError(`data must be a float32 CudaBuffer, got a ${data.kind} one`);
     const s = checkShapeArg(shape);
     if (sizeOf(s) !== data.length) {
       throw new RangeError(`data has ${data.length} elements but shape [${s.join(', ')}] needs ${sizeOf(s)}`);
     }
-    this.data = data;
+    this.storage = data;
     this.shape = Object.freeze(s);
-    this.dtype = dtypeOf(data);
+    this.device = onCuda ? 'cuda' : 'cpu';
+    this.dtype = onCuda ? 'float32' : dtypeOf(data as FloatArray);
+  }
+
+  /**
+   * The elements, row-major. Zero-copy: kernels read and write this memory directly. Only cpu
+   * tensors have them here: a cuda tensor's live on the GPU (see toDevice).
+   */
+  get data(): FloatArray {
+    if (this.device === 'cuda') {
+      throw new Error(`this ${this.toString()} is on cuda: copy it to the host with .toDevice('cpu') (or await .toDeviceAsync('cpu')) to read its values`);
+    }
+    return this.storage as FloatArray;
+  }
+
+  /** The memory the kernels use: the typed array (cpu) or the CudaBuffer (cuda). */
+  get buffer(): Storage {
+    return this.storage;
   }
 
   get size(): number {
-    return this.data.length;
+    return this.storage.length;
   }
 
   get ndim(): number {
     return this.shape.length;
   }
 
-  static zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  /** Zeros of `shape` in `dtype` on `device` (cuda tensors are float32). */
+  static zeros(shape: readonly number[], dtype: DType = 'float32', device: Device = 'cpu'): Tensor {
     const s = checkShapeArg(shape);
-    return new Tensor(allocate(checkDType(dtype), sizeOf(s)), s);
+    checkDType(dtype);
+    if (checkDevice('device', device) === 'cuda') {
+      if (dtype !== 'float32') throw new TypeError(`cuda tensors are float32, got dtype ${JSON.stringify(dtype)}`);
+      return new Tensor(cudaAlloc(sizeOf(s), true), s);
+    }
+    return new Tensor(allocate(dtype, sizeOf(s)), s);
   }
 
-  static full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
+  static full(shape: readonly number[], value: number, dtype: DType = 'float32', device: Device = 'cpu'): Tensor {
     const t = Tensor.zeros(shape, dtype);
     t.data.fill(value);
-    return t;
+    return t.toDevice(device);
   }
 
   /** Normal(0, std^2) samples from a seeded generator. */
@@ -151,18 +218,97 @@ export class Tensor {
 
   /** The same memory seen with another shape of the same size. */
   reshape(shape: readonly number[]): Tensor {
-    return new Tensor(this.data, shape);
+    return new Tensor(this.storage, shape);
   }
 
+  /** A copy on the same device. */
   clone(): Tensor {
-    return new Tensor(this.data.slice(), this.shape);
+    if (this.device === 'cpu') return new Tensor(this.data.slice(), this.shape);
+    const t = new Tensor(cudaAlloc(this.size, false), this.shape);
+    native.cudaCopy(this.size, t.storage as CudaBuffer, this.storage as CudaBuffer);
+    return t;
   }
 
   /** A copy in the other dtype (or a clone). */
   astype(dtype: DType): Tensor {
-    const data = allocate(checkDType(dtype), this.size);
+    checkDType(dtype);
+    if (this.device === 'cuda') {
+      if (dtype !== 'float32') throw new TypeError(`cuda tensors are float32: move this ${this.toString()} to the cpu first to make it ${dtype}`);
+      return this.clone();
+    }
+    const data = allocate(dtype, this.size);
     data.set(this.data);
     return new Tensor(data, this.shape);
+  }
+
+  /**
+   * This tensor on `device`: itself when it is already there, else a copy (float32 for cuda; a
+   * float64 tensor must be made float32 first). A download waits for the GPU's queued work.
+   */
+  toDevice(device: Device): Tensor {
+    const { target, same } = this.moveCheck(device);
+    if (same) return this;
+    const t = Tensor.empty(this.shape, target);
+    t.copyFrom(this);
+    return t;
+  }
+
+  /** toDevice() with the copy off the main thread. */
+  async toDeviceAsync(device: Device): Promise<Tensor> {
+    const { target, same } = this.moveCheck(device);
+    if (same) return this;
+    const t = Tensor.empty(this.shape, target);
+    await t.copyFromAsync(this);
+    return t;
+  }
+
+  /** Copies src's elements into this tensor's memory (any devices; same size and dtype). */
+  copyFrom(src: Tensor): this {
+    this.copyCall(src, false);
+    return this;
+  }
+
+  /** copyFrom() off the main thread. */
+  async copyFromAsync(src: Tensor): Promise<this> {
+    await this.copyCall(src, true);
+    return this;
+  }
+
+  /**
+   * Frees a cuda tensor's device memory now rather than when it is collected (after the kernels
+   * already queued on it). The tensor, its reshapes and its clones' sources must not be used
+   * afterwards. A no-op on cpu tensors.
+   */
+  dispose(): void {
+    if (this.device === 'cuda') (this.storage as CudaBuffer).dispose();
+  }
+
+  private moveCheck(device: Device): { target: Device; same: boolean } {
+    const target = checkDevice('device', device);
+    if (target === this.device) return { target, same: true };
+    if (target === 'cuda' && this.dtype !== 'float32') {
+      throw new TypeError(`cuda tensors are float32: convert this ${this.toString()} with .astype('float32') first`);
+    }
+    return { target, same: false };
+  }
+
+  /** Uninitialized memory on device (cpu: zeros) for a copy to fill. */
+  private static empty(shape: readonly number[], device: Device): Tensor {
+    return device === 'cuda' ? new Tensor(cudaAlloc(sizeOf(shape), false), shape) : Tensor.zeros(shape, 'float32');
+  }
+
+  private copyCall(src: Tensor, async: boolean): undefined | Promise<void> {
+    if (!(src instanceof Tensor)) throw new TypeError(`src must be a Tensor, got ${kindOf(src)}`);
+    if (src.size !== this.size) throw new RangeError(`src must hold ${this.size} elements like this ${this.toString()}, got ${src.toString()}`);
+    if (src.dtype !== this.dtype) throw new TypeError(`src must have dtype ${this.dtype}, got ${src.dtype}`);
+    const n = this.size;
+    if (this.device === 'cpu' && src.device === 'cpu') {
+      this.data.set(src.data);
+      return async ? Promise.resolve() : undefined;
+    }
+    if (this.device === 'cuda' && src.device === 'cuda') return native.cudaCopy(n, this.storage as CudaBuffer, src.storage as CudaBuffer, async);
+    if (this.device === 'cuda') return native.cudaUpload(n, this.storage as CudaBuffer, src.data as Float32Array, async);
+    return native.cudaDownload(n, this.data as Float32Array, src.storage as CudaBuffer, async);
   }
 
   /** Nested plain arrays (a number for a rank-0 tensor). */
@@ -185,11 +331,11 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor(${this.dtype}, [${this.shape.join(', ')}])`;
+    return `Tensor(${this.dtype}, [${this.shape.join(', ')}]${this.device === 'cuda' ? ', cuda' : ''})`;
   }
 }
 
-/** A zeroed tensor shaped like `like` (or with `shape`) in its dtype. */
+/** A zeroed tensor shaped like `like` (or with `shape`) in its dtype, on its device. */
 export function zerosLike(like: Tensor, shape: readonly number[] = like.shape): Tensor {
-  return Tensor.zeros(shape, like.dtype);
+  return Tensor.zeros(shape, like.dtype, like.device);
 }

@@ -6,7 +6,7 @@ import { Tensor, DType, viewKind } from './tensor';
 export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
-  if (v instanceof Tensor) return `a ${v.dtype} Tensor of shape [${v.shape.join(', ')}]`;
+  if (v instanceof Tensor) return `a ${v.dtype}${v.device === 'cuda' ? ' cuda' : ''} Tensor of shape [${v.shape.join(', ')}]`;
   if (ArrayBuffer.isView(v)) return `${viewKind(v)} of length ${(v as unknown as { length: number }).length}`;
   if (Array.isArray(v)) return `an array of length ${v.length}`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
@@ -45,14 +45,17 @@ export function checkShape(name: string, t: unknown, shape: readonly number[], w
   return x;
 }
 
-/** Every tensor has the dtype of the first. */
+/** Every tensor has the dtype and the device of the first. */
 export function checkSameDtype(tensors: Record<string, Tensor>): DType {
   const names = Object.keys(tensors);
   const first = names[0];
-  const dtype = tensors[first].dtype;
+  const { dtype, device } = tensors[first];
   for (const n of names.slice(1)) {
     if (tensors[n].dtype !== dtype) {
       throw new TypeError(`${n} must have dtype ${dtype} like ${first}, got ${tensors[n].dtype}`);
+    }
+    if (tensors[n].device !== device) {
+      throw new TypeError(`${n} must be on ${device} like ${first}, got a tensor on ${tensors[n].device} (move it with .toDevice('${device}'))`);
     }
   }
   return dtype;

@@ -12,19 +12,20 @@ function checkLike(name: string, t: Tensor, like: Tensor, likeName: string): voi
     throw new RangeError(`${name} must have shape ${shapeStr(like.shape)} like ${likeName}, got ${shapeStr(t.shape)}`);
   }
   if (t.dtype !== like.dtype) throw new TypeError(`${name} must have dtype ${like.dtype} like ${likeName}, got ${t.dtype}`);
+  if (t.device !== like.device) throw new TypeError(`${name} must be on ${like.device} like ${likeName}, got a tensor on ${t.device} (move it with .toDevice('${like.device}'))`);
 }
 
 function reluForward(x: Tensor): Prepared<{ out: Tensor; cache: Tensor }> {
   checkTensor('x', x);
   const out = output(x);
-  return { result: { out, cache: x }, call: (async) => native.reluForward(x.size, out.data, x.data, async) };
+  return { result: { out, cache: x }, call: (async) => native.reluForward(x.size, out.buffer, x.buffer, async) };
 }
 
 function reluBackward(dout: Tensor, cache: Tensor): Prepared<Tensor> {
   checkTensor('cache', cache);
   checkLike('dout', dout, cache, 'the forward input');
   const dx = output(cache);
-  return { result: dx, call: (async) => native.reluBackward(cache.size, dx.data, dout.data, cache.data, async) };
+  return { result: dx, call: (async) => native.reluBackward(cache.size, dx.buffer, dout.buffer, cache.buffer, async) };
 }
 
 export const ReLU = {
@@ -75,7 +76,7 @@ function dropoutForward(x: Tensor, dropoutParam: DropoutParam): Prepared<{ out: 
   const mask = output(x);
   return {
     result: { out, cache: { mode: 'train', mask } },
-    call: (async) => native.dropoutForward(x.size, p, seed, out.data, mask.data, x.data, async),
+    call: (async) => native.dropoutForward(x.size, p, seed, out.buffer, mask.buffer, x.buffer, async),
   };
 }
 
@@ -85,7 +86,7 @@ function dropoutBackward(dout: Tensor, cache: DropoutCache): Prepared<Tensor> {
   const mask = cache.mask;
   checkLike('dout', dout, mask, 'the forward input');
   const dx = output(mask);
-  return { result: dx, call: (async) => native.dropoutBackward(mask.size, dx.data, dout.data, mask.data, async) };
+  return { result: dx, call: (async) => native.dropoutBackward(mask.size, dx.buffer, dout.buffer, mask.buffer, async) };
 }
 
 export const Dropout = {

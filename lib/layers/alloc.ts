@@ -2,22 +2,31 @@
 // training step instead runs under an Arena: its k-th allocation reuses the buffer of the
 // k-th allocation of the previous step (a step makes the same allocations in the same order),
 // so the steady state allocates nothing and touches no fresh pages. Kernels overwrite every
-// output element, so recycled buffers need no clearing.
-import { DType, FloatArray, Tensor } from '../tensor';
+// output element, so recycled buffers need no clearing. The same holds for device memory: on
+// cuda, outputs are CudaBuffers and a step makes no cudaMalloc once the arena is warm.
+import { CudaBuffer } from '../binding';
+import { cudaAlloc, Device, DType, FloatArray, isCudaBuffer, Tensor } from '../tensor';
 
-type Kind = DType | 'int32';
-type Buffer = FloatArray | Int32Array;
+type Kind = DType | 'int32' | 'cuda-float32' | 'cuda-int32';
+type Buffer = FloatArray | Int32Array | CudaBuffer;
 
 function make(kind: Kind, n: number): Buffer {
   if (kind === 'float64') return new Float64Array(n);
   if (kind === 'int32') return new Int32Array(n);
+  if (kind === 'cuda-float32') return cudaAlloc(n, false);
+  if (kind === 'cuda-int32') return cudaAlloc(n, false, 'int32');
   return new Float32Array(n);
 }
 
 function kindOf(b: Buffer): Kind {
+  if (isCudaBuffer(b)) return b.kind === 'int32' ? 'cuda-int32' : 'cuda-float32';
   if (b instanceof Float64Array) return 'float64';
   if (b instanceof Int32Array) return 'int32';
   return 'float32';
+}
+
+function bytesOf(b: Buffer): number {
+  return isCudaBuffer(b) ? b.length * 4 : b.byteLength;
 }
 
 export class Arena {
@@ -56,9 +65,17 @@ export class Arena {
     if (b.length > 0 && this.slots.includes(b)) this.free.add(b);
   }
 
-  /** Bytes held across steps. */
+  /** Bytes held across steps (host or device memory). */
   get bytes(): number {
-    return this.slots.reduce((s, b) => s + b.byteLength, 0);
+    return this.slots.reduce((s, b) => s + bytesOf(b), 0);
+  }
+
+  /** Frees the device memory the arena holds now (instead of when collected) and empties it. */
+  dispose(): void {
+    for (const b of this.slots) if (isCudaBuffer(b)) b.dispose();
+    this.slots = [];
+    this.free.clear();
+    this.next = 0;
   }
 }
 
@@ -75,19 +92,24 @@ export function withArena<R>(arena: Arena | null, fn: () => R): R {
   }
 }
 
-/** A layer output shaped `shape` in `like`'s dtype. */
+/** A layer output shaped `shape` in `like`'s dtype, on its device. */
 export function output(like: Tensor, shape: readonly number[] = like.shape): Tensor {
-  if (!active) return Tensor.zeros(shape, like.dtype);
   const n = shape.reduce((a, b) => a * b, 1);
-  return new Tensor(active.take(like.dtype, n) as FloatArray, shape);
+  if (!active) {
+    // Kernels write every element: device outputs skip the zero fill.
+    return like.device === 'cuda' ? new Tensor(cudaAlloc(n, false), shape) : Tensor.zeros(shape, like.dtype);
+  }
+  return new Tensor(active.take(like.device === 'cuda' ? 'cuda-float32' : like.dtype, n) as FloatArray | CudaBuffer, shape);
 }
 
 /** Marks layer outputs dead for the rest of the step (see Arena.release); no-op without an arena. */
 export function release(...tensors: Tensor[]): void {
-  if (active) for (const t of tensors) active.release(t.data);
+  if (active) for (const t of tensors) active.release(t.buffer);
 }
 
-/** An int32 cache buffer of n elements (max-pool argmax). */
-export function outputInt32(n: number): Int32Array {
-  return active ? (active.take('int32', n) as Int32Array) : new Int32Array(n);
+/** An int32 cache buffer of n elements (max-pool argmax) on `device`. */
+export function outputInt32(n: number, device: Device = 'cpu'): Int32Array | CudaBuffer {
+  const kind = device === 'cuda' ? 'cuda-int32' : 'int32';
+  if (active) return active.take(kind, n) as Int32Array | CudaBuffer;
+  return make(kind, n) as Int32Array | CudaBuffer;
 }

@@ -54,8 +54,8 @@ function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNo
   const cache: BatchNormCache = { mode: bp.mode, x, gamma, mean, rstd, N, D, S };
   const call =
     bp.mode === 'train'
-      ? (async: boolean) => native.batchnormForwardTrain(N, D, S, eps, momentum, out.data, mean.data, rstd.data, rm.data, rv.data, x.data, gamma.data, beta.data, async)
-      : (async: boolean) => native.batchnormForwardTest(N, D, S, eps, out.data, x.data, gamma.data, beta.data, rm.data, rv.data, async);
+      ? (async: boolean) => native.batchnormForwardTrain(N, D, S, eps, momentum, out.buffer, mean.buffer, rstd.buffer, rm.buffer, rv.buffer, x.buffer, gamma.buffer, beta.buffer, async)
+      : (async: boolean) => native.batchnormForwardTest(N, D, S, eps, out.buffer, x.buffer, gamma.buffer, beta.buffer, rm.buffer, rv.buffer, async);
   return { result: { out, cache }, call };
 }
 
@@ -71,7 +71,7 @@ function prepareBackward(dout: Tensor, cache: BatchNormCache, alt: boolean): Pre
   const dbeta = output(gamma);
   return {
     result: { dx, dgamma, dbeta },
-    call: (async) => native.batchnormBackward(N, D, S, alt, dx.data, dgamma.data, dbeta.data, dout.data, x.data, gamma.data, mean.data, rstd.data, async),
+    call: (async) => native.batchnormBackward(N, D, S, alt, dx.buffer, dgamma.buffer, dbeta.buffer, dout.buffer, x.buffer, gamma.buffer, mean.buffer, rstd.buffer, async),
   };
 }
 

@@ -45,6 +45,7 @@ function prepareForward(x: Tensor, w: Tensor, b: Tensor, convParam: ConvParam | 
   if (Cw !== C) throw new RangeError(`w must have shape [F, ${C}, HH, WW] (its channels must match x's ${C}), got ${shapeStr(w.shape)}`);
   checkShape('b', b, [F], `one bias per filter of w`);
   checkSameDtype({ x, w, b });
+  if (naive && x.device !== 'cpu') throw new TypeError(`the naive convolution runs on the cpu only, got x on ${x.device}`);
   const p = checkOptions('convParam', convParam);
   const stride = checkInt('convParam.stride', p.stride ?? 1, 1);
   const pad = checkInt('convParam.pad', p.pad ?? 0, 0);
@@ -59,7 +60,7 @@ function prepareForward(x: Tensor, w: Tensor, b: Tensor, convParam: ConvParam | 
   const out = output(x, [N, F, Ho, Wo]);
   return {
     result: { out, cache: { x, w, b, stride, pad, naive } },
-    call: (async) => native.convForward(N, C, H, W, F, HH, WW, stride, pad, naive, out.data, x.data, w.data, b.data, async),
+    call: (async) => native.convForward(N, C, H, W, F, HH, WW, stride, pad, naive, out.buffer, x.buffer, w.buffer, b.buffer, async),
   };
 }
 
@@ -77,7 +78,7 @@ function prepareBackward(dout: Tensor, cache: ConvCache, needDx = true): Prepare
   const db = output(b);
   return {
     result: { dx, dw, db },
-    call: (async) => native.convBackward(N, C, H, W, F, HH, WW, stride, pad, naive, needDx, dx.data, dw.data, db.data, dout.data, x.data, w.data, async),
+    call: (async) => native.convBackward(N, C, H, W, F, HH, WW, stride, pad, naive, needDx, dx.buffer, dw.buffer, db.buffer, dout.buffer, x.buffer, w.buffer, async),
   };
 }
 

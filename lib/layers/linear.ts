@@ -28,7 +28,7 @@ function prepareForward(x: Tensor, w: Tensor, b: Tensor): Prepared<{ out: Tensor
   checkShape('b', b, [M], 'one bias per column of w');
   checkSameDtype({ x, w, b });
   const out = output(x, [N, M]);
-  return { result: { out, cache: { x, w, b } }, call: (async) => native.linearForward(N, D, M, out.data, x.data, w.data, b.data, async) };
+  return { result: { out, cache: { x, w, b } }, call: (async) => native.linearForward(N, D, M, out.buffer, x.buffer, w.buffer, b.buffer, async) };
 }
 
 function prepareBackward(dout: Tensor, cache: LinearCache): Prepared<{ dx: Tensor; dw: Tensor; db: Tensor }> {
@@ -41,7 +41,7 @@ function prepareBackward(dout: Tensor, cache: LinearCache): Prepared<{ dx: Tenso
   const db = output(b);
   return {
     result: { dx, dw, db },
-    call: (async) => native.linearBackward(N, D, M, dx.data, dw.data, db.data, dout.data, x.data, w.data, async),
+    call: (async) => native.linearBackward(N, D, M, dx.buffer, dw.buffer, db.buffer, dout.buffer, x.buffer, w.buffer, async),
   };
 }
 

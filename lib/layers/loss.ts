@@ -24,7 +24,7 @@ export function prepareLoss(kind: 'softmax' | 'svm', scores: Tensor, y: Labels):
       const done = () => {
         result.loss = loss[0];
       };
-      const r = fn(N, C, dx.data, scores.data, labels, loss, async);
+      const r = fn(N, C, dx.buffer, scores.buffer, labels, loss, async);
       if (r) return r.then(done);  // a Promise (not instanceof-checked: it may come from another realm)
       done();
       return undefined;

@@ -1,7 +1,7 @@
 // Max pooling: x (N, C, H, W) -> out (N, C, Ho, Wo), Ho = 1 + floor((H - poolHeight) / stride).
-import { native } from '../binding';
+import { CudaBuffer, native } from '../binding';
 import { Tensor } from '../tensor';
-import { checkInt, checkOptions, checkShape, checkTensor } from '../validate';
+import { checkInt, checkOptions, checkSameDtype, checkShape, checkTensor } from '../validate';
 import { Prepared, runAsync, runSync } from './op';
 import { output, outputInt32 } from './alloc';
 
@@ -13,8 +13,8 @@ export interface PoolParam {
 
 export interface PoolCache {
   x: Tensor;
-  /** Flat in-plane index (h * W + w) of each window's maximum. */
-  argmax: Int32Array;
+  /** Flat in-plane index (h * W + w) of each window's maximum (device memory for a cuda x). */
+  argmax: Int32Array | CudaBuffer;
   poolHeight: number;
   poolWidth: number;
   stride: number;
@@ -36,10 +36,10 @@ function prepareForward(x: Tensor, poolParam: PoolParam | undefined): Prepared<{
   const { poolHeight, poolWidth, stride, Ho, Wo } = poolDims(x, poolParam);
   const [N, C, H, W] = x.shape;
   const out = output(x, [N, C, Ho, Wo]);
-  const argmax = outputInt32(out.size);
+  const argmax = outputInt32(out.size, x.device);
   return {
     result: { out, cache: { x, argmax, poolHeight, poolWidth, stride } },
-    call: (async) => native.maxpoolForward(N, C, H, W, poolHeight, poolWidth, stride, out.data, argmax, x.data, async),
+    call: (async) => native.maxpoolForward(N, C, H, W, poolHeight, poolWidth, stride, out.buffer, argmax, x.buffer, async),
   };
 }
 
@@ -48,11 +48,11 @@ function prepareBackward(dout: Tensor, cache: PoolCache): Prepared<Tensor> {
   const { poolHeight, poolWidth, stride, Ho, Wo } = poolDims(x, cache);
   const [N, C, H, W] = x.shape;
   checkShape('dout', dout, [N, C, Ho, Wo], 'the shape of the forward output');
-  if (dout.dtype !== x.dtype) throw new TypeError(`dout must have dtype ${x.dtype} like x, got ${dout.dtype}`);
+  checkSameDtype({ x, dout });
   const dx = output(x);
   return {
     result: dx,
-    call: (async) => native.maxpoolBackward(N, C, H, W, poolHeight, poolWidth, stride, dx.data, dout.data, argmax, async),
+    call: (async) => native.maxpoolBackward(N, C, H, W, poolHeight, poolWidth, stride, dx.buffer, dout.buffer, argmax, async),
   };
 }
 

@@ -138,6 +138,7 @@ void* Context::alloc(size_t bytes) {
 void Context::release(void* p) noexcept {
   if (!p) return;
   cudaSetDevice(device_);
+  cudaStreamSynchronize(stream_);  // queued kernels may still use p
   cudaFree(p);
   cudaGetLastError();
 }

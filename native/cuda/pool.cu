@@ -29,7 +29,7 @@ __global__ void maxpool_forward_kernel(float* __restrict__ out, int32_t* __restr
       for (Idx b = 0; b < d.pw; ++b) {
         const Idx idx = (h0 + a) * d.W + w0 + b;
         const float v = xp[idx];
-        if (v > m || m != m) {  // first maximum wins; a NaN propagates
+        if (v > m || v != v) {  // first maximum wins; a NaN wins (as on the CPU)
           m = v;
           best = idx;
         }
