@@ -1,9 +1,9 @@
-// deepconv: convolutional networks for Node.js on native CPU kernels.
+// deepconv: convolutional networks for Node.js on native CPU kernels (and CUDA, when built with it).
 import { native } from './binding';
 import { checkInt } from './validate';
 
-export { Tensor, zerosLike, sizeOf } from './tensor';
-export type { DType, Device, FloatArray, NestedArray } from './tensor';
+export { Tensor, zerosLike, sizeOf, DEVICES } from './tensor';
+export type { DType, Device, FloatArray, NestedArray, Storage, CudaBuffer } from './tensor';
 export { Rng } from './random';
 export * from './layers';
 export { computeNumericGradient, gradCheckSparse, relError } from './gradcheck';
@@ -22,6 +22,16 @@ export function getNumThreads(): number {
 /** How the addon was built and what this CPU offers. */
 export function buildInfo(): ReturnType<typeof native.buildInfo> {
   return native.buildInfo();
+}
+
+/** Usable CUDA devices: 0 without a CUDA build (see `npm run build:cuda`), a driver or a GPU. */
+export function cudaDeviceCount(): number {
+  return native.cudaDeviceCount();
+}
+
+/** Waits until the GPU has finished all work queued so far (a no-op without CUDA work). */
+export async function cudaSynchronize(): Promise<void> {
+  if (native.buildInfo().cuda && native.cudaDeviceCount() > 0) await native.cudaSynchronize(true);
 }
 
 /** Raw matrix multiply on contiguous row-major data: C = alpha op(A) op(B) + beta C. */

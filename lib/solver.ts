@@ -15,7 +15,7 @@ import { runAsync, settleAll } from './layers/op';
 import { Model, sliceRows } from './models/model';
 import { OPTIM_HYPERPARAMETERS, prepareUpdate, UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
 import { Rng } from './random';
-import { Tensor } from './tensor';
+import { checkDevice, Device, Tensor } from './tensor';
 import { checkInt, checkLabels, checkNumber, checkOptions, checkTensor, describe, invalidType, Labels, shapeStr } from './validate';
 
 export interface SolverData {
@@ -62,6 +62,11 @@ export interface SolverOptions {
   updateRule?: UpdateRuleName | 'sgdMomentum' | UpdateRuleFn;
   /** Hyperparameters handed to the update rule (each parameter gets its own copy). */
   optimConfig?: Record<string, unknown>;
+  /**
+   * Moves the model to this device first ('cpu' or 'cuda'; default: where the model is). The data
+   * stay on the cpu: each minibatch is copied to the device once per step, explicitly.
+   */
+  device?: Device;
   /** With lrSchedule 'step': the learning rate is multiplied by this after each epoch (default 1). */
   lrDecay?: number;
   /** Minibatch size (default 100). */
@@ -135,7 +140,7 @@ export interface AccuracyOptions {
 const OPTION_KEYS = [
   'updateRule', 'optimConfig', 'lrDecay', 'batchSize', 'numEpochs', 'numTrainSamples', 'numValSamples', 'printEvery',
   'printAccEvery', 'verbose', 'checkpointName', 'seed', 'augment', 'sampling', 'onProgress', 'lrSchedule', 'warmupFraction',
-  'resume', 'logger',
+  'resume', 'logger', 'device',
 ];
 
 const DEFAULT_LR: Record<UpdateRuleName, number> = { sgd: 1e-2, sgd_momentum: 1e-2, rmsprop: 1e-2, adam: 1e-3 };
@@ -279,6 +284,7 @@ export class Solver {
       const t = checkTensor(name, X);
       if (t.ndim < 2) throw new RangeError(`${name} must have shape (N, ...), got ${shapeStr(t.shape)}`);
       if (t.dtype !== model.dtype) throw new TypeError(`${name} must have dtype ${model.dtype} like the model, got ${t.dtype}`);
+      if (t.device !== 'cpu') throw new TypeError(`${name} must be a cpu tensor (the Solver copies each minibatch to the model's device), got one on ${t.device}`);
       return t;
     };
     this.xTrain = checkX('data.xTrain', d.xTrain);
@@ -294,6 +300,7 @@ export class Solver {
     for (const k of Object.keys(o)) {
       if (!OPTION_KEYS.includes(k)) throw new TypeError(`options.${k} is not a Solver option (expected one of ${OPTION_KEYS.join(', ')})`);
     }
+    if (o.device !== undefined) model.toDevice(checkDevice('options.device', o.device));
     const rule = o.updateRule ?? 'sgd';
     if (typeof rule === 'function') this.updateRule = rule as UpdateRuleFn;
     else if (typeof rule === 'string') this.updateRule = updateRuleName(rule, 'options.updateRule');
@@ -395,6 +402,19 @@ export class Solver {
   // Scratch buffers of the training step.
   private batchX: Tensor | null = null;
   private augX: Tensor | null = null;
+  private deviceX: Tensor | null = null;  // the minibatch on a cuda model's device
+  private evalX: Tensor | null = null;  // an evaluation batch on a cuda model's device
+
+  /** x (cpu) as the model's input: itself, or copied into `slot`'s device memory. */
+  private async onModelDevice(x: Tensor, slot: 'deviceX' | 'evalX'): Promise<Tensor> {
+    if (this.model.device === 'cpu') return x;
+    let t = this[slot];
+    if (!t || t.shape.join() !== x.shape.join()) {
+      t?.dispose();
+      t = this[slot] = Tensor.zeros(x.shape, 'float32', this.model.device);
+    }
+    return t.copyFromAsync(x);
+  }
   private batchY = new Int32Array(0);
   private perm: Int32Array | null = null;
   private permEpoch = -1;
@@ -452,6 +472,7 @@ export class Solver {
       randomCropFlip(bx.data, B, Cc, H, W, rng, { pad: this.augment.pad, flip: this.augment.flip, out: this.augX.data });
       input = this.augX;
     }
+    input = await this.onModelDevice(input, 'deviceX');
     const { loss, grads } = await this.model.lossAsync(input, this.batchY, { arena: this.trainArena });
     const params = this.model.params;
     const updates: Promise<unknown>[] = [];
@@ -511,8 +532,8 @@ export class Solver {
         xb = sliceRows(X, start, end);
         yb = y.subarray(start, end);
       }
-      const scores = await this.model.lossAsync(xb, null, { arena: this.evalArena });
-      correct += argmaxAccuracy(scores, yb, 0);
+      const scores = await this.model.lossAsync(await this.onModelDevice(xb, 'evalX'), null, { arena: this.evalArena });
+      correct += argmaxAccuracy(scores.device === 'cpu' ? scores : await scores.toDeviceAsync('cpu'), yb, 0);
     }
     return correct / n;
   }
@@ -637,7 +658,7 @@ export class Solver {
     const m = this.model;
     for (const [k, v] of Object.entries(this.bestParams)) m.params[k] = v.clone();
     const state = m.stateTensors();
-    for (const [k, v] of Object.entries(this.bestState)) if (state[k]) state[k].data.set(v.data);
+    for (const [k, v] of Object.entries(this.bestState)) if (state[k]) state[k].copyFrom(v);
   }
 
   /** The checkpoint file of the current epoch (null without checkpointName). */
@@ -715,7 +736,7 @@ export class Solver {
     for (const k of Object.keys(this.model.params)) {
       const c: Record<string, unknown> = { ...(state.optimScalars[k] ?? this.optimConfig) };
       const prefix = `${OPTIM_PREFIX}${k}/`;
-      for (const [name, t] of Object.entries(file.extra)) if (name.startsWith(prefix)) c[name.slice(prefix.length)] = t;
+      for (const [name, t] of Object.entries(file.extra)) if (name.startsWith(prefix)) c[name.slice(prefix.length)] = t.toDevice(this.model.device);
       this.optimConfigs[k] = c;
     }
     this.bestParams = {};
@@ -724,11 +745,11 @@ export class Solver {
       for (const k of Object.keys(this.model.params)) {
         const t = file.extra[`${BEST_PREFIX}${k}`];
         if (!t) throw fail(`best parameter ${JSON.stringify(`${BEST_PREFIX}${k}`)} is missing`);
-        this.bestParams[k] = t;
+        this.bestParams[k] = t.toDevice(this.model.device);
       }
       for (const k of Object.keys(this.model.stateTensors())) {
         const t = file.extra[`${BEST_PREFIX}state/${k}`];
-        if (t) this.bestState[k] = t;
+        if (t) this.bestState[k] = t.toDevice(this.model.device);
       }
     }
     const lh = file.extra[LOSS_HISTORY];

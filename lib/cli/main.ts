@@ -4,11 +4,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { packageRoot } from '../binding';
-import { buildInfo, getNumThreads, setNumThreads } from '../index';
+import { buildInfo, cudaDeviceCount, getNumThreads, setNumThreads } from '../index';
 import { DatasetName, loadDataset } from '../data';
 import { loadModelFile } from '../io/model-file';
 import { loadModel, Model } from '../models';
-import { Tensor } from '../tensor';
+import { Device, requireCuda, Tensor } from '../tensor';
 import { DataInfo, resolveData } from './find-data';
 import { predictImages, predictIndices } from './predict';
 import { runTraining, TrainArgs } from './train';
@@ -40,13 +40,18 @@ function listArg(name: string) {
   };
 }
 
-function threadsHook(opts: { threads?: number }): void {
+function deviceOption(): Option {
+  return new Option('--device <name>', "where the network runs: 'cpu', or 'cuda' (a build with `npm run build:cuda`)").choices(['cpu', 'cuda']).default('cpu');
+}
+
+function threadsHook(opts: { threads?: number; device?: Device }): void {
   if (opts.threads !== undefined) setNumThreads(opts.threads);
+  if (opts.device === 'cuda') requireCuda('--device cuda');  // before minutes of data loading
 }
 
 export function program(): Command {
   const prog = new Command('deepconv')
-    .description('Train and run convolutional networks on native CPU kernels')
+    .description('Train and run convolutional networks on native CPU (or CUDA) kernels')
     .version(JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version as string)
     .showHelpAfterError();
 
@@ -78,6 +83,7 @@ export function program(): Command {
     .option('--out <dir>', 'output folder (default runs/<dataset>-<time>)')
     .option('--resume <checkpoint>', 'continue from a checkpoint.safetensors written by an interrupted run')
     .option('--quiet', 'no progress bar')
+    .addOption(deviceOption())
     .action(async (opts: TrainArgs & { threads?: number }) => {
       threadsHook(opts);
       await runTraining(opts);
@@ -91,9 +97,10 @@ export function program(): Command {
     .option('--data <path>', 'data location (default: found as train does)')
     .option('--batch-size <n>', 'images per forward pass', intArg('--batch-size', 1), 500)
     .option('--threads <n>', 'CPU threads', intArg('--threads', 1))
-    .action(async (opts: { model: string; dataset?: DatasetName; data?: string; batchSize: number; threads?: number }) => {
+    .addOption(deviceOption())
+    .action(async (opts: { model: string; dataset?: DatasetName; data?: string; batchSize: number; threads?: number; device: Device }) => {
       threadsHook(opts);
-      const { model, info } = readModel(opts.model);
+      const { model, info } = readModel(opts.model, opts.device);
       const where = resolveData(opts.dataset ?? info.dataset, opts.data);
       const ds = await loadDataset(where.dataset, where.path, { parts: ['test'], mean: info.mean, std: info.std, dtype: model.dtype });
       const t0 = performance.now();
@@ -112,8 +119,10 @@ export function program(): Command {
     .option('--indices <list>', 'test-set indices of the data set the model was trained on', listArg('--indices'))
     .option('--data <path>', 'data location for --indices')
     .option('--top <k>', 'classes to show per image', intArg('--top', 1), 3)
-    .action(async (images: string[], opts: { model: string; indices?: number[]; data?: string; top: number }) => {
-      const { model, info } = readModel(opts.model);
+    .addOption(deviceOption())
+    .action(async (images: string[], opts: { model: string; indices?: number[]; data?: string; top: number; device: Device }) => {
+      threadsHook(opts);
+      const { model, info } = readModel(opts.model, opts.device);
       if (opts.indices) {
         const where = resolveData(info.dataset, opts.data);
         await predictIndices(model, info, where.dataset, where.path, opts.indices, opts.top);
@@ -132,7 +141,10 @@ export function program(): Command {
       const cpus = os.cpus();
       console.log(`deepconv ${prog.version()} (Node.js ${process.version}, N-API ${b.napiVersion})`);
       console.log(`build:        ${b.compiler}, OpenMP ${b.openmp ?? 'off'}`);
-      console.log(`backends:     cpu${b.cuda ? ', cuda' : ' (cuda: not built; see README)'}`);
+      const cuda = !b.cuda
+        ? ' (cuda: not built; `npm run build:cuda`, see README)'
+        : `, cuda${b.cudaEmulator ? ' (host emulator: for tests only)' : ''}: ${cudaDeviceCount()} device(s)`;
+      console.log(`backends:     cpu${cuda}`);
       console.log(`cpu:          ${cpus[0]?.model ?? 'unknown'}, ${b.hardwareThreads} hardware threads`);
       console.log(`cpu features: ${b.cpuFeatures.join(', ') || 'baseline x86-64'}`);
       console.log(`threads:      ${getNumThreads()} (DEEPCONV_NUM_THREADS or --threads to change)`);
@@ -141,8 +153,8 @@ export function program(): Command {
   return prog;
 }
 
-export function readModel(file: string): { model: Model; info: DataInfo } {
-  const model = loadModel(file);
+export function readModel(file: string, device: Device = 'cpu'): { model: Model; info: DataInfo } {
+  const model = loadModel(file, { device });
   const meta = loadModelFile(file).metadata;
   if (!meta.data) throw new Error(`${file}: no "data" metadata (how inputs were normalised); was it written by deepconv train?`);
   return { model, info: JSON.parse(meta.data) as DataInfo };

@@ -7,6 +7,7 @@ import { DatasetName, loadDataset } from '../data';
 import { saveModel } from '../io/model-file';
 import { DeepConvNet, FullyConnectedNet, Model, ThreeLayerConvNet } from '../models';
 import { ProgressInfo, Solver } from '../solver';
+import { Device } from '../tensor';
 import { DataInfo, resolveData } from './find-data';
 import { writeCurves, writeFilterGrid } from './plots';
 
@@ -35,6 +36,7 @@ export interface TrainArgs {
   out?: string;
   resume?: string;
   quiet?: boolean;
+  device: Device;
 }
 
 function augmentOption(spec: string): false | { flip: boolean; pad: number } {
@@ -88,7 +90,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const ds = await loadDataset(where.dataset, where.path, { numVal: a.val, seed: a.seed });
   console.log(`  ${ds.xTrain.shape[0]} train / ${ds.xVal.shape[0]} val / ${ds.xTest.shape[0]} test images of ${ds.shape.join('x')} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
-  const model = buildModel(a, ds.shape, ds.classes.length, where.dataset);
+  const model = buildModel(a, ds.shape, ds.classes.length, where.dataset).toDevice(a.device);
   const out = a.out ?? path.join('runs', `${where.dataset}-${stamp()}`);
   fs.mkdirSync(out, { recursive: true });
   const metricsFile = path.join(out, 'metrics.jsonl');
@@ -101,7 +103,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   };
   metric({ type: 'config', dataset: where.dataset, data: where.path, ...recipe });
   console.log(`model: ${model.className} ${JSON.stringify(model.options)}`);
-  console.log(`training: ${a.optimizer} lr ${lr} (${a.lrSchedule}), batch ${a.batchSize}, ${timeLimit !== null ? `time limit ${timeLimit} s` : `${numEpochs} epochs`}, augment ${a.augment}; output in ${out}`);
+  console.log(`training on ${a.device}: ${a.optimizer} lr ${lr} (${a.lrSchedule}), batch ${a.batchSize}, ${timeLimit !== null ? `time limit ${timeLimit} s` : `${numEpochs} epochs`}, augment ${a.augment}; output in ${out}`);
 
   // Progress: a bar on a terminal, a line every 10 s otherwise.
   const tty = !a.quiet && process.stderr.isTTY;
@@ -198,7 +200,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
     { name: 'validation accuracy', color: '#ff7f0e', points: solver.valAccHistory.map((v, i) => [epochs[i], v]) },
   ]);
   const firstW = model.params.W0 ?? model.params.W1;
-  if (firstW && firstW.ndim === 4) writeFilterGrid(path.join(out, 'filters.png'), firstW);
+  if (firstW && firstW.ndim === 4) writeFilterGrid(path.join(out, 'filters.png'), firstW.toDevice('cpu'));
 
   console.log(
     `done: ${summary.iterations} steps, ${summary.epoch} epochs in ${solver.elapsed.toFixed(1)} s of training; ` +

@@ -73,7 +73,13 @@ function checkInputs(tensors: unknown, metadata: unknown): { names: string[]; te
   for (const k of Object.keys(m)) {
     if (typeof m[k] !== 'string') throw new TypeError(`metadata[${JSON.stringify(k)}] must be a string, got ${describe(m[k])}`);
   }
-  return { names, tensors: t as Record<string, Tensor>, metadata: m as Record<string, string> };
+  // cuda tensors are written from a host copy (each download waits for the GPU's queued work).
+  const host: Record<string, Tensor> = {};
+  for (const n of names) {
+    const x = (t as Record<string, Tensor>)[n];
+    host[n] = x.device === 'cpu' ? x : x.toDevice('cpu');
+  }
+  return { names, tensors: host, metadata: m as Record<string, string> };
 }
 
 /**

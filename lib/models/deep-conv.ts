@@ -10,11 +10,11 @@ import { barrier, step, Steps } from '../layers/op';
 import { MaxPool, PoolCache } from '../layers/pool';
 import { kaimingInitializer } from '../init';
 import { Rng } from '../random';
-import { DType, Tensor } from '../tensor';
+import { Device, DType, Tensor } from '../tensor';
 import { invalidRange, shapeStr } from '../validate';
 import { LossAndGrads, Model, registerModel } from './model';
 import { checkSampleShape, normal } from './common';
-import { optBool, optDtype, optInputDims, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
+import { optBool, optDevice, optDtype, optInputDims, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
 
 export interface DeepConvNetOptions {
   /** [C, H, W] of one input image (default [3, 32, 32]). */
@@ -33,9 +33,11 @@ export interface DeepConvNetOptions {
   dtype?: DType;
   /** Seed of the initialization (random when absent). */
   seed?: number | null;
+  /** Where the parameters live (default 'cpu'); not part of the saved config. */
+  device?: Device;
 }
 
-const KEYS = ['inputDims', 'numFilters', 'maxPools', 'batchnorm', 'numClasses', 'weightScale', 'reg', 'dtype', 'seed'];
+const KEYS = ['inputDims', 'numFilters', 'maxPools', 'batchnorm', 'numClasses', 'weightScale', 'reg', 'dtype', 'seed', 'device'];
 const POOL = { poolHeight: 2, poolWidth: 2, stride: 2 };
 const CONV = { stride: 1, pad: 1 };
 
@@ -107,9 +109,10 @@ export class DeepConvNet extends Model {
     const Din = Cin * H * W;
     this.params[`W${L}`] = weightScale === 'kaiming' ? kaimingInitializer(Din, numClasses, { relu: false, dtype, rng }) : normal([Din, numClasses], weightScale, dtype, rng);
     this.params[`b${L}`] = Tensor.zeros([numClasses], dtype);
+    this.toDevice(optDevice(o.device ?? 'cpu'));
   }
 
-  get options(): Required<DeepConvNetOptions> {
+  get options(): Required<Omit<DeepConvNetOptions, 'device'>> {
     const { inputDims, numFilters, maxPools, batchnorm, numClasses, weightScale, reg, dtype, seed } = this;
     return { inputDims: [...inputDims] as [number, number, number], numFilters: [...numFilters], maxPools: [...maxPools], batchnorm, numClasses, weightScale, reg, dtype, seed };
   }

@@ -6,11 +6,11 @@ import { Linear, LinearCache } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
 import { barrier, step, Steps } from '../layers/op';
 import { Rng } from '../random';
-import { DType, Tensor } from '../tensor';
+import { Device, DType, Tensor } from '../tensor';
 import { checkNumber } from '../validate';
 import { LossAndGrads, Model, registerModel } from './model';
 import { checkFlatSample, normal } from './common';
-import { optBool, optDtype, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
+import { optBool, optDevice, optDtype, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
 
 export interface TwoLayerNetOptions {
   /** Values per input sample (default 3 * 32 * 32). */
@@ -23,9 +23,11 @@ export interface TwoLayerNetOptions {
   reg?: number;
   dtype?: DType;
   seed?: number | null;
+  /** Where the parameters live (default 'cpu'); not part of the saved config. */
+  device?: Device;
 }
 
-const TWO_KEYS = ['inputDim', 'hiddenDim', 'numClasses', 'weightScale', 'reg', 'dtype', 'seed'];
+const TWO_KEYS = ['inputDim', 'hiddenDim', 'numClasses', 'weightScale', 'reg', 'dtype', 'seed', 'device'];
 
 export class TwoLayerNet extends Model {
   readonly className = 'TwoLayerNet';
@@ -55,9 +57,10 @@ export class TwoLayerNet extends Model {
       W2: normal([hiddenDim, numClasses], weightScale, dtype, rng),
       b2: Tensor.zeros([numClasses], dtype),
     };
+    this.toDevice(optDevice(o.device ?? 'cpu'));
   }
 
-  get options(): Required<TwoLayerNetOptions> {
+  get options(): Required<Omit<TwoLayerNetOptions, 'device'>> {
     const { inputDim, hiddenDim, numClasses, weightScale, reg, dtype, seed } = this;
     return { inputDim, hiddenDim, numClasses, weightScale, reg, dtype, seed };
   }
@@ -108,9 +111,11 @@ export interface FullyConnectedNetOptions {
    * possible; leave it out for fresh masks on every call.
    */
   seed?: number | null;
+  /** Where the parameters live (default 'cpu'); not part of the saved config. */
+  device?: Device;
 }
 
-const FC_KEYS = ['hiddenDims', 'inputDim', 'numClasses', 'dropout', 'batchnorm', 'reg', 'weightScale', 'dtype', 'seed'];
+const FC_KEYS = ['hiddenDims', 'inputDim', 'numClasses', 'dropout', 'batchnorm', 'reg', 'weightScale', 'dtype', 'seed', 'device'];
 
 interface FcCache {
   linear: LinearCache;
@@ -161,9 +166,10 @@ export class FullyConnectedNet extends Model {
         this.bnState[String(i)] = { runningMean: Tensor.zeros([dims[i]], dtype), runningVar: Tensor.zeros([dims[i]], dtype) };
       }
     }
+    this.toDevice(optDevice(o.device ?? 'cpu'));
   }
 
-  get options(): Required<FullyConnectedNetOptions> {
+  get options(): Required<Omit<FullyConnectedNetOptions, 'device'>> {
     const { hiddenDims, inputDim, numClasses, dropout, batchnorm, reg, weightScale, dtype, seed } = this;
     return { hiddenDims: [...hiddenDims], inputDim, numClasses, dropout, batchnorm, reg, weightScale, dtype, seed };
   }

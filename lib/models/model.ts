@@ -5,8 +5,9 @@ import { FileFormatError } from '../io/errors';
 import { loadModelFile, saveModel } from '../io/model-file';
 import { Arena } from '../layers/alloc';
 import { BatchNormParam } from '../layers/batchnorm';
-import { driveAsync, driveSync, Steps } from '../layers/op';
-import { DType, Tensor } from '../tensor';
+import { native } from '../binding';
+import { barrier, driveAsync, driveSync, step, Steps } from '../layers/op';
+import { checkDevice, Device, DType, Tensor } from '../tensor';
 import { checkInt, checkLabels, checkOptions, checkTensor, describe, Labels, shapeStr } from '../validate';
 
 /** Loss and gradients of a training forward/backward pass (grads keyed like params). */
@@ -51,7 +52,7 @@ export function registerModel(className: string, factory: Factory): void {
   registry.set(className, factory);
 }
 
-/** A view of rows [start, end) of a (N, ...) tensor, sharing its memory. */
+/** A view of rows [start, end) of a (N, ...) cpu tensor, sharing its memory. */
 export function sliceRows(X: Tensor, start: number, end: number): Tensor {
   const per = X.shape.slice(1).reduce((a, b) => a * b, 1);
   return new Tensor(X.data.subarray(start * per, end * per), [end - start, ...X.shape.slice(1)]);
@@ -75,8 +76,33 @@ export abstract class Model {
     this.numClasses = numClasses;
   }
 
-  /** The constructor options that rebuild this network (defaults filled in, current reg). */
+  /** The constructor options that rebuild this network (defaults filled in, current reg; not the device). */
   abstract get options(): Record<string, unknown>;
+
+  /** Where the parameters live: 'cpu', or 'cuda' (see toDevice). */
+  get device(): Device {
+    const first = Object.values(this.params)[0];
+    return first ? first.device : 'cpu';
+  }
+
+  /**
+   * Moves the parameters and batchnorm statistics to `device` (copies; the old tensors are left to
+   * the garbage collector) and returns the model. cuda models are float32. Inputs must then be on
+   * the same device: loss(X) takes X there; predict() and the Solver move batches themselves.
+   */
+  toDevice(device: Device): this {
+    const d = checkDevice('device', device);
+    if (d === 'cuda' && this.dtype !== 'float32') {
+      throw new TypeError(`cuda models are float32, but this ${this.className} has dtype ${this.dtype}: build it with dtype 'float32'`);
+    }
+    if (d === this.device) return this;
+    for (const k of Object.keys(this.params)) this.params[k] = this.params[k].toDevice(d);
+    for (const s of Object.values(this.bnState)) {
+      s.runningMean = s.runningMean.toDevice(d);
+      s.runningVar = s.runningVar.toDevice(d);
+    }
+    return this;
+  }
 
   /** { class, options }: what save() writes as the file's config. */
   get config(): ModelConfig {
@@ -103,17 +129,17 @@ export abstract class Model {
     const out = r as LossAndGrads;
     const reg = this.reg;
     if (reg !== 0) {
-      for (const k of this.weightKeys()) {
-        const w = this.params[k].data;
-        const g = out.grads[k].data;
-        let s = 0;
-        for (let i = 0; i < w.length; i++) {
-          const v = w[i];
-          s += v * v;
-          g[i] += 2 * reg * v;
-        }
-        out.loss += reg * s;
+      // dw += 2 reg w and sum(w^2), natively on the parameters' device.
+      const sums = this.weightKeys().map(() => new Float64Array(1));
+      const keys = this.weightKeys();
+      for (let i = 0; i < keys.length; i++) {
+        const w = this.params[keys[i]];
+        const g = out.grads[keys[i]];
+        const sumSq = sums[i];
+        yield* step({ result: undefined, call: (async) => native.l2Penalty(w.size, reg, g.buffer, w.buffer, sumSq, async) });
       }
+      yield* barrier();
+      for (const s of sums) out.loss += reg * s[0];
     }
     return out;
   }
@@ -121,6 +147,9 @@ export abstract class Model {
   private checkCall(X: Tensor, y: Labels | null | undefined): Int32Array | null {
     checkTensor('X', X);
     if (X.dtype !== this.dtype) throw new TypeError(`X must have dtype ${this.dtype} like the model's parameters, got ${X.dtype}`);
+    if (X.device !== this.device) {
+      throw new TypeError(`X must be on ${this.device} like the model's parameters, got a tensor on ${X.device} (move it with X.toDevice('${this.device}'))`);
+    }
     const N = this.checkInput(X);
     if (N < 1) throw new RangeError(`X must hold at least one sample, got shape ${shapeStr(X.shape)}`);
     if (typeof this.reg !== 'number' || !Number.isFinite(this.reg) || this.reg < 0) {
@@ -150,7 +179,11 @@ export abstract class Model {
     }
   }
 
-  /** Class scores (N, numClasses) of X in batches, computed off the main thread. */
+  /**
+   * Class scores (N, numClasses) of X, computed off the main thread; always a cpu tensor. A cpu X
+   * goes in batches (each copied to the model's device first when that is cuda); a cuda X, which
+   * cannot be sliced, goes in one pass.
+   */
   async predict(X: Tensor, opts?: PredictOptions): Promise<Tensor> {
     const o = checkOptions('opts', opts);
     const batchSize = checkInt('opts.batchSize', o.batchSize ?? 256, 1);
@@ -158,11 +191,32 @@ export abstract class Model {
     if (X.dtype !== this.dtype) throw new TypeError(`X must have dtype ${this.dtype} like the model's parameters, got ${X.dtype}`);
     const N = this.checkInput(X);
     const C = this.numClasses;
+    const device = this.device;
+    if (X.device === 'cuda') {
+      if (device !== 'cuda') throw new TypeError(`X must be on ${device} like the model's parameters, got a tensor on cuda (move it with X.toDevice('${device}'))`);
+      return (await this.lossAsync(X)).toDeviceAsync('cpu');
+    }
     const out = Tensor.zeros([N, C], this.dtype);
-    for (let start = 0; start < N; start += batchSize) {
-      const end = Math.min(N, start + batchSize);
-      const scores = await this.lossAsync(sliceRows(X, start, end));
-      out.data.set(scores.data, start * C);
+    const arena = new Arena();
+    let staged: Tensor | null = null;  // the batch on the model's device
+    try {
+      for (let start = 0; start < N; start += batchSize) {
+        const end = Math.min(N, start + batchSize);
+        let xb = sliceRows(X, start, end);
+        if (device === 'cuda') {
+          if (!staged || staged.shape[0] !== end - start) {
+            staged?.dispose();
+            staged = Tensor.zeros(xb.shape, 'float32', 'cuda');
+          }
+          xb = await staged.copyFromAsync(xb);
+        }
+        const scores = await this.lossAsync(xb, null, { arena });
+        if (scores.device === 'cpu') out.data.set(scores.data, start * C);
+        else await new Tensor(out.data.subarray(start * C, end * C), scores.shape).copyFromAsync(scores);
+      }
+    } finally {
+      staged?.dispose();
+      arena.dispose();
     }
     return out;
   }
@@ -215,23 +269,31 @@ export abstract class Model {
     for (const k of Object.keys(want)) check('parameter', k, params[k], want[k]);
     const state = this.stateTensors();
     for (const k of Object.keys(state)) check('state tensor', k, extra[k], state[k]);
-    for (const k of Object.keys(want)) want[k] = params[k];
+    const device = this.device;  // the tensors move to where the model is
+    for (const k of Object.keys(want)) want[k] = params[k].toDevice(device);
     for (const [k, s] of Object.entries(this.bnState)) {
-      s.runningMean = extra[`runningMean${k}`];
-      s.runningVar = extra[`runningVar${k}`];
+      s.runningMean = extra[`runningMean${k}`].toDevice(device);
+      s.runningVar = extra[`runningVar${k}`].toDevice(device);
     }
   }
 
   /** Loads a model file written by save() as this class (a TypeError if the file holds another). */
-  static load<T extends Model>(this: abstract new (...args: never[]) => T, path: string): T {
-    const m = loadModel(path);
+  static load<T extends Model>(this: abstract new (...args: never[]) => T, path: string, opts?: LoadOptions): T {
+    const m = loadModel(path, opts);
     if (!(m instanceof this)) throw new TypeError(`${path} holds a ${m.className}, not a ${this.name}; use loadModel() to load any network`);
     return m;
   }
 }
 
+export interface LoadOptions {
+  /** Where the loaded parameters go (default 'cpu'). */
+  device?: Device;
+}
+
 /** Rebuilds the network a file written by model.save() (or a Solver checkpoint) holds, of the right class. */
-export function loadModel(path: string): Model {
+export function loadModel(path: string, opts?: LoadOptions): Model {
+  const o = checkOptions('opts', opts);
+  const device = checkDevice('opts.device', o.device ?? 'cpu');
   const file = loadModelFile(path);
   const cfg = file.config as Partial<ModelConfig>;
   if (typeof cfg.class !== 'string' || cfg.options === null || typeof cfg.options !== 'object' || Array.isArray(cfg.options)) {
@@ -246,5 +308,5 @@ export function loadModel(path: string): Model {
     throw new FileFormatError(path, `config.options do not build a ${cfg.class}: ${(e as Error).message}`, { cause: e });
   }
   model.assign(file.params, file.extra, path);
-  return model;
+  return model.toDevice(device);
 }

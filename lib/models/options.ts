@@ -1,6 +1,6 @@
 // Constructor-option checks shared by the networks. Every error names the option (as
 // `options.<name>`), what was expected and what came.
-import { DType } from '../tensor';
+import { checkDevice, Device, DType } from '../tensor';
 import { checkInt, checkNumber, invalidRange, invalidType } from '../validate';
 
 /** The options object, refusing keys that are not options of `className`. */
@@ -30,6 +30,10 @@ export function optBool(name: string, v: unknown): boolean {
 export function optDtype(v: unknown): DType {
   if (v !== 'float32' && v !== 'float64') throw invalidType('options.dtype', "'float32' or 'float64'", v);
   return v;
+}
+
+export function optDevice(v: unknown): Device {
+  return checkDevice('options.device', v);
 }
 
 /** A seed (integer >= 0) or null/undefined for "random". */

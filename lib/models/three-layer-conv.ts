@@ -6,11 +6,11 @@ import { prepareLoss } from '../layers/loss';
 import { barrier, step, Steps } from '../layers/op';
 import { MaxPool } from '../layers/pool';
 import { Rng } from '../random';
-import { DType, Tensor } from '../tensor';
+import { Device, DType, Tensor } from '../tensor';
 import { shapeStr } from '../validate';
 import { LossAndGrads, Model, registerModel } from './model';
 import { checkSampleShape, normal } from './common';
-import { optDtype, optInputDims, optInt, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
+import { optDevice, optDtype, optInputDims, optInt, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
 
 export interface ThreeLayerConvNetOptions {
   /** [C, H, W] of one input image (default [3, 32, 32]). */
@@ -29,9 +29,11 @@ export interface ThreeLayerConvNetOptions {
   dtype?: DType;
   /** Seed of the initialization (random when absent). */
   seed?: number | null;
+  /** Where the parameters live (default 'cpu'); not part of the saved config. */
+  device?: Device;
 }
 
-const KEYS = ['inputDims', 'numFilters', 'filterSize', 'hiddenDim', 'numClasses', 'weightScale', 'reg', 'dtype', 'seed'];
+const KEYS = ['inputDims', 'numFilters', 'filterSize', 'hiddenDim', 'numClasses', 'weightScale', 'reg', 'dtype', 'seed', 'device'];
 const POOL = { poolHeight: 2, poolWidth: 2, stride: 2 };
 
 export class ThreeLayerConvNet extends Model {
@@ -74,9 +76,10 @@ export class ThreeLayerConvNet extends Model {
       W3: normal([hiddenDim, numClasses], weightScale, dtype, rng),
       b3: Tensor.zeros([numClasses], dtype),
     };
+    this.toDevice(optDevice(o.device ?? 'cpu'));
   }
 
-  get options(): Required<ThreeLayerConvNetOptions> {
+  get options(): Required<Omit<ThreeLayerConvNetOptions, 'device'>> {
     const { inputDims, numFilters, filterSize, hiddenDim, numClasses, weightScale, reg, dtype, seed } = this;
     return { inputDims: [...inputDims] as [number, number, number], numFilters, filterSize, hiddenDim, numClasses, weightScale, reg, dtype, seed };
   }

@@ -191,7 +191,7 @@ T* Args::buffer(const char* name, int64_t count) {
       }
       set_where(Where::cuda, name);
       kept_.push_back(v);
-      return static_cast<T*>(ptr);
+      return count == 0 ? nullptr : static_cast<T*>(ptr);  // as for typed arrays: empty is null
     } else {
       throw ArgTypeError(std::string(name) + " must be " + TypedArrayKind<T>::name +
                          " (cuda buffers hold float32 or int32), got a " + device_kind_name(kind) + " cuda buffer");
