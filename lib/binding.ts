@@ -53,6 +53,8 @@ export interface NativeBinding {
   // cudaDeviceCount returns 0 and CudaBuffer is absent).
   CudaBuffer?: abstract new () => CudaBuffer;
   cudaDeviceCount(): number;
+  /** Whether v is a CudaBuffer made by the addon (by its N-API type tag, not its prototype). */
+  isCudaBuffer(v: unknown): boolean;
   cudaAlloc(kind: 'float32' | 'int32', n: number, zero: boolean): CudaBuffer;
   cudaUpload(n: number, dst: CudaBuffer, src: Float32Array | Int32Array, async?: boolean): Ret;
   cudaDownload(n: number, dst: Float32Array | Int32Array, src: CudaBuffer, async?: boolean): Ret;

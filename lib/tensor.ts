@@ -31,7 +31,7 @@ function kindOf(v: unknown): string {
 
 /** Is v a CudaBuffer made by the addon (not just something shaped like one)? */
 export function isCudaBuffer(v: unknown): v is CudaBuffer {
-  return typeof native.CudaBuffer === 'function' && v instanceof native.CudaBuffer;
+  return typeof v === 'object' && v !== null && !ArrayBuffer.isView(v) && native.isCudaBuffer(v);
 }
 
 /** Throws, saying how to get one, unless this addon has a usable CUDA device. */

@@ -78,7 +78,7 @@ describe('deepconv CLI', () => {
     // Interrupt once training has started (the model line is printed just before it).
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
-        if (out.includes('training:')) {
+        if (out.includes('training on cpu:')) {
           clearInterval(poll);
           setTimeout(resolve, 1500);
         }

@@ -48,7 +48,7 @@ describe('MaxPool.forward (float64)', () => {
       const plane = Math.floor(k / (Ho * Wo));
       const i = Math.floor((k % (Ho * Wo)) / Wo);
       const j = k % Wo;
-      const a = cache.argmax[k];
+      const a = (cache.argmax as Int32Array)[k];
       const h = Math.floor(a / W);
       const ww = a % W;
       expect(h).toBeGreaterThanOrEqual(i * c.stride);
@@ -74,7 +74,7 @@ describe('MaxPool.forward (float64)', () => {
   test('ties: the first maximum (row-major) of the window takes the whole gradient', () => {
     const x = Tensor.full([1, 1, 4, 4], 3, 'float64');
     const { cache } = MaxPool.forward(x, { poolHeight: 2, poolWidth: 2, stride: 2 });
-    expect(Array.from(cache.argmax)).toEqual([0, 2, 8, 10]);
+    expect(Array.from(cache.argmax as Int32Array)).toEqual([0, 2, 8, 10]);
     const dx = MaxPool.backward(Tensor.from([1, 2, 3, 4], { shape: [1, 1, 2, 2], dtype: 'float64' }), cache);
     expect(Array.from(dx.data)).toEqual([1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0]);
   });
@@ -101,7 +101,7 @@ describe('MaxPool.forward (float64)', () => {
             x.data[Math.floor(pos / 2) * 8 + col] = NaN;
             const { out, cache } = MaxPool.forward(x, p);
             const o = p.stride === 2 ? win : 2 * win;  // the output whose window starts at column 2*win
-            expect({ dtype, stride: p.stride, win, pos, out: out.data[o], argmax: cache.argmax[o] }).toEqual({ dtype, stride: p.stride, win, pos, out: NaN, argmax: Math.floor(pos / 2) * 8 + col });
+            expect({ dtype, stride: p.stride, win, pos, out: out.data[o], argmax: (cache.argmax as Int32Array)[o] }).toEqual({ dtype, stride: p.stride, win, pos, out: NaN, argmax: Math.floor(pos / 2) * 8 + col });
           }
         }
       }
@@ -117,7 +117,7 @@ describe('MaxPool.forward (float64)', () => {
     const one = withThreads(1, () => MaxPool.forward(x, p));
     const two = withThreads(2, () => MaxPool.forward(x, p));
     expect(Array.from(two.out.data)).toEqual(Array.from(one.out.data));
-    expect(Array.from(two.cache.argmax)).toEqual(Array.from(one.cache.argmax));
+    expect(Array.from(two.cache.argmax as Int32Array)).toEqual(Array.from(one.cache.argmax as Int32Array));
     expectRel(two.out, ref.maxPoolForward(nd(x), ph, pw, stride), 1e-12);
     const dout = randn64(one.out.shape, 4);
     const dx1 = withThreads(1, () => MaxPool.backward(dout, one.cache));

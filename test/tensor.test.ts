@@ -139,8 +139,8 @@ describe('Tensor rejects bad input', () => {
 
   test('data that is not a Float32Array/Float64Array is a TypeError', () => {
     expect(() => new Tensor([1, 2] as never, [2])).toThrow(TypeError);
-    expect(() => new Tensor(new Int32Array(2) as never, [2])).toThrow(/^data must be a Float32Array or Float64Array, got an? Int32Array$/);
-    expect(() => new Tensor(null as never, [2])).toThrow(/data must be a Float32Array or Float64Array, got null/);
+    expect(() => new Tensor(new Int32Array(2) as never, [2])).toThrow(/^data must be a Float32Array, Float64Array or float32 CudaBuffer, got an? Int32Array$/);
+    expect(() => new Tensor(null as never, [2])).toThrow(/data must be a Float32Array, Float64Array or float32 CudaBuffer, got null/);
   });
 
   test('data and shape of different sizes is a RangeError', () => {

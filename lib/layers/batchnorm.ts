@@ -43,8 +43,8 @@ function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNo
   if (bp.mode !== 'train' && bp.mode !== 'test') throw invalidType('bnParam.mode', "'train' or 'test'", bp.mode);
   const eps = checkNumber('bnParam.eps', bp.eps ?? 1e-5, (v) => v > 0, 'a positive finite number');
   const momentum = checkNumber('bnParam.momentum', bp.momentum ?? 0.9, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
-  bp.runningMean ??= Tensor.zeros([D], x.dtype);
-  bp.runningVar ??= Tensor.zeros([D], x.dtype);
+  bp.runningMean ??= Tensor.zeros([D], x.dtype, x.device);
+  bp.runningVar ??= Tensor.zeros([D], x.dtype, x.device);
   const rm = checkShape('bnParam.runningMean', bp.runningMean, [D], 'one per feature of x');
   const rv = checkShape('bnParam.runningVar', bp.runningVar, [D], 'one per feature of x');
   checkSameDtype({ x, 'bnParam.runningMean': rm, 'bnParam.runningVar': rv });

@@ -197,8 +197,9 @@ T* Args::buffer(const char* name, int64_t count) {
                          " (cuda buffers hold float32 or int32), got a " + device_kind_name(kind) + " cuda buffer");
     }
   }
+  T* p = host<T>(name, count, v);  // first: a non-array is a type error, not a device mix-up
   set_where(Where::cpu, name);
-  return host<T>(name, count, v);
+  return p;
 }
 
 template <typename T>

@@ -5,6 +5,7 @@
 // recognised by an N-API type tag, not by their prototype, so no other object can pass for one.
 //
 //   cudaDeviceCount() -> number                 0 without a driver, a device, or a CUDA build
+//   isCudaBuffer(v) -> boolean                  by the type tag (false in builds without CUDA)
 //   cudaAlloc(kind, n, zero) -> CudaBuffer      kind 'float32' | 'int32'; zero fills with 0
 //   cudaUpload(n, dst: CudaBuffer, src: TypedArray, async?)
 //   cudaDownload(n, dst: TypedArray, src: CudaBuffer, async?)
@@ -46,6 +47,9 @@ Napi::Value NoCuda(const Napi::CallbackInfo& info) {
 void register_device(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDeviceCount", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::Value(Napi::Number::New(info.Env(), 0));
+              }));
+  exports.Set("isCudaBuffer", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                return Napi::Value(Napi::Boolean::New(info.Env(), false));
               }));
   for (const char* name : {"cudaAlloc", "cudaUpload", "cudaDownload", "cudaCopy", "cudaSynchronize"}) {
     exports.Set(name, Napi::Function::New(env, NoCuda));
@@ -165,11 +169,16 @@ Napi::Value CudaAlloc(const Napi::CallbackInfo& info) {
   });
 }
 
-// The element kind of argument i, if it is a CudaBuffer.
+// The element kind of argument i, if it is a live CudaBuffer (a disposed one is left to the typed
+// reader, which names the argument).
 bool kind_at(const Napi::CallbackInfo& info, size_t i, DeviceKind* kind) {
   void* p = nullptr;
   int64_t n = 0;
-  return i < info.Length() && device_buffer(info.Env(), info[i], "buffer", &p, kind, &n);
+  try {
+    return i < info.Length() && device_buffer(info.Env(), info[i], "buffer", &p, kind, &n);
+  } catch (const ArgTypeError&) {
+    return false;
+  }
 }
 
 template <typename T>
@@ -225,6 +234,15 @@ Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
     sync();
     return env.Undefined();
   });
+}
+
+// isCudaBuffer(v): whether v is a CudaBuffer (live or disposed), by its type tag.
+Napi::Value IsCudaBuffer(const Napi::CallbackInfo& info) {
+  bool tagged = false;
+  if (info.Length() > 0 && info[0].IsObject()) {
+    if (napi_check_object_type_tag(info.Env(), info[0], &kCudaBufferTag, &tagged) != napi_ok) tagged = false;
+  }
+  return Napi::Boolean::New(info.Env(), tagged);
 }
 
 Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
@@ -293,6 +311,7 @@ void register_device(Napi::Env env, Napi::Object exports) {
   state(env).cuda_buffer_class = Napi::Persistent(cls);
   exports.Set("CudaBuffer", cls);
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
+  exports.Set("isCudaBuffer", Napi::Function::New(env, IsCudaBuffer));
   exports.Set("cudaAlloc", Napi::Function::New(env, CudaAlloc));
   exports.Set("cudaUpload", Napi::Function::New(env, CudaUpload));
   exports.Set("cudaDownload", Napi::Function::New(env, CudaDownload));
