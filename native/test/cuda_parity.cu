@@ -546,6 +546,16 @@ void test_optim(dc::cuda::Context& ctx, Report& rep, Rng& rng) {
       dc::cuda::rmsprop_update(ctx, dwt.p, dc_.p, ddw.p, n, 1e-2, 0.99, 1e-8);
       rep.line("rmsprop_update", cas, {{"w", norm_err(dwt.get(), ref)}, {"cache", norm_err(dc_.get(), cache)}});
     });
+    guarded(rep, "l2_penalty", cas, [&] {
+      auto ref = dw;
+      double sum_ref = 0;
+      dc::cpu::l2_penalty<float>(&sum_ref, ref.data(), w.data(), n, 0.05);
+      Dev<float> dg(dw), dwt(w);
+      Dev<double> sum(1);
+      sum.poison();
+      dc::cuda::l2_penalty(ctx, sum.p, dg.p, dwt.p, n, 0.05);
+      rep.line("l2_penalty", cas, {{"dw", norm_err(dg.get(), ref)}, {"sum_sq", scalar_err(sum.get()[0], sum_ref)}});
+    });
     for (const int64_t t : {int64_t(1), int64_t(7)}) {
       const std::string acas = cas + fmt(" t=%ld", (long)t);
       guarded(rep, "adam_update", acas, [&] {
