@@ -96,35 +96,35 @@ void Context::synchronize() const {
   DEEPCONV_CUDA_CHECK(cudaGetLastError());
 }
 
+namespace {
+// Replaces buffer p (have bytes) with one of want bytes; the old contents are not kept. Freeing
+// waits for the stream first: queued work may still read p.
+void regrow(cudaStream_t stream, void*& p, size_t& have, size_t want) {
+  if (p) {
+    DEEPCONV_CUDA_CHECK(cudaStreamSynchronize(stream));
+    DEEPCONV_CUDA_CHECK(cudaFree(p));
+    p = nullptr;
+    have = 0;
+  }
+  DEEPCONV_CUDA_CHECK(cudaMalloc(&p, want));
+  have = want;
+}
+}  // namespace
+
 void* Context::scratch(size_t bytes) {
   if (bytes <= scratch_bytes_ && scratch_) return scratch_;
   activate();
   // Grow by at least half again, in whole MiB, so a growing sequence of calls settles quickly.
   size_t want = std::max(bytes, scratch_bytes_ + scratch_bytes_ / 2);
   want = (want + (size_t(1) << 20) - 1) & ~((size_t(1) << 20) - 1);
-  if (scratch_) {
-    DEEPCONV_CUDA_CHECK(cudaStreamSynchronize(stream_));  // queued work may still read it
-    DEEPCONV_CUDA_CHECK(cudaFree(scratch_));
-    scratch_ = nullptr;
-    scratch_bytes_ = 0;
-  }
-  DEEPCONV_CUDA_CHECK(cudaMalloc(&scratch_, want));
-  scratch_bytes_ = want;
+  regrow(stream_, scratch_, scratch_bytes_, want);
   return scratch_;
 }
 
 void* Context::aux(size_t bytes) {
   if (bytes <= aux_bytes_ && aux_) return aux_;
   activate();
-  const size_t want = std::max<size_t>(bytes, 4096);
-  if (aux_) {
-    DEEPCONV_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    DEEPCONV_CUDA_CHECK(cudaFree(aux_));
-    aux_ = nullptr;
-    aux_bytes_ = 0;
-  }
-  DEEPCONV_CUDA_CHECK(cudaMalloc(&aux_, want));
-  aux_bytes_ = want;
+  regrow(stream_, aux_, aux_bytes_, std::max<size_t>(bytes, 4096));
   return aux_;
 }
 

@@ -111,27 +111,29 @@ void Context::activate() const {}
 
 void Context::synchronize() const {}
 
+namespace {
+// Replaces host buffer p (have bytes) with one of want bytes, as context.cu's regrow.
+void regrow(void*& p, size_t& have, size_t want, const char* what, int line) {
+  std::free(p);
+  p = nullptr;
+  have = 0;
+  p = host_alloc(want, what, line);
+  have = want;
+}
+}  // namespace
+
 void* Context::scratch(size_t bytes) {
   if (bytes <= scratch_bytes_ && scratch_) return scratch_;
   // As the real one: grow by at least half again, in whole MiB; the old contents are not kept.
   size_t want = std::max(bytes, scratch_bytes_ + scratch_bytes_ / 2);
   want = (want + (size_t(1) << 20) - 1) & ~((size_t(1) << 20) - 1);
-  std::free(scratch_);
-  scratch_ = nullptr;
-  scratch_bytes_ = 0;
-  scratch_ = host_alloc(want, "cudaMalloc(&scratch_, want)", __LINE__);
-  scratch_bytes_ = want;
+  regrow(scratch_, scratch_bytes_, want, "cudaMalloc(&scratch_, want)", __LINE__);
   return scratch_;
 }
 
 void* Context::aux(size_t bytes) {
   if (bytes <= aux_bytes_ && aux_) return aux_;
-  const size_t want = std::max<size_t>(bytes, 4096);
-  std::free(aux_);
-  aux_ = nullptr;
-  aux_bytes_ = 0;
-  aux_ = host_alloc(want, "cudaMalloc(&aux_, want)", __LINE__);
-  aux_bytes_ = want;
+  regrow(aux_, aux_bytes_, std::max<size_t>(bytes, 4096), "cudaMalloc(&aux_, want)", __LINE__);
   return aux_;
 }
 
