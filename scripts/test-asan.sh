@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the jest suite against the sanitizer build of the addon (scripts/build-asan.sh).
+# Runs the jest suite against the sanitizer builds of the addon (scripts/build-asan.sh): the
+# default one, and the CUDA-emulator one for the device-path tests.
 # Node itself is not instrumented, so the ASan runtime is preloaded. Leak checking is off:
 # V8 keeps allocations alive until exit, which LeakSanitizer would report as leaks.
 set -euo pipefail
@@ -9,4 +10,5 @@ export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=lib
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export DEEPCONV_ADDON=build-asan/deepconv.node
+export DEEPCONV_EMULATOR_ADDON=build-asan/deepconv-emulator.node  # test/cuda-device.test.ts
 exec npx jest --runInBand "$@"

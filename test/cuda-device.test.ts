@@ -14,19 +14,23 @@ import type * as Bind from '../lib/binding';
 import type * as Helpers from './helpers';
 import { cifarFiles, removeTempDirs, tempDir, writeCifarFolder } from './fixtures';
 
-const addon = path.join(__dirname, '..', 'build-emulator', 'Release', 'deepconv.node');
+// DEEPCONV_EMULATOR_ADDON: another emulator build (a sanitizer one, for instance).
+const addon = process.env.DEEPCONV_EMULATOR_ADDON ?? path.join(__dirname, '..', 'build-emulator', 'Release', 'deepconv.node');
 if (!fs.existsSync(addon)) {
   throw new Error(`${addon} is missing: build it with \`npm run build:emulator\` (npm test does it first)`);
 }
 // The loader reads DEEPCONV_ADDON once, when lib/binding is first required (this file has its own
-// module registry); unset it again so nothing else in this worker sees it.
+// module registry); put it back afterwards so the other test files of this worker see what they
+// would have (npm run test:asan sets it for them).
+const previousAddon = process.env.DEEPCONV_ADDON;
 process.env.DEEPCONV_ADDON = addon;
 /* eslint-disable @typescript-eslint/no-var-requires */
 const dc = require('../lib') as typeof Lib;
 const cli = require('../lib/cli/main') as typeof Cli;
 const { native } = require('../lib/binding') as typeof Bind;
 const { expectThrow } = require('./helpers') as typeof Helpers;  // it imports lib too
-delete process.env.DEEPCONV_ADDON;
+if (previousAddon === undefined) delete process.env.DEEPCONV_ADDON;
+else process.env.DEEPCONV_ADDON = previousAddon;
 
 const { Tensor } = dc;
 type T = Lib.Tensor;
