@@ -10,5 +10,5 @@ export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=lib
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export DEEPCONV_ADDON=build-asan/deepconv.node
-export DEEPCONV_EMULATOR_ADDON=build-asan/deepconv-emulator.node  # test/cuda-device.test.ts
+export DEEPCONV_CUDA_TEST_ADDON=build-asan/deepconv-emulator.node  # test/cuda-device.test.ts
 exec npx jest --runInBand "$@"
