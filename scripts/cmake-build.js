@@ -82,9 +82,16 @@ function main() {
     return 0;
   }
   // cmake-js's own entry point, run by this Node: no shell, no .cmd shim on Windows.
-  const cmakeJs = path.join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
-  if (!fs.existsSync(cmakeJs)) {
-    console.error(`${tag}: ${path.relative(root, cmakeJs)} not found: run npm install first`);
+  // Resolved as Node resolves packages: installed as a dependency, cmake-js is usually hoisted
+  // next to deepconv rather than inside it.
+  let cmakeJs;
+  try {
+    cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json', { paths: [root] })), 'bin', 'cmake-js');
+  } catch {
+    cmakeJs = null;
+  }
+  if (!cmakeJs || !fs.existsSync(cmakeJs)) {
+    console.error(`${tag}: cmake-js not found from ${root}: run npm install first`);
     return 1;
   }
   const args = [cmakeJs, flavour.command, '--out', outDir, `--CD${flavour.define}`, '--parallel', String(jobs)];

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Compiles every CUDA source (the kernels and the parity test program) to object files, so a
-# compile break shows on machines without a GPU (CI). Links nothing and runs nothing.
+# compile break shows on machines without a GPU (CI); then compiles the N-API bindings as a CUDA
+# build does and checks that every deepconv::cuda symbol they need is defined by those objects (the
+# link, short of cuBLAS, which this toolkit lacks). Runs nothing.
 #
 # cuBLAS headers: the CUDA toolkit's, else DEEPCONV_CUBLAS_ROOT/include, else Debian's
 # nvidia-cuda-dev package (non-free) is downloaded once with apt into a cache folder and only
@@ -63,9 +65,42 @@ for src in "${sources[@]}"; do
   fi
 done
 for p in "${pids[@]}"; do wait "$p" || status=1; done
-rm -rf "$out"
+trap 'rm -rf "$out"' EXIT
 if (( status )); then
   echo "cuda-compile-check: FAILED"
   exit 1
 fi
 echo "cuda-compile-check: ${#sources[@]} CUDA sources compile"
+
+# The link, short of cuBLAS: the addon's sources compiled as a CUDA build compiles them
+# (DEEPCONV_WITH_CUDA) must need no deepconv::cuda symbol that the CUDA objects do not define.
+node_inc=$(node -p "require('path').resolve(process.execPath, '../../include/node')")
+[ -f "$node_inc/node_api.h" ] || node_inc=${npm_config_nodedir:-/usr}/include/node
+napi_inc=$(node -p "require('node-addon-api').include_dir" 2>/dev/null || true)
+if [ ! -f "$node_inc/node_api.h" ] || [ -z "$napi_inc" ]; then
+  echo "cuda-compile-check: no Node headers or node-addon-api here; the binding symbol check is skipped"
+  exit 0
+fi
+mapfile -t addon < <(node -e "console.log(require('./native/sources.json').addon.join('\n'))")
+bind=$out/bindings
+mkdir -p "$bind"
+for src in "${addon[@]}"; do
+  g++ -std=c++17 -fPIC -fopenmp -Wall -Werror -DDEEPCONV_WITH_CUDA -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS \
+    -DNODE_ADDON_API_DISABLE_DEPRECATED -I"$node_inc" -I"$napi_inc" -Inative/include -Inative \
+    -c "$src" -o "$bind/$(echo "$src" | tr / _).o" || status=1
+done
+if (( status )); then
+  echo "cuda-compile-check: the bindings do not compile with DEEPCONV_WITH_CUDA: FAILED"
+  exit 1
+fi
+# nm lines are "[address] type name": keep the names that are deepconv::cuda's own.
+names() { nm -C "$@" | sed -E 's/^[0-9a-f]* *[A-Za-z] //' | grep '^deepconv::cuda::' | sort -u; }
+needed=$(names --undefined-only "$bind"/*.o)
+defined=$(names --defined-only "$out"/native_cuda_*.o)
+missing=$(comm -23 <(echo "$needed") <(echo "$defined"))
+if [ -n "$missing" ]; then
+  echo "cuda-compile-check: the bindings need CUDA symbols that native/cuda does not define: FAILED"
+  echo "$missing"
+  exit 1
+fi
+echo "cuda-compile-check: the bindings (${#addon[@]} files, DEEPCONV_WITH_CUDA) need $(echo "$needed" | grep -c .) deepconv::cuda symbols; native/cuda defines them all"
