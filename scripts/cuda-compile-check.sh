@@ -2,7 +2,9 @@
 # Compiles every CUDA source (the kernels and the parity test program) to object files, so a
 # compile break shows on machines without a GPU (CI); then compiles the N-API bindings as a CUDA
 # build does and checks that every deepconv::cuda symbol they need is defined by those objects (the
-# link, short of cuBLAS, which this toolkit lacks). Runs nothing.
+# link, short of cuBLAS); then builds the addon with CUDA through CMake and cmake-js, as `npm run
+# build:cuda` does, against a cuBLAS link stub where the toolkit has none, and loads it in Node.
+# Runs nothing on a GPU.
 #
 # cuBLAS headers: the CUDA toolkit's, else DEEPCONV_CUBLAS_ROOT/include, else Debian's
 # nvidia-cuda-dev package (non-free) is downloaded once with apt into a cache folder and only
@@ -104,3 +106,47 @@ if [ -n "$missing" ]; then
   exit 1
 fi
 echo "cuda-compile-check: the bindings (${#addon[@]} files, DEEPCONV_WITH_CUDA) need $(echo "$needed" | grep -c .) deepconv::cuda symbols; native/cuda defines them all"
+
+# The whole CUDA build as `npm run build:cuda` runs it (CMake, cmake-js, nvcc, the link), into its
+# own folder, then loaded by Node. Without the toolkit's cuBLAS, it links against a stub library
+# whose every call fails (enough to link and load; nothing runs on a GPU here).
+if [ ! -d node_modules/cmake-js ] || [ ! -f dist/lib/index.js ]; then
+  echo "cuda-compile-check: no node_modules/cmake-js or dist/ (npm install first); the CMake build check is skipped"
+  exit 0
+fi
+root=()
+if [ "$cublas_inc" != "$toolkit_inc" ]; then
+  stub=$out/cublas-stub
+  mkdir -p "$stub/lib"
+  ln -s "$cublas_inc" "$stub/include"
+  cat >"$stub/stub.c" <<'STUB'
+/* cuBLAS link stub for CI (no GPU): every call returns CUBLAS_STATUS_NOT_INITIALIZED. */
+int cublasCreate_v2(void* h) { (void)h; return 1; }
+int cublasDestroy_v2(void* h) { (void)h; return 1; }
+const char* cublasGetStatusString(int s) { (void)s; return "cuBLAS link stub"; }
+int cublasSetMathMode(void* h, int m) { (void)h; (void)m; return 1; }
+int cublasSetStream_v2(void* h, void* s) { (void)h; (void)s; return 1; }
+int cublasSetWorkspace_v2(void* h, void* w, unsigned long n) { (void)h; (void)w; (void)n; return 1; }
+int cublasSgemm_v2(void) { return 1; }
+int cublasSgemmStridedBatched(void) { return 1; }
+STUB
+  gcc -shared -fPIC -o "$stub/lib/libcublas.so" "$stub/stub.c"
+  root=(--CDDEEPCONV_CUBLAS_ROOT="$stub")
+  export LD_LIBRARY_PATH="$stub/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+node_dir=$(dirname "$(dirname "$node_inc")")
+build_log=$out/cmake-build.log
+if ! npm_config_nodedir=$node_dir CUDACXX=$nvcc node node_modules/cmake-js/bin/cmake-js compile --out "$out/cmake" \
+    --CDDEEPCONV_CUDA=ON --CDCMAKE_CUDA_ARCHITECTURES=90 ${root[@]+"${root[@]}"} --parallel 2 >"$build_log" 2>&1; then
+  tail -40 "$build_log"
+  echo "cuda-compile-check: the CMake CUDA build of the addon: FAILED"
+  exit 1
+fi
+if ! DEEPCONV_ADDON=$out/cmake/Release/deepconv.node node -e '
+  const d = require("./dist/lib"), info = d.buildInfo();
+  if (!info.cuda || info.cudaEmulator) throw new Error("buildInfo says cuda " + info.cuda + ", emulator " + info.cudaEmulator);
+  console.log("cuda-compile-check: the CMake CUDA build links and loads: buildInfo().cuda true, " + d.cudaDeviceCount() + " device(s) here");
+'; then
+  echo "cuda-compile-check: the CMake CUDA build does not load: FAILED"
+  exit 1
+fi
