@@ -154,6 +154,7 @@ describe('cuda tensors', () => {
     expect((xc.buffer as Lib.CudaBuffer).disposed).toBe(true);
     expectThrow(() => dc.ReLU.forward(xc), 'TypeError', /x is a disposed cuda buffer/);
     expectThrow(() => native.reluForward(4, out.buffer, xc.buffer), 'TypeError', /^deepconv native: x is a disposed cuda buffer$/);
+    expectThrow(() => native.reluForward(4, xc.buffer, out.buffer), 'TypeError', /^deepconv native: out is a disposed cuda buffer$/);
     expectThrow(() => xc.toDevice('cpu'), 'TypeError', /src is a disposed cuda buffer/);
   });
 

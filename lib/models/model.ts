@@ -197,7 +197,9 @@ export abstract class Model {
       return (await this.lossAsync(X)).toDeviceAsync('cpu');
     }
     const out = Tensor.zeros([N, C], this.dtype);
-    const arena = new Arena();
+    // On cuda the batches share one set of device buffers (no cudaMalloc per batch); on the cpu
+    // fresh buffers are cheaper for the common single-batch call.
+    const arena = device === 'cuda' ? new Arena() : null;
     let staged: Tensor | null = null;  // the batch on the model's device
     try {
       for (let start = 0; start < N; start += batchSize) {
@@ -216,7 +218,7 @@ export abstract class Model {
       }
     } finally {
       staged?.dispose();
-      arena.dispose();
+      arena?.dispose();
     }
     return out;
   }

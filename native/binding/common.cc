@@ -20,17 +20,23 @@ Executor& executor(Napi::Env env) {
 
 DType Args::dtype() const {
   for (size_t i = 0; i < info_.Length(); ++i) {
+    if (info_[i].IsTypedArray()) {
+      auto t = info_[i].As<Napi::TypedArray>().TypedArrayType();
+      if (t == napi_float64_array) return DType::f64;
+      if (t == napi_float32_array) return DType::f32;
+      continue;
+    }
     void* ptr = nullptr;
     DeviceKind kind{};
     int64_t length = 0;
-    if (device_buffer(info_.Env(), info_[i], "argument", &ptr, &kind, &length)) {
-      if (kind == DeviceKind::f32) return DType::f32;
-      continue;
+    try {
+      if (info_[i].IsObject() && device_buffer(info_.Env(), info_[i], "argument", &ptr, &kind, &length) &&
+          kind == DeviceKind::f32) {
+        return DType::f32;
+      }
+    } catch (const ArgTypeError&) {
+      // a disposed buffer: the reader of that argument says so, by name
     }
-    if (!info_[i].IsTypedArray()) continue;
-    auto t = info_[i].As<Napi::TypedArray>().TypedArrayType();
-    if (t == napi_float64_array) return DType::f64;
-    if (t == napi_float32_array) return DType::f32;
   }
   throw ArgTypeError("expected Float32Array, Float64Array or float32 cuda buffer arguments");
 }

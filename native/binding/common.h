@@ -179,7 +179,8 @@ T* Args::buffer(const char* name, int64_t count) {
   void* ptr = nullptr;
   DeviceKind kind{};
   int64_t length = 0;
-  if (device_buffer(env(), v, name, &ptr, &kind, &length)) {
+  // Typed arrays first: the CPU path pays no device check.
+  if (!v.IsTypedArray() && device_buffer(env(), v, name, &ptr, &kind, &length)) {
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, int32_t>) {
       if (kind != DeviceKindOf<T>::value) {
         throw ArgTypeError(std::string(name) + " must be a " + device_kind_name(DeviceKindOf<T>::value) +
