@@ -7,7 +7,7 @@
 #   bash scripts/gpu-check.sh
 #
 # Environment: CUDA_ARCH (default 90: H100/H200), BUILD_DIR (build-cuda), JOBS (all cores),
-# CIFAR (cifar-10-binary.tar.gz for the Node stage, default ../shared/data),
+# CIFAR (cifar-10-binary.tar.gz for the Node stage, default ../shared/data), NODE_STAGE=0 (skip it),
 # STEPS (30 timed steps per workload), DEEPCONV_CUBLAS_ROOT (cuBLAS outside the toolkit),
 # TORCH_ARGS (extra arguments for scripts/torch_cuda_ref.py, e.g. --tf32).
 set -euo pipefail
@@ -82,7 +82,9 @@ echo "(ratio = deepconv / torch; the parity test exit status was $rc)"
 # machines we borrow usually have neither, and no registry to install from). It builds the CUDA
 # addon, runs the device tests against it (with tolerances), and, with CIFAR-10 at hand, the
 # headline run: DeepConvNet on the GPU for 60 s (goal: 71% validation, 70% test).
-if command -v node >/dev/null 2>&1 && [ -d node_modules/cmake-js ] && [ -d node_modules/jest ]; then
+if [ "${NODE_STAGE:-1}" = 0 ]; then
+  echo "(NODE_STAGE=0: the Node-side GPU run is skipped)"
+elif command -v node >/dev/null 2>&1 && [ -d node_modules/cmake-js ] && [ -d node_modules/jest ]; then
   echo "== Node: npm run build:cuda, device tests on the GPU"
   CUDAARCHS=$arch node scripts/cmake-build.js cuda && npx tsc -p tsconfig.json || rc=1
   DEEPCONV_CUDA_TEST_ADDON=build/Release/deepconv.node npx jest test/cuda-device || rc=1
