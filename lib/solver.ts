@@ -15,7 +15,7 @@ import { runAsync, settleAll } from './layers/op';
 import { Model, sliceRows } from './models/model';
 import { OPTIM_HYPERPARAMETERS, prepareUpdate, UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
 import { Rng } from './random';
-import { checkDevice, Device, Tensor } from './tensor';
+import { checkDevice, Device, stageOn, Tensor } from './tensor';
 import { checkInt, checkLabels, checkNumber, checkOptions, checkTensor, describe, invalidType, Labels, shapeStr } from './validate';
 
 export interface SolverData {
@@ -407,13 +407,8 @@ export class Solver {
 
   /** x (cpu) as the model's input: itself, or copied into `slot`'s device memory. */
   private async onModelDevice(x: Tensor, slot: 'deviceX' | 'evalX'): Promise<Tensor> {
-    if (this.model.device === 'cpu') return x;
-    let t = this[slot];
-    if (!t || t.shape.join() !== x.shape.join()) {
-      t?.dispose();
-      t = this[slot] = Tensor.zeros(x.shape, 'float32', this.model.device);
-    }
-    return t.copyFromAsync(x);
+    const device = this.model.device;
+    return device === 'cpu' ? x : (this[slot] = await stageOn(device, x, this[slot]));
   }
   private batchY = new Int32Array(0);
   private perm: Int32Array | null = null;

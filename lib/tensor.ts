@@ -56,7 +56,7 @@ export function checkDevice(name: string, device: unknown): Device {
   return device;
 }
 
-/** Device memory for n float32 elements (zeroed when asked: kernel outputs need not be). */
+/** Device memory for n elements of `kind` (zeroed when asked: kernel outputs need not be). */
 export function cudaAlloc(n: number, zero: boolean, kind: 'float32' | 'int32' = 'float32'): CudaBuffer {
   requireCuda('a cuda tensor');
   return native.cudaAlloc(kind, n, zero);
@@ -224,9 +224,7 @@ export class Tensor {
   /** A copy on the same device. */
   clone(): Tensor {
     if (this.device === 'cpu') return new Tensor(this.data.slice(), this.shape);
-    const t = new Tensor(cudaAlloc(this.size, false), this.shape);
-    native.cudaCopy(this.size, t.storage as CudaBuffer, this.storage as CudaBuffer);
-    return t;
+    return Tensor.empty(this.shape, this.device).copyFrom(this);
   }
 
   /** A copy in the other dtype (or a clone). */
@@ -333,6 +331,18 @@ export class Tensor {
   toString(): string {
     return `Tensor(${this.dtype}, [${this.shape.join(', ')}]${this.device === 'cuda' ? ', cuda' : ''})`;
   }
+}
+
+/**
+ * x copied into `into` when that is a tensor of x's shape on `device`, else into a new one there
+ * (`into` is then disposed): a reusable staging buffer for batches going to the device.
+ */
+export async function stageOn(device: Device, x: Tensor, into: Tensor | null): Promise<Tensor> {
+  if (!into || into.device !== device || into.shape.join() !== x.shape.join()) {
+    into?.dispose();
+    into = Tensor.zeros(x.shape, x.dtype, device);
+  }
+  return into.copyFromAsync(x);
 }
 
 /** A zeroed tensor shaped like `like` (or with `shape`) in its dtype, on its device. */

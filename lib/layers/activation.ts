@@ -2,7 +2,7 @@
 import { native } from '../binding';
 import { Rng } from '../random';
 import { Tensor } from '../tensor';
-import { checkInt, checkNumber, checkOptions, checkTensor, invalidType, shapeStr } from '../validate';
+import { checkInt, checkNumber, checkOptions, checkSameDtype, checkTensor, invalidType, shapeStr } from '../validate';
 import { Prepared, runAsync, runSync } from './op';
 import { output } from './alloc';
 
@@ -11,8 +11,7 @@ function checkLike(name: string, t: Tensor, like: Tensor, likeName: string): voi
   if (t.size !== like.size || t.shape.some((d, i) => d !== like.shape[i]) || t.shape.length !== like.shape.length) {
     throw new RangeError(`${name} must have shape ${shapeStr(like.shape)} like ${likeName}, got ${shapeStr(t.shape)}`);
   }
-  if (t.dtype !== like.dtype) throw new TypeError(`${name} must have dtype ${like.dtype} like ${likeName}, got ${t.dtype}`);
-  if (t.device !== like.device) throw new TypeError(`${name} must be on ${like.device} like ${likeName}, got a tensor on ${t.device} (move it with .toDevice('${like.device}'))`);
+  checkSameDtype({ [likeName]: like, [name]: t });  // dtype and device
 }
 
 function reluForward(x: Tensor): Prepared<{ out: Tensor; cache: Tensor }> {

@@ -95,11 +95,8 @@ export function withArena<R>(arena: Arena | null, fn: () => R): R {
 /** A layer output shaped `shape` in `like`'s dtype, on its device. */
 export function output(like: Tensor, shape: readonly number[] = like.shape): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  if (!active) {
-    // Kernels write every element: device outputs skip the zero fill.
-    return like.device === 'cuda' ? new Tensor(cudaAlloc(n, false), shape) : Tensor.zeros(shape, like.dtype);
-  }
-  return new Tensor(active.take(like.device === 'cuda' ? 'cuda-float32' : like.dtype, n) as FloatArray | CudaBuffer, shape);
+  const kind = like.device === 'cuda' ? 'cuda-float32' : like.dtype;
+  return new Tensor((active ? active.take(kind, n) : make(kind, n)) as FloatArray | CudaBuffer, shape);
 }
 
 /** Marks layer outputs dead for the rest of the step (see Arena.release); no-op without an arena. */

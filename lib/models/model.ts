@@ -7,7 +7,7 @@ import { Arena } from '../layers/alloc';
 import { BatchNormParam } from '../layers/batchnorm';
 import { native } from '../binding';
 import { barrier, driveAsync, driveSync, step, Steps } from '../layers/op';
-import { checkDevice, Device, DType, Tensor } from '../tensor';
+import { checkDevice, Device, DType, stageOn, Tensor } from '../tensor';
 import { checkInt, checkLabels, checkOptions, checkTensor, describe, Labels, shapeStr } from '../validate';
 
 /** Loss and gradients of a training forward/backward pass (grads keyed like params). */
@@ -130,8 +130,8 @@ export abstract class Model {
     const reg = this.reg;
     if (reg !== 0) {
       // dw += 2 reg w and sum(w^2), natively on the parameters' device.
-      const sums = this.weightKeys().map(() => new Float64Array(1));
       const keys = this.weightKeys();
+      const sums = keys.map(() => new Float64Array(1));
       for (let i = 0; i < keys.length; i++) {
         const w = this.params[keys[i]];
         const g = out.grads[keys[i]];
@@ -192,10 +192,7 @@ export abstract class Model {
     const N = this.checkInput(X);
     const C = this.numClasses;
     const device = this.device;
-    if (X.device === 'cuda') {
-      if (device !== 'cuda') throw new TypeError(`X must be on ${device} like the model's parameters, got a tensor on cuda (move it with X.toDevice('${device}'))`);
-      return (await this.lossAsync(X)).toDeviceAsync('cpu');
-    }
+    if (X.device === 'cuda') return (await this.lossAsync(X)).toDeviceAsync('cpu');  // lossAsync checks the device
     const out = Tensor.zeros([N, C], this.dtype);
     // On cuda the batches share one set of device buffers (no cudaMalloc per batch); on the cpu
     // fresh buffers are cheaper for the common single-batch call.
@@ -205,13 +202,7 @@ export abstract class Model {
       for (let start = 0; start < N; start += batchSize) {
         const end = Math.min(N, start + batchSize);
         let xb = sliceRows(X, start, end);
-        if (device === 'cuda') {
-          if (!staged || staged.shape[0] !== end - start) {
-            staged?.dispose();
-            staged = Tensor.zeros(xb.shape, 'float32', 'cuda');
-          }
-          xb = await staged.copyFromAsync(xb);
-        }
+        if (device === 'cuda') xb = staged = await stageOn(device, xb, staged);
         const scores = await this.lossAsync(xb, null, { arena });
         if (scores.device === 'cpu') out.data.set(scores.data, start * C);
         else await new Tensor(out.data.subarray(start * C, end * C), scores.shape).copyFromAsync(scores);

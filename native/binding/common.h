@@ -98,8 +98,6 @@ class Args {
   T* buffer(const char* name, int64_t count);
   template <typename T>
   T* host(const char* name, int64_t count);
-  template <typename T>
-  T* host(const char* name, int64_t count, const Napi::Value& v);
 
   // The trailing "run asynchronously" flag (absent means synchronous).
   bool async_flag() const {
@@ -111,6 +109,8 @@ class Args {
 
  private:
   Napi::Value next(const char* name);
+  template <typename T>
+  T* host(const char* name, int64_t count, const Napi::Value& v);  // v: the argument already read
   void set_where(Where w, const char* name);
   const Napi::CallbackInfo& info_;
   size_t pos_ = 0;

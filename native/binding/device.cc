@@ -127,18 +127,6 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
   bool disposed = false;
 };
 
-// Runs a copy now (under the lock) or on the executor; copies wait for the stream themselves.
-Napi::Value run_copy(Args& a, const std::shared_ptr<DeviceRuntime>& rt, std::function<void(cuda::Context&)> fn) {
-  Napi::Env env = a.env();
-  auto locked = [rt, fn] {
-    std::lock_guard<std::mutex> lock(rt->mu);
-    fn(*rt->ctx);
-  };
-  if (a.async_flag()) return executor(env).submit(env, locked, a.kept(), 1);
-  locked();
-  return env.Undefined();
-}
-
 DeviceKind read_kind(Args& a) {
   const std::string kind = a.string("kind");
   if (kind == "float32") return DeviceKind::f32;
@@ -187,7 +175,7 @@ Napi::Value upload_t(Args& a) {
   T* dst = a.buffer<T>("dst", n);
   if (!a.on_cuda()) throw ArgTypeError("dst must be a cuda buffer");
   const T* src = a.host<T>("src", n);
-  return run_copy(a, device_runtime(a.env()), [=](cuda::Context& ctx) { ctx.upload(dst, src, size_t(n) * sizeof(T)); });
+  return run_cuda(a, [=](cuda::Context& ctx) { ctx.upload(dst, src, size_t(n) * sizeof(T)); });
 }
 
 template <typename T>
@@ -196,7 +184,7 @@ Napi::Value download_t(Args& a) {
   T* dst = a.host<T>("dst", n);
   const T* src = a.buffer<T>("src", n);
   if (!a.on_cuda()) throw ArgTypeError("src must be a cuda buffer");
-  return run_copy(a, device_runtime(a.env()), [=](cuda::Context& ctx) { ctx.download(dst, src, size_t(n) * sizeof(T)); });
+  return run_cuda(a, [=](cuda::Context& ctx) { ctx.download(dst, src, size_t(n) * sizeof(T)); });
 }
 
 template <typename T>
