@@ -46,6 +46,14 @@ export interface NativeBinding {
   sgdMomentumUpdate(n: number, lr: number, momentum: number, w: F, v: F, dw: F, async?: boolean): Ret;
   rmspropUpdate(n: number, lr: number, decay: number, eps: number, w: F, cache: F, dw: F, async?: boolean): Ret;
   adamUpdate(n: number, lr: number, beta1: number, beta2: number, eps: number, t: number, w: F, m: F, v: F, dw: F, async?: boolean): Ret;
+  /**
+   * A zeroed ArrayBuffer (1 <= bytes <= 2^36) in memory the addon owns: a kernel queued on it keeps it allocated even
+   * if JavaScript transfers, detaches or drops the array meanwhile. Asynchronous calls write only
+   * into such memory (or CudaBuffers); other typed arrays they read are copied when queued.
+   */
+  hostAlloc(bytes: number): ArrayBuffer;
+  /** Whether v's elements lie in memory hostAlloc made. */
+  isHostMemory(v: ArrayBufferView): boolean;
   /** dw += 2 reg w; sumSq[0] = sum(w^2) (sumSq stays on the host for either device). */
   l2Penalty(n: number, reg: number, dw: F, w: F, sumSq: Float64Array, async?: boolean): Ret;
 

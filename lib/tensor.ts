@@ -62,8 +62,23 @@ export function cudaAlloc(n: number, zero: boolean, kind: 'float32' | 'int32' = 
   return native.cudaAlloc(kind, n, zero);
 }
 
+/**
+ * n zeroed elements of host memory the addon owns (see NativeBinding.hostAlloc): what every tensor
+ * deepconv makes lives in, so a queued kernel can never lose it.
+ */
+export function hostArray(kind: 'float64', n: number): Float64Array;
+export function hostArray(kind: 'float32', n: number): Float32Array;
+export function hostArray(kind: 'int32', n: number): Int32Array;
+export function hostArray(kind: DType, n: number): FloatArray;
+export function hostArray(kind: DType | 'int32', n: number): FloatArray | Int32Array;
+export function hostArray(kind: DType | 'int32', n: number): FloatArray | Int32Array {
+  // Wrapped here, not natively, so that the array belongs to this realm (instanceof holds in a vm context).
+  const Ctor = kind === 'float64' ? Float64Array : kind === 'int32' ? Int32Array : Float32Array;
+  return n === 0 ? new Ctor(0) : new Ctor(native.hostAlloc(n * Ctor.BYTES_PER_ELEMENT));
+}
+
 function allocate(dtype: DType, n: number): FloatArray {
-  return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  return hostArray(dtype, n);
 }
 
 function dtypeOf(a: FloatArray): DType {
@@ -223,7 +238,11 @@ export class Tensor {
 
   /** A copy on the same device. */
   clone(): Tensor {
-    if (this.device === 'cpu') return new Tensor(this.data.slice(), this.shape);
+    if (this.device === 'cpu') {
+      const data = allocate(this.dtype, this.size);
+      data.set(this.data);
+      return new Tensor(data, this.shape);
+    }
     return Tensor.empty(this.shape, this.device).copyFrom(this);
   }
 

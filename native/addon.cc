@@ -6,6 +6,7 @@
 
 #include "binding/common.h"
 #include "binding/device.h"
+#include "binding/host_memory.h"
 #include "deepconv/cpu.h"
 #include "deepconv/parallel.h"
 
@@ -101,6 +102,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_loss(env, exports);
   register_optim(env, exports);
   register_device(env, exports);
+  register_host_memory(env, exports);
   return exports;
 }
 

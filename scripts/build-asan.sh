@@ -11,7 +11,7 @@ node_inc=$(node -p "require('path').resolve(process.execPath, '../../include/nod
 addon_inc=$(node -p "require('node-addon-api').include_dir")
 flags=(-std=c++17 -O1 -g -fPIC -fopenmp -fno-math-errno -fno-trapping-math -fno-omit-frame-pointer
        -fsanitize=address,undefined -fno-sanitize-recover=undefined
-       -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
+       $(node -p "require('./native/sources.json').defines.map((d) => '-D' + d).join(' ')")
        -I"$node_inc" -I"$addon_inc" -Inative/include -Inative)
 list() { node -p "require('./native/sources.json').$1.join('\n')"; }
 mapfile -t cpu < <(list cpu)

@@ -84,11 +84,11 @@ if [ ! -f "$node_inc/node_api.h" ] || [ -z "$napi_inc" ]; then
   exit 0
 fi
 mapfile -t addon < <(node -e "console.log(require('./native/sources.json').addon.join('\n'))")
+napi_defines=$(node -p "require('./native/sources.json').defines.map((d) => '-D' + d).join(' ')")
 bind=$out/bindings
 mkdir -p "$bind"
 for src in "${addon[@]}"; do
-  g++ -std=c++17 -fPIC -fopenmp -Wall -Werror -DDEEPCONV_WITH_CUDA -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS \
-    -DNODE_ADDON_API_DISABLE_DEPRECATED -I"$node_inc" -I"$napi_inc" -Inative/include -Inative \
+  g++ -std=c++17 -fPIC -fopenmp -Wall -Werror -DDEEPCONV_WITH_CUDA $napi_defines -I"$node_inc" -I"$napi_inc" -Inative/include -Inative \
     -c "$src" -o "$bind/$(echo "$src" | tr / _).o" || status=1
 done
 if (( status )); then

@@ -188,7 +188,7 @@ describe('async variants and float32', () => {
     ] as const;
     for (const [syncRule, asyncRule] of rules) {
       const a = lin(-1, 1);
-      const b = lin(-1, 1);
+      const b = lin(-1, 1).clone();  // in deepconv's memory: asynchronous kernels write only there
       const ca = {};
       const cb = {};
       for (let s = 0; s < 3; s++) {
@@ -212,8 +212,22 @@ describe('async variants and float32', () => {
     expect(relError(w32.data, w64.data)).toBeLessThan(1e-6);
   });
 
+  test('an asynchronous update refuses weights wrapping JavaScript-owned memory, and reads such gradients', async () => {
+    const foreign = lin(-1, 1);  // wraps a plain Float64Array
+    const err = await sgdAsync(foreign, lin(1, 2)).then(() => null, (e: Error) => e);
+    expect(err?.constructor.name).toBe('TypeError');
+    expect(err?.message).toMatch(/^deepconv native: w is written by an asynchronous kernel, so it must be memory deepconv allocated/);
+    const w = lin(-1, 1).clone();
+    const w0 = w.data.slice();
+    const dw = lin(1, 2);
+    const p = sgdAsync(w, dw, { learningRate: 0.5 });
+    dw.data.fill(1e9);  // the gradient was copied when the call was queued
+    await p;
+    for (let i = 0; i < w.size; i++) expect(w.data[i]).toBe(w0[i] - 0.5 * lin(1, 2).data[i]);
+  });
+
   test('prepareUpdate runs the named rules', async () => {
-    const w = lin(-1, 1);
+    const w = lin(-1, 1).clone();
     const dw = lin(1, 2);
     const w0 = w.data.slice();
     const p = prepareUpdate.sgd(w, dw, { learningRate: 0.1 });

@@ -18,7 +18,7 @@ const N = 4, C = 3, H = 9, W = 9, F = 5;
 const x = Float32Array.from({ length: N * C * H * W }, (_, i) => Math.sin(i));
 const w = Float32Array.from({ length: F * C * 9 }, (_, i) => Math.cos(i));
 const bias = new Float32Array(F).fill(0.5);
-const out = new Float32Array(N * F * H * W);
+const out = new Float32Array(b.hostAlloc(4 * N * F * H * W));  // asynchronous kernels write only deepconv's memory
 (async () => {
   for (let r = 0; r < workerData.rounds; r++) await b.convForward(N, C, H, W, F, 3, 3, 1, 1, false, out, x, w, bias, true);
   parentPort.postMessage({ threads: b.getNumThreads(), out: Array.from(out) });

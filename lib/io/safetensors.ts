@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as pathlib from 'path';
 import { randomBytes } from 'crypto';
-import { Tensor, DType, FloatArray, sizeOf } from '../tensor';
+import { Tensor, DType, FloatArray, hostArray, sizeOf } from '../tensor';
 import { describe } from '../validate';
 import { FileFormatError, fsError } from './errors';
 
@@ -259,7 +259,7 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
   const tensors: Record<string, Tensor> = {};
   for (const e of entries) {
     const count = sizeOf(e.shape);
-    const data = e.dtype === 'float64' ? new Float64Array(count) : new Float32Array(count);
+    const data = hostArray(e.dtype, count);
     const bytes = new Uint8Array(data.buffer);
     bytes.set(b.subarray(dataStart + e.begin, dataStart + e.end));
     if (!LITTLE_ENDIAN) {

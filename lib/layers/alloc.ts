@@ -5,17 +5,15 @@
 // output element, so recycled buffers need no clearing. The same holds for device memory: on
 // cuda, outputs are CudaBuffers and a step makes no cudaMalloc once the arena is warm.
 import { CudaBuffer } from '../binding';
-import { cudaAlloc, Device, DType, FloatArray, isCudaBuffer, Tensor } from '../tensor';
+import { cudaAlloc, Device, DType, FloatArray, hostArray, isCudaBuffer, Tensor } from '../tensor';
 
 type Kind = DType | 'int32' | 'cuda-float32' | 'cuda-int32';
 type Buffer = FloatArray | Int32Array | CudaBuffer;
 
 function make(kind: Kind, n: number): Buffer {
-  if (kind === 'float64') return new Float64Array(n);
-  if (kind === 'int32') return new Int32Array(n);
   if (kind === 'cuda-float32') return cudaAlloc(n, false);
   if (kind === 'cuda-int32') return cudaAlloc(n, false, 'int32');
-  return new Float32Array(n);
+  return hostArray(kind as DType | 'int32', n);
 }
 
 function kindOf(b: Buffer): Kind {

@@ -1,6 +1,6 @@
 // Classification losses on scores (N, C) and labels y: the mean loss and d(loss)/d(scores).
 import { native } from '../binding';
-import { Tensor } from '../tensor';
+import { hostArray, Tensor } from '../tensor';
 import { checkLabels, checkTensor, Labels } from '../validate';
 import { Prepared, runAsync, runSync } from './op';
 import { output } from './alloc';
@@ -15,7 +15,7 @@ export function prepareLoss(kind: 'softmax' | 'svm', scores: Tensor, y: Labels):
   const [N, C] = scores.shape;
   const labels = checkLabels('y', y, N, C);
   const dx = output(scores);
-  const loss = new Float64Array(1);
+  const loss = hostArray('float64', 1);
   const result: LossResult = { loss: 0, dx };
   const fn = kind === 'softmax' ? native.softmaxLoss : native.svmLoss;
   return {

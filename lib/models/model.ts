@@ -7,7 +7,7 @@ import { Arena } from '../layers/alloc';
 import { BatchNormParam } from '../layers/batchnorm';
 import { native } from '../binding';
 import { barrier, driveAsync, driveSync, step, Steps } from '../layers/op';
-import { checkDevice, Device, DType, stageOn, Tensor } from '../tensor';
+import { checkDevice, Device, DType, hostArray, stageOn, Tensor } from '../tensor';
 import { checkInt, checkLabels, checkOptions, checkTensor, describe, Labels, shapeStr } from '../validate';
 
 /** Loss and gradients of a training forward/backward pass (grads keyed like params). */
@@ -131,7 +131,7 @@ export abstract class Model {
     if (reg !== 0) {
       // dw += 2 reg w and sum(w^2), natively on the parameters' device.
       const keys = this.weightKeys();
-      const sums = keys.map(() => new Float64Array(1));
+      const sums = keys.map(() => hostArray('float64', 1));
       for (let i = 0; i < keys.length; i++) {
         const w = this.params[keys[i]];
         const g = out.grads[keys[i]];

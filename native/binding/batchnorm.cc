@@ -13,14 +13,14 @@ Napi::Value batchnormForwardTrain_t(Args& a) {
   const int64_t N = a.integer("N"), D = a.integer("D"), S = a.integer("S");
   const double eps = a.number("eps"), momentum = a.number("momentum");
   const int64_t n = checked_product({N, D, S}, "x");
-  T* out = a.buffer<T>("out", n);
-  T* mean = a.buffer<T>("mean", D);
-  T* rstd = a.buffer<T>("rstd", D);
-  T* rm = a.buffer<T>("runningMean", D);
-  T* rv = a.buffer<T>("runningVar", D);
-  const T* x = a.buffer<T>("x", n);
-  const T* gamma = a.buffer<T>("gamma", D);
-  const T* beta = a.buffer<T>("beta", D);
+  T* out = a.out<T>("out", n);
+  T* mean = a.out<T>("mean", D);
+  T* rstd = a.out<T>("rstd", D);
+  T* rm = a.out<T>("runningMean", D);
+  T* rv = a.out<T>("runningVar", D);
+  const T* x = a.in<T>("x", n);
+  const T* gamma = a.in<T>("gamma", D);
+  const T* beta = a.in<T>("beta", D);
   return run<T>(
       a, [=] { cpu::batchnorm_forward_train<T>(out, mean, rstd, rm, rv, x, gamma, beta, N, D, S, eps, momentum); },
       [=](auto& ctx) {
@@ -34,12 +34,12 @@ Napi::Value batchnormForwardTest_t(Args& a) {
   const int64_t N = a.integer("N"), D = a.integer("D"), S = a.integer("S");
   const double eps = a.number("eps");
   const int64_t n = checked_product({N, D, S}, "x");
-  T* out = a.buffer<T>("out", n);
-  const T* x = a.buffer<T>("x", n);
-  const T* gamma = a.buffer<T>("gamma", D);
-  const T* beta = a.buffer<T>("beta", D);
-  const T* rm = a.buffer<T>("runningMean", D);
-  const T* rv = a.buffer<T>("runningVar", D);
+  T* out = a.out<T>("out", n);
+  const T* x = a.in<T>("x", n);
+  const T* gamma = a.in<T>("gamma", D);
+  const T* beta = a.in<T>("beta", D);
+  const T* rm = a.in<T>("runningMean", D);
+  const T* rv = a.in<T>("runningVar", D);
   return run<T>(a, [=] { cpu::batchnorm_forward_test<T>(out, x, gamma, beta, rm, rv, N, D, S, eps); },
                 [=](auto& ctx) { cuda::batchnorm_forward_test(ctx, out, x, gamma, beta, rm, rv, N, D, S, eps); });
 }
@@ -50,14 +50,14 @@ Napi::Value batchnormBackward_t(Args& a) {
   const int64_t N = a.integer("N"), D = a.integer("D"), S = a.integer("S");
   const bool alt = a.boolean("alt");
   const int64_t n = checked_product({N, D, S}, "x");
-  T* dx = a.buffer<T>("dx", n);
-  T* dgamma = a.buffer<T>("dgamma", D);
-  T* dbeta = a.buffer<T>("dbeta", D);
-  const T* dout = a.buffer<T>("dout", n);
-  const T* x = a.buffer<T>("x", n);
-  const T* gamma = a.buffer<T>("gamma", D);
-  const T* mean = a.buffer<T>("mean", D);
-  const T* rstd = a.buffer<T>("rstd", D);
+  T* dx = a.out<T>("dx", n);
+  T* dgamma = a.out<T>("dgamma", D);
+  T* dbeta = a.out<T>("dbeta", D);
+  const T* dout = a.in<T>("dout", n);
+  const T* x = a.in<T>("x", n);
+  const T* gamma = a.in<T>("gamma", D);
+  const T* mean = a.in<T>("mean", D);
+  const T* rstd = a.in<T>("rstd", D);
   return run<T>(
       a,
       [=] {

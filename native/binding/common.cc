@@ -3,11 +3,12 @@
 #include <cmath>
 
 #include "binding/executor.h"
+#include "binding/host_memory.h"
 #include "deepconv/parallel.h"
 
 namespace deepconv {
 
-AddonState::AddonState() = default;
+AddonState::AddonState() : host(std::make_shared<HostRegistry>()) {}
 AddonState::~AddonState() = default;  // joins the executor thread
 
 AddonState& state(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }
@@ -16,6 +17,41 @@ Executor& executor(Napi::Env env) {
   AddonState& st = state(env);
   if (!st.executor) st.executor = std::make_unique<Executor>(env);
   return *st.executor;
+}
+
+Args::Args(const Napi::CallbackInfo& info) : info_(info) {
+  // Decided before any buffer is read, since that decides how each is held. check_arity() makes
+  // sure the last argument is the flag and not an extra one.
+  const size_t n = info.Length();
+  async_ = n > 0 && info[n - 1].IsBoolean() && info[n - 1].As<Napi::Boolean>().Value();
+}
+
+void Args::check_arity() const {
+  const size_t n = info_.Length();
+  if (n > pos_ + 1 || (n == pos_ + 1 && !info_[pos_].IsBoolean())) {
+    throw ArgTypeError("expected " + std::to_string(pos_) + " arguments and an optional async flag, got " +
+                       std::to_string(n) + " arguments");
+  }
+}
+
+void* Args::lend(const char* name, const Napi::Value& v, void* data, size_t bytes, Role role) {
+  (void)v;
+  if (!async_) return data;  // no JavaScript runs while a synchronous CPU call does
+  if (role != Role::snapshot) {
+    if (std::shared_ptr<void> block = state(env()).host->find(data, bytes)) {
+      owned_.push_back(std::move(block));
+      return data;
+    }
+  }
+  if (role == Role::out) {
+    throw ArgTypeError(std::string(name) + " is written by an asynchronous kernel, so it must be memory deepconv " +
+                       "allocated (as the Tensor factories do), got " + kind_of(v) + " whose memory JavaScript owns " +
+                       "and could transfer or free while the kernel runs");
+  }
+  std::shared_ptr<void> copy = copy_to_host_block(data, bytes);
+  void* p = copy.get();
+  owned_.push_back(std::move(copy));
+  return p;
 }
 
 DType Args::dtype() const {
@@ -128,9 +164,10 @@ int64_t checked_product(std::initializer_list<int64_t> dims, const char* what) {
 
 
 Napi::Value run(Args& args, std::function<void()> kernel) {
+  args.check_arity();
   Napi::Env env = args.env();
   int threads = state(env).num_threads;
-  if (args.async_flag()) return executor(env).submit(env, std::move(kernel), args.kept(), threads);
+  if (args.async()) return executor(env).submit(env, std::move(kernel), std::move(args.owned()), threads);
   set_num_threads(threads);
   kernel();
   return env.Undefined();

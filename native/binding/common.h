@@ -27,10 +27,13 @@ namespace deepconv {
 class Executor;
 struct DeviceRuntime;  // binding/device.h
 
+class HostRegistry;  // binding/host_memory.h
+
 struct AddonState {
   AddonState();
   ~AddonState();
   int num_threads = 1;  // OpenMP threads each kernel call uses
+  std::shared_ptr<HostRegistry> host;  // the host memory lent to JavaScript (hostAlloc)
   // The CUDA context and its lock (CUDA builds; created on first use). Device buffers share it,
   // so it outlives this state if a buffer is collected after the environment's teardown began.
   std::shared_ptr<DeviceRuntime> device;
@@ -66,26 +69,36 @@ struct DeviceKindOf<int32_t> {
   static constexpr DeviceKind value = DeviceKind::i32;
 };
 
-// If v is a live CudaBuffer: its device pointer, element kind and length (else false). Throws
-// ArgTypeError for a disposed one. Always false in builds without CUDA.
+// If v is a live CudaBuffer: its device pointer, element kind and length (else false), and in
+// *keep (when given) a reference that keeps the device memory allocated. Throws ArgTypeError for
+// a disposed one. Always false in builds without CUDA.
 bool device_buffer(Napi::Env env, const Napi::Value& v, const char* name, void** ptr, DeviceKind* kind,
-                   int64_t* length);
+                   int64_t* length, std::shared_ptr<void>* keep = nullptr);
 std::string device_kind_name(DeviceKind k);
 
-// Reads a binding call's arguments left to right. Every buffer it hands out is remembered so
-// that an asynchronous call can keep it alive until the kernel finishes.
+// Reads a binding call's arguments left to right.
 //
-// buffer<T>() takes a typed array (the call runs on the CPU) or a CudaBuffer (the call runs on
-// the GPU); every buffer of one call must be on the same side. host<T>() takes typed arrays only
-// (labels, scalar results), whichever side the call runs on.
+// in<T>() / out<T>() take a typed array (the call runs on the CPU) or a CudaBuffer (the call runs
+// on the GPU); every buffer of one call must be on the same side. in<T>() is only read by the
+// kernel, out<T>() is written (or updated in place). host_in<T>() / host_out<T>() take typed
+// arrays only (labels, scalar results), whichever side the call runs on.
+//
+// What an asynchronous call (trailing `true`) may use, since JavaScript runs on while it is queued
+// (see host_memory.h): out<T>() / host_out<T>() must be memory the addon allocated (hostAlloc) or
+// a CudaBuffer, and the job co-owns it; in<T>() uses such memory in place and copies any other
+// typed array into the job when the call is made; host_in<T>() always copies, because the binding
+// checks its values (labels) and JavaScript must not change them between the check and the kernel.
+// Synchronous CPU calls take any typed array in place: no JavaScript runs while they do.
 class Args {
  public:
-  explicit Args(const Napi::CallbackInfo& info) : info_(info) {}
+  explicit Args(const Napi::CallbackInfo& info);
 
   // dtype of the call: that of its first Float32Array / Float64Array / float32 CudaBuffer argument.
   DType dtype() const;
-  // Where the call's buffers live (known once a buffer<T>() has been read).
+  // Where the call's buffers live (known once a buffer has been read).
   bool on_cuda() const { return where_ == Where::cuda; }
+  // Whether the call ends with the "run asynchronously" flag set.
+  bool async() const { return async_; }
 
   // A whole number within [lo, hi].
   int64_t integer(const char* name, int64_t lo = 1, int64_t hi = (int64_t(1) << 40));
@@ -93,30 +106,46 @@ class Args {
   bool boolean(const char* name);
   std::string string(const char* name);
 
-  // A typed array of element type T holding exactly `count` elements.
+  // A buffer of element type T holding exactly `count` elements (null when count is 0).
   template <typename T>
-  T* buffer(const char* name, int64_t count);
+  const T* in(const char* name, int64_t count) {
+    return buffer<T>(name, count, Role::in);
+  }
   template <typename T>
-  T* host(const char* name, int64_t count);
-
-  // The trailing "run asynchronously" flag (absent means synchronous).
-  bool async_flag() const {
-    return info_.Length() > pos_ && info_[pos_].IsBoolean() && info_[pos_].As<Napi::Boolean>().Value();
+  T* out(const char* name, int64_t count) {
+    return buffer<T>(name, count, Role::out);
+  }
+  template <typename T>
+  const T* host_in(const char* name, int64_t count) {
+    return host<T>(name, count, next(name), Role::snapshot);
+  }
+  template <typename T>
+  T* host_out(const char* name, int64_t count) {
+    return host<T>(name, count, next(name), Role::out);
   }
 
-  std::vector<Napi::Value>& kept() { return kept_; }
+  // Refuses arguments beyond those read and the trailing flag (so the flag cannot be misread).
+  void check_arity() const;
+
+  // The memory an asynchronous call's job must keep alive until its kernel has run.
+  std::vector<std::shared_ptr<void>>& owned() { return owned_; }
   Napi::Env env() const { return info_.Env(); }
 
  private:
+  enum class Role { in, out, snapshot };
   Napi::Value next(const char* name);
   template <typename T>
-  T* host(const char* name, int64_t count, const Napi::Value& v);  // v: the argument already read
+  T* buffer(const char* name, int64_t count, Role role);
+  template <typename T>
+  T* host(const char* name, int64_t count, const Napi::Value& v, Role role);  // v: the argument already read
+  void* lend(const char* name, const Napi::Value& v, void* data, size_t bytes, Role role);
   void set_where(Where w, const char* name);
   const Napi::CallbackInfo& info_;
   size_t pos_ = 0;
+  bool async_ = false;
   Where where_ = Where::unknown;
   const char* first_ = nullptr;  // the first buffer read, for mixed-device messages
-  std::vector<Napi::Value> kept_;
+  std::vector<std::shared_ptr<void>> owned_;
 };
 
 // What a value is, for messages: "a Float32Array", "a number", ...
@@ -174,13 +203,14 @@ struct TypedArrayKind<uint8_t> {
 };
 
 template <typename T>
-T* Args::buffer(const char* name, int64_t count) {
+T* Args::buffer(const char* name, int64_t count, Role role) {
   Napi::Value v = next(name);
   void* ptr = nullptr;
   DeviceKind kind{};
   int64_t length = 0;
+  std::shared_ptr<void> keep;
   // Typed arrays first: the CPU path pays no device check.
-  if (!v.IsTypedArray() && device_buffer(env(), v, name, &ptr, &kind, &length)) {
+  if (!v.IsTypedArray() && device_buffer(env(), v, name, &ptr, &kind, &length, &keep)) {
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, int32_t>) {
       if (kind != DeviceKindOf<T>::value) {
         throw ArgTypeError(std::string(name) + " must be a " + device_kind_name(DeviceKindOf<T>::value) +
@@ -191,35 +221,34 @@ T* Args::buffer(const char* name, int64_t count) {
                             std::to_string(length));
       }
       set_where(Where::cuda, name);
-      kept_.push_back(v);
-      return count == 0 ? nullptr : static_cast<T*>(ptr);  // as for typed arrays: empty is null
+      if (count == 0) return nullptr;  // as for typed arrays: empty is null
+      owned_.push_back(std::move(keep));  // GPU work may be in flight even after a synchronous call
+      return static_cast<T*>(ptr);
     } else {
       throw ArgTypeError(std::string(name) + " must be " + TypedArrayKind<T>::name +
                          " (cuda buffers hold float32 or int32), got a " + device_kind_name(kind) + " cuda buffer");
     }
   }
-  T* p = host<T>(name, count, v);  // first: a non-array is a type error, not a device mix-up
+  T* p = host<T>(name, count, v, role);  // first: a non-array is a type error, not a device mix-up
   set_where(Where::cpu, name);
   return p;
 }
 
 template <typename T>
-T* Args::host(const char* name, int64_t count) {
-  return host<T>(name, count, next(name));
-}
-
-template <typename T>
-T* Args::host(const char* name, int64_t count, const Napi::Value& v) {
+T* Args::host(const char* name, int64_t count, const Napi::Value& v, Role role) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayKind<T>::value) {
     throw ArgTypeError(std::string(name) + " must be " + TypedArrayKind<T>::name + ", got " + kind_of(v));
   }
   auto arr = v.As<Napi::TypedArrayOf<T>>();
   if (static_cast<int64_t>(arr.ElementLength()) != count) {
+    if (count > 0 && arr.ElementLength() == 0 && arr.ArrayBuffer().IsDetached()) {
+      throw ArgTypeError(std::string(name) + "'s ArrayBuffer is detached (transferred or freed): it holds no elements");
+    }
     throw ArgRangeError(std::string(name) + " must hold " + std::to_string(count) + " elements, got " +
                         std::to_string(arr.ElementLength()));
   }
-  kept_.push_back(v);
-  return count == 0 ? nullptr : arr.Data();
+  if (count == 0) return nullptr;
+  return static_cast<T*>(lend(name, v, arr.Data(), size_t(count) * sizeof(T), role));
 }
 
 // Dispatches a templated binding fn_t<T> on the dtype of the call. Bindings take their sizes

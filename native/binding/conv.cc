@@ -37,10 +37,10 @@ template <typename T>
 Napi::Value convForward_t(Args& a) {
   const cpu::ConvShape s = conv_shape(a);
   const bool naive = a.boolean("naive");
-  T* out = a.buffer<T>("out", checked_product({s.N, s.F, s.Ho, s.Wo}, "out"));
-  const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
-  const T* w = a.buffer<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
-  const T* b = a.buffer<T>("b", s.F);
+  T* out = a.out<T>("out", checked_product({s.N, s.F, s.Ho, s.Wo}, "out"));
+  const T* x = a.in<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
+  const T* w = a.in<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
+  const T* b = a.in<T>("b", s.F);
   if (naive && a.on_cuda()) throw ArgRangeError("the naive convolution runs on the CPU only");
   return run<T>(a, [=] { (naive ? cpu::conv_forward_naive<T> : cpu::conv_forward<T>)(out, x, w, b, s); },
                 [=](auto& ctx) { cuda::conv_forward(ctx, out, x, w, b, s); });
@@ -53,12 +53,12 @@ Napi::Value convBackward_t(Args& a) {
   const bool naive = a.boolean("naive");
   const bool need_dx = a.boolean("needDx");
   if (naive && !need_dx) throw ArgRangeError("the naive convolution always computes dx");
-  T* dx = a.buffer<T>("dx", need_dx ? checked_product({s.N, s.C, s.H, s.W}, "dx") : 0);
-  T* dw = a.buffer<T>("dw", checked_product({s.F, s.C, s.HH, s.WW}, "dw"));
-  T* db = a.buffer<T>("db", s.F);
-  const T* dout = a.buffer<T>("dout", checked_product({s.N, s.F, s.Ho, s.Wo}, "dout"));
-  const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
-  const T* w = a.buffer<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
+  T* dx = a.out<T>("dx", need_dx ? checked_product({s.N, s.C, s.H, s.W}, "dx") : 0);
+  T* dw = a.out<T>("dw", checked_product({s.F, s.C, s.HH, s.WW}, "dw"));
+  T* db = a.out<T>("db", s.F);
+  const T* dout = a.in<T>("dout", checked_product({s.N, s.F, s.Ho, s.Wo}, "dout"));
+  const T* x = a.in<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
+  const T* w = a.in<T>("w", checked_product({s.F, s.C, s.HH, s.WW}, "w"));
   if (naive && a.on_cuda()) throw ArgRangeError("the naive convolution runs on the CPU only");
   return run<T>(a, [=] { (naive ? cpu::conv_backward_naive<T> : cpu::conv_backward<T>)(dx, dw, db, dout, x, w, s); },
                 [=](auto& ctx) { cuda::conv_backward(ctx, dx, dw, db, dout, x, w, s); });

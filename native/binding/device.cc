@@ -34,7 +34,9 @@ std::string device_kind_name(DeviceKind k) { return k == DeviceKind::f32 ? "floa
 
 #ifndef DEEPCONV_WITH_CUDA
 
-bool device_buffer(Napi::Env, const Napi::Value&, const char*, void**, DeviceKind*, int64_t*) { return false; }
+bool device_buffer(Napi::Env, const Napi::Value&, const char*, void**, DeviceKind*, int64_t*, std::shared_ptr<void>*) {
+  return false;
+}
 
 std::shared_ptr<DeviceRuntime> device_runtime(Napi::Env) { throw std::runtime_error(kNoCuda); }
 
@@ -85,43 +87,19 @@ class CudaBuffer : public Napi::ObjectWrap<CudaBuffer> {
     if (st != napi_ok) throw Napi::Error::New(info.Env(), "deepconv native: could not tag a CudaBuffer");
   }
 
-  ~CudaBuffer() override { release(); }
-
-  void release() noexcept {
-    if (ptr && rt) {
-      std::lock_guard<std::mutex> lock(rt->mu);
-      rt->ctx->release(ptr);  // waits for the stream's queued work first
-    }
-    ptr = nullptr;
-  }
-
-  // Frees the memory now or, while queued kernels may still use it, after them (the executor runs
-  // jobs in order). Later use of the buffer is refused either way.
+  // Frees the memory once no queued job uses it any more (each holds its own reference to it, and
+  // the context waits for the stream's queued work before freeing). Later use is refused.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (disposed) return env.Undefined();
     disposed = true;
-    AddonState& st = state(env);
-    if (st.executor && st.executor->pending() > 0 && ptr) {
-      void* p = ptr;
-      std::shared_ptr<DeviceRuntime> r = rt;
-      ptr = nullptr;
-      st.executor->submit(env, [p, r] {
-        std::lock_guard<std::mutex> lock(r->mu);
-        r->ctx->release(p);
-      }, {}, 1);
-    } else {
-      release();
-    }
-    return env.Undefined();
+    memory.reset();
+    return info.Env().Undefined();
   }
 
   Napi::Value Length(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(length)); }
   Napi::Value Kind(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), device_kind_name(kind)); }
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed); }
 
-  std::shared_ptr<DeviceRuntime> rt;
-  void* ptr = nullptr;
+  std::shared_ptr<void> memory;  // the cudaMalloc'd array; its deleter gives it back to the context
   DeviceKind kind = DeviceKind::f32;
   int64_t length = 0;
   bool disposed = false;
@@ -147,9 +125,12 @@ Napi::Value CudaAlloc(const Napi::CallbackInfo& info) {
     const size_t bytes = size_t(n) * 4;
     {
       std::lock_guard<std::mutex> lock(rt->mu);
-      b->ptr = rt->ctx->alloc(bytes);
-      b->rt = rt;  // from here on the destructor frees ptr
-      if (zero && bytes > 0) rt->ctx->fill_zero(b->ptr, bytes);
+      void* p = rt->ctx->alloc(bytes);
+      b->memory = std::shared_ptr<void>(p, [rt](void* q) {
+        std::lock_guard<std::mutex> l(rt->mu);
+        rt->ctx->release(q);  // waits for the stream's queued work first
+      });
+      if (zero && bytes > 0) rt->ctx->fill_zero(p, bytes);
     }
     b->kind = kind;
     b->length = n;
@@ -172,17 +153,17 @@ bool kind_at(const Napi::CallbackInfo& info, size_t i, DeviceKind* kind) {
 template <typename T>
 Napi::Value upload_t(Args& a) {
   const int64_t n = a.integer("n", 0);
-  T* dst = a.buffer<T>("dst", n);
+  T* dst = a.out<T>("dst", n);
   if (!a.on_cuda()) throw ArgTypeError("dst must be a cuda buffer");
-  const T* src = a.host<T>("src", n);
+  const T* src = a.host_in<T>("src", n);
   return run_cuda(a, [=](cuda::Context& ctx) { ctx.upload(dst, src, size_t(n) * sizeof(T)); });
 }
 
 template <typename T>
 Napi::Value download_t(Args& a) {
   const int64_t n = a.integer("n", 0);
-  T* dst = a.host<T>("dst", n);
-  const T* src = a.buffer<T>("src", n);
+  T* dst = a.host_out<T>("dst", n);
+  const T* src = a.in<T>("src", n);
   if (!a.on_cuda()) throw ArgTypeError("src must be a cuda buffer");
   return run_cuda(a, [=](cuda::Context& ctx) { ctx.download(dst, src, size_t(n) * sizeof(T)); });
 }
@@ -190,8 +171,8 @@ Napi::Value download_t(Args& a) {
 template <typename T>
 Napi::Value copy_t(Args& a) {
   const int64_t n = a.integer("n", 0);
-  T* dst = a.buffer<T>("dst", n);
-  const T* src = a.buffer<T>("src", n);
+  T* dst = a.out<T>("dst", n);
+  const T* src = a.in<T>("src", n);
   if (!a.on_cuda()) throw ArgTypeError("dst and src must be cuda buffers");
   return run_cuda(a, [=](cuda::Context& ctx) { ctx.copy(dst, src, size_t(n) * sizeof(T)); });
 }
@@ -218,7 +199,8 @@ Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::shared_ptr<DeviceRuntime> rt = device_runtime(env);
     auto sync = [rt] { rt->ctx->synchronize(); };
-    if (a.async_flag()) return Napi::Value(executor(env).submit(env, [] {}, {}, 1, sync));
+    a.check_arity();
+    if (a.async()) return Napi::Value(executor(env).submit(env, [] {}, {}, 1, sync));
     sync();
     return env.Undefined();
   });
@@ -245,14 +227,15 @@ int device_index() {
 }  // namespace
 
 bool device_buffer(Napi::Env env, const Napi::Value& v, const char* name, void** ptr, DeviceKind* kind,
-                   int64_t* length) {
+                   int64_t* length, std::shared_ptr<void>* keep) {
   if (!v.IsObject() || v.IsTypedArray() || v.IsArrayBuffer()) return false;
   bool tagged = false;
   if (napi_check_object_type_tag(env, v, &kCudaBufferTag, &tagged) != napi_ok || !tagged) return false;
   CudaBuffer* b = CudaBuffer::Unwrap(v.As<Napi::Object>());
   if (b == nullptr) return false;
-  if (b->disposed || b->ptr == nullptr) throw ArgTypeError(std::string(name) + " is a disposed cuda buffer");
-  *ptr = b->ptr;
+  if (b->disposed || !b->memory) throw ArgTypeError(std::string(name) + " is a disposed cuda buffer");
+  *ptr = b->memory.get();
+  if (keep) *keep = b->memory;
   *kind = b->kind;
   *length = b->length;
   return true;
@@ -280,15 +263,17 @@ std::shared_ptr<DeviceRuntime> device_runtime(Napi::Env env) {
 }
 
 Napi::Value run_cuda(Args& args, std::function<void(cuda::Context&)> kernel) {
+  args.check_arity();
   Napi::Env env = args.env();
   std::shared_ptr<DeviceRuntime> rt = device_runtime(env);
   auto queue = [rt, kernel] {
     std::lock_guard<std::mutex> lock(rt->mu);
     kernel(*rt->ctx);
   };
-  if (args.async_flag()) {
+  if (args.async()) {
     // The sync runs without the lock: it only waits on the stream.
-    return executor(env).submit(env, queue, args.kept(), state(env).num_threads, [rt] { rt->ctx->synchronize(); });
+    return executor(env).submit(env, queue, std::move(args.owned()), state(env).num_threads,
+                                [rt] { rt->ctx->synchronize(); });
   }
   queue();
   return env.Undefined();

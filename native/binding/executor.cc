@@ -7,39 +7,60 @@
 
 namespace deepconv {
 
-Executor::Executor(Napi::Env env) {
-  // No JavaScript callback: settle() runs as the call_js hook on the JS thread.
-  done_ = Napi::ThreadSafeFunction::New(env, Napi::Function(), "deepconv:executor", 0, 1);
-  done_.Unref(env);  // only pending work keeps the event loop alive (see submit / settle)
+Executor::Executor(Napi::Env env) : env_(env) {
+  napi_value name;
+  if (napi_create_string_utf8(env, "deepconv:executor", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, this, settle, &done_) !=
+          napi_ok) {
+    throw Napi::Error::New(env, "deepconv native: could not create the executor's thread-safe function");
+  }
+  // Only pending work keeps the event loop alive (see submit / settle).
+  napi_unref_threadsafe_function(env, done_);
+  // After the thread-safe function: cleanup hooks run last-registered first.
+  napi_add_env_cleanup_hook(env, on_cleanup, this);
   thread_ = std::thread([this] { loop(); });
 }
 
 Executor::~Executor() {
+  if (!shut_) {
+    napi_remove_env_cleanup_hook(env_, on_cleanup, this);
+    shutdown();
+  }
+}
+
+void Executor::on_cleanup(void* self) { static_cast<Executor*>(self)->shutdown(); }
+
+void Executor::shutdown() {
+  if (shut_) return;
+  shut_ = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  for (Job* job : queue_) {
-    for (auto& r : job->refs) r.SuppressDestruct();  // the environment is being torn down
-    delete job;
-  }
-  done_.Release();
+  if (thread_.joinable()) thread_.join();  // the kernel in progress finishes; device work is waited for
+  for (Job* job : queue_) delete job;     // never run: their promises are dropped with the environment
+  queue_.clear();
+  // Abort: jobs handed over but not yet settled come back to settle() without an environment.
+  napi_release_threadsafe_function(done_, napi_tsfn_abort);
 }
 
-Napi::Promise Executor::submit(Napi::Env env, std::function<void()> kernel, const std::vector<Napi::Value>& keep,
-                               int threads, std::function<void()> sync) {
-  auto* job = new Job{std::move(kernel), std::move(sync), Napi::Promise::Deferred::New(env), {}, threads, {}, false};
-  for (const auto& v : keep) job->refs.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  Napi::Promise promise = job->deferred.Promise();
-  if (pending_++ == 0) done_.Ref(env);
+Napi::Value Executor::submit(Napi::Env env, std::function<void()> kernel, std::vector<std::shared_ptr<void>> owned,
+                             int threads, std::function<void()> sync) {
+  if (shut_) throw Napi::Error::New(env, "deepconv native: the environment is shutting down");
+  napi_value promise;
+  napi_deferred deferred;
+  if (napi_create_promise(env, &deferred, &promise) != napi_ok) {
+    throw Napi::Error::New(env, "deepconv native: could not create a promise");
+  }
+  auto* job = new Job{std::move(kernel), std::move(sync), deferred, std::move(owned), threads, {}, false};
+  if (pending_++ == 0) napi_ref_threadsafe_function(env, done_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(job);
   }
   cv_.notify_one();
-  return promise;
+  return Napi::Value(env, promise);
 }
 
 void Executor::loop() {
@@ -100,25 +121,36 @@ void Executor::sync_and_finish(std::vector<Job*>& jobs) {
 }
 
 void Executor::finish(Job* job) {
-  if (done_.NonBlockingCall(job, settle) != napi_ok) {
-    // The environment is closing: nobody is left to settle the promise.
-    for (auto& r : job->refs) r.SuppressDestruct();
-    delete job;
+  // The kernel is done: its memory can go now, on this thread (freeing a host block or device
+  // memory calls no JavaScript).
+  job->owned.clear();
+  if (napi_call_threadsafe_function(done_, job, napi_tsfn_nonblocking) != napi_ok) {
+    delete job;  // the environment is closing: nobody is left to settle the promise
   }
 }
 
-void Executor::settle(Napi::Env env, Napi::Function, Job* job) {
-  if (env != nullptr) {
-    Napi::HandleScope scope(env);
+// Runs on the JS thread (env set) or, while the thread-safe function is torn down, without an
+// environment (env null): then the job is only freed. Never throws.
+void Executor::settle(napi_env env, napi_value, void* context, void* data) noexcept {
+  Job* job = static_cast<Job*>(data);
+  if (env != nullptr) try {
+    auto* self = static_cast<Executor*>(context);
+    napi_value value = nullptr;
+    bool ok;
     if (job->failed) {
-      job->deferred.Reject(Napi::Error::New(env, "deepconv native: " + job->error).Value());
+      napi_value msg;
+      ok = napi_create_string_utf8(env, ("deepconv native: " + job->error).c_str(), NAPI_AUTO_LENGTH, &msg) == napi_ok &&
+           napi_create_error(env, nullptr, msg, &value) == napi_ok &&
+           napi_reject_deferred(env, job->deferred, value) == napi_ok;
     } else {
-      job->deferred.Resolve(env.Undefined());
+      ok = napi_get_undefined(env, &value) == napi_ok && napi_resolve_deferred(env, job->deferred, value) == napi_ok;
     }
-    Executor* self = state(env).executor.get();
-    if (self && --self->pending_ == 0) self->done_.Unref(env);
+    (void)ok;  // failing means the environment is going away (a terminated worker): nothing to tell
+    if (!self->shut_ && --self->pending_ == 0) napi_unref_threadsafe_function(env, self->done_);
+  } catch (...) {
+    // out of memory for a message: the promise stays pending rather than the process dying
   }
-  delete job;  // releases the references to the typed arrays
+  delete job;
 }
 
 }  // namespace deepconv

@@ -5,6 +5,11 @@
 // with the busy one for the cores (seen: 40 ms instead of 0.3 ms for a batch-1 forward). One
 // thread means one OpenMP team, kernels in submission order, and a JavaScript thread that only
 // queues work and settles promises.
+//
+// Teardown (worker.terminate(), process exit, environment cleanup): an environment cleanup hook,
+// registered after the thread-safe function so that it runs before Node closes that function,
+// finishes the kernel in progress, drops the queued ones and their promises, and releases the
+// function. Nothing here throws into Node: settling a promise of a dying environment is skipped.
 #pragma once
 
 #include <napi.h>
@@ -12,6 +17,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -22,18 +28,19 @@ namespace deepconv {
 class Executor {
  public:
   explicit Executor(Napi::Env env);
-  ~Executor();  // finishes the kernel in progress, drops the rest (the environment is going away)
+  ~Executor();  // shutdown(), if the cleanup hook has not run
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // Queues `kernel` (JS thread only). `keep` stays referenced until it has run, so the typed
-  // arrays it reads and writes cannot be collected. The promise settles on the JS thread.
+  // Queues `kernel` (JS thread only). `owned` (host blocks, device memory) stays allocated until
+  // the job is done, whatever JavaScript does with the arrays it lent. The promise settles on
+  // the JS thread.
   //
   // A GPU job passes `sync`, which waits for the device work the kernel queued. The executor
   // calls it only when no job is waiting behind this one, then settles every GPU job run since
   // the last sync: a pipelined pass keeps the GPU busy instead of waiting after each kernel.
-  Napi::Promise submit(Napi::Env env, std::function<void()> kernel, const std::vector<Napi::Value>& keep, int threads,
-                       std::function<void()> sync = nullptr);
+  Napi::Value submit(Napi::Env env, std::function<void()> kernel, std::vector<std::shared_ptr<void>> owned,
+                     int threads, std::function<void()> sync = nullptr);
 
   // Submitted and not yet settled (JS thread only).
   int pending() const { return pending_; }
@@ -42,8 +49,8 @@ class Executor {
   struct Job {
     std::function<void()> kernel;
     std::function<void()> sync;
-    Napi::Promise::Deferred deferred;
-    std::vector<Napi::ObjectReference> refs;
+    napi_deferred deferred;
+    std::vector<std::shared_ptr<void>> owned;
     int threads;
     std::string error;
     bool failed = false;
@@ -51,15 +58,19 @@ class Executor {
   void loop();
   void finish(Job* job);                          // hands a job to the JS thread to settle
   void sync_and_finish(std::vector<Job*>& jobs);  // waits for the device, then finish() each
-  static void settle(Napi::Env env, Napi::Function, Job* job);
+  void shutdown();                                // joins the thread, drops queued jobs, releases done_
+  static void settle(napi_env env, napi_value, void* context, void* data) noexcept;
+  static void on_cleanup(void* self);
 
-  Napi::ThreadSafeFunction done_;
+  napi_env env_;
+  napi_threadsafe_function done_ = nullptr;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job*> queue_;
   bool stop_ = false;
-  int pending_ = 0;  // submitted and not yet settled; JS thread only
+  bool shut_ = false;  // JS thread only
+  int pending_ = 0;    // submitted and not yet settled; JS thread only
 };
 
 }  // namespace deepconv

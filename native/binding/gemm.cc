@@ -12,9 +12,9 @@ Napi::Value gemm_t(Args& a) {
   const int64_t M = a.integer("M", 0), N = a.integer("N", 0), K = a.integer("K", 0);
   const T alpha = T(a.number("alpha")), beta = T(a.number("beta"));
   const bool naive = a.boolean("naive");
-  T* C = a.buffer<T>("C", checked_product({M, N}, "C"));
-  const T* A = a.buffer<T>("A", checked_product({M, K}, "A"));
-  const T* B = a.buffer<T>("B", checked_product({K, N}, "B"));
+  T* C = a.out<T>("C", checked_product({M, N}, "C"));
+  const T* A = a.in<T>("A", checked_product({M, K}, "A"));
+  const T* B = a.in<T>("B", checked_product({K, N}, "B"));
   return run<T>(
       a,
       [=] {

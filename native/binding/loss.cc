@@ -10,10 +10,10 @@ namespace {
 template <typename T, bool Softmax>
 Napi::Value loss_t(Args& a) {
   const int64_t N = a.integer("N"), C = a.integer("C");
-  T* dx = a.buffer<T>("dx", checked_product({N, C}, "dx"));
-  const T* scores = a.buffer<T>("scores", checked_product({N, C}, "scores"));
-  const int32_t* y = a.host<int32_t>("y", N);     // on the host for either device: checked here
-  double* loss = a.host<double>("loss", 1);  // after dx: the call's dtype is its first float array's
+  T* dx = a.out<T>("dx", checked_product({N, C}, "dx"));
+  const T* scores = a.in<T>("scores", checked_product({N, C}, "scores"));
+  const int32_t* y = a.host_in<int32_t>("y", N);     // on the host for either device; a copy when async, checked here
+  double* loss = a.host_out<double>("loss", 1);  // after dx: the call's dtype is its first float array's
   for (int64_t i = 0; i < N; ++i) {
     if (y[i] < 0 || y[i] >= C) throw ArgRangeError("y[" + std::to_string(i) + "] is out of range");
   }

@@ -14,8 +14,8 @@ template <typename T>
 Napi::Value sgdUpdate_t(Args& a) {
   const int64_t n = a.integer("n", 0);
   const double lr = a.number("learningRate");
-  T* w = a.buffer<T>("w", n);
-  const T* dw = a.buffer<T>("dw", n);
+  T* w = a.out<T>("w", n);
+  const T* dw = a.in<T>("dw", n);
   return run<T>(a, [=] { cpu::sgd_update<T>(w, dw, n, lr); }, [=](auto& ctx) { cuda::sgd_update(ctx, w, dw, n, lr); });
 }
 DEEPCONV_DISPATCH(sgdUpdate)
@@ -24,9 +24,9 @@ template <typename T>
 Napi::Value sgdMomentumUpdate_t(Args& a) {
   const int64_t n = a.integer("n", 0);
   const double lr = a.number("learningRate"), momentum = a.number("momentum");
-  T* w = a.buffer<T>("w", n);
-  T* v = a.buffer<T>("velocity", n);
-  const T* dw = a.buffer<T>("dw", n);
+  T* w = a.out<T>("w", n);
+  T* v = a.out<T>("velocity", n);
+  const T* dw = a.in<T>("dw", n);
   return run<T>(a, [=] { cpu::sgd_momentum_update<T>(w, v, dw, n, lr, momentum); },
                 [=](auto& ctx) { cuda::sgd_momentum_update(ctx, w, v, dw, n, lr, momentum); });
 }
@@ -36,9 +36,9 @@ template <typename T>
 Napi::Value rmspropUpdate_t(Args& a) {
   const int64_t n = a.integer("n", 0);
   const double lr = a.number("learningRate"), decay = a.number("decayRate"), eps = a.number("epsilon");
-  T* w = a.buffer<T>("w", n);
-  T* cache = a.buffer<T>("cache", n);
-  const T* dw = a.buffer<T>("dw", n);
+  T* w = a.out<T>("w", n);
+  T* cache = a.out<T>("cache", n);
+  const T* dw = a.in<T>("dw", n);
   return run<T>(a, [=] { cpu::rmsprop_update<T>(w, cache, dw, n, lr, decay, eps); },
                 [=](auto& ctx) { cuda::rmsprop_update(ctx, w, cache, dw, n, lr, decay, eps); });
 }
@@ -50,10 +50,10 @@ Napi::Value adamUpdate_t(Args& a) {
   const double lr = a.number("learningRate"), b1 = a.number("beta1"), b2 = a.number("beta2"),
                eps = a.number("epsilon");
   const int64_t t = a.integer("t");
-  T* w = a.buffer<T>("w", n);
-  T* m = a.buffer<T>("m", n);
-  T* v = a.buffer<T>("v", n);
-  const T* dw = a.buffer<T>("dw", n);
+  T* w = a.out<T>("w", n);
+  T* m = a.out<T>("m", n);
+  T* v = a.out<T>("v", n);
+  const T* dw = a.in<T>("dw", n);
   return run<T>(a, [=] { cpu::adam_update<T>(w, m, v, dw, n, lr, b1, b2, eps, t); },
                 [=](auto& ctx) { cuda::adam_update(ctx, w, m, v, dw, n, lr, b1, b2, eps, t); });
 }
@@ -64,9 +64,9 @@ template <typename T>
 Napi::Value l2Penalty_t(Args& a) {
   const int64_t n = a.integer("n", 0);
   const double reg = a.number("reg");
-  T* dw = a.buffer<T>("dw", n);
-  const T* w = a.buffer<T>("w", n);
-  double* sum_sq = a.host<double>("sumSq", 1);
+  T* dw = a.out<T>("dw", n);
+  const T* w = a.in<T>("w", n);
+  double* sum_sq = a.host_out<double>("sumSq", 1);
   return run<T>(a, [=] { cpu::l2_penalty<T>(sum_sq, dw, w, n, reg); },
                 [=](auto& ctx) {
                   auto* dev = static_cast<double*>(ctx.aux(sizeof(double)));

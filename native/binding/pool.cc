@@ -26,9 +26,9 @@ template <typename T>
 Napi::Value maxpoolForward_t(Args& a) {
   const cpu::PoolShape s = pool_shape(a);
   const int64_t out_n = checked_product({s.N, s.C, s.Ho, s.Wo}, "out");
-  T* out = a.buffer<T>("out", out_n);
-  int32_t* argmax = a.buffer<int32_t>("argmax", out_n);
-  const T* x = a.buffer<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
+  T* out = a.out<T>("out", out_n);
+  int32_t* argmax = a.out<int32_t>("argmax", out_n);
+  const T* x = a.in<T>("x", checked_product({s.N, s.C, s.H, s.W}, "x"));
   return run<T>(a, [=] { cpu::maxpool_forward<T>(out, argmax, x, s); },
                 [=](auto& ctx) { cuda::maxpool_forward(ctx, out, argmax, x, s); });
 }
@@ -38,9 +38,9 @@ template <typename T>
 Napi::Value maxpoolBackward_t(Args& a) {
   const cpu::PoolShape s = pool_shape(a);
   const int64_t out_n = checked_product({s.N, s.C, s.Ho, s.Wo}, "dout");
-  T* dx = a.buffer<T>("dx", checked_product({s.N, s.C, s.H, s.W}, "dx"));
-  const T* dout = a.buffer<T>("dout", out_n);
-  const int32_t* argmax = a.buffer<int32_t>("argmax", out_n);
+  T* dx = a.out<T>("dx", checked_product({s.N, s.C, s.H, s.W}, "dx"));
+  const T* dout = a.in<T>("dout", out_n);
+  const int32_t* argmax = a.in<int32_t>("argmax", out_n);
   return run<T>(a, [=] { cpu::maxpool_backward<T>(dx, dout, argmax, s); },
                 [=](auto& ctx) { cuda::maxpool_backward(ctx, dx, dout, argmax, s); });
 }

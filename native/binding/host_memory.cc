@@ -1,0 +1,102 @@
+#include "binding/host_memory.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "binding/common.h"
+
+namespace deepconv {
+
+std::shared_ptr<void> HostRegistry::find(const void* p, size_t bytes) const {
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  auto it = blocks_.upper_bound(at);
+  if (it == blocks_.begin()) return nullptr;
+  --it;
+  if (at - it->first + bytes > it->second.bytes) return nullptr;
+  return it->second.block;
+}
+
+void HostRegistry::add(void* start, size_t bytes, std::shared_ptr<void> block) {
+  blocks_[reinterpret_cast<uintptr_t>(start)] = Entry{bytes, std::move(block)};
+}
+
+void HostRegistry::remove(void* start) { blocks_.erase(reinterpret_cast<uintptr_t>(start)); }
+
+std::shared_ptr<void> allocate_host_block(size_t bytes) {
+  // calloc: large blocks come as untouched zero pages, as V8's own typed arrays do. The start is
+  // rounded up to 64 bytes (a cache line, an AVX-512 vector); the raw pointer is what is freed.
+  void* raw = std::calloc(1, bytes + 64);
+  if (raw == nullptr) return nullptr;
+  void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t(63));
+  return std::shared_ptr<void>(aligned, [raw](void*) { std::free(raw); });
+}
+
+std::shared_ptr<void> copy_to_host_block(const void* p, size_t bytes) {
+  std::shared_ptr<void> b = allocate_host_block(bytes);
+  if (!b) throw std::bad_alloc();
+  if (bytes > 0) std::memcpy(b.get(), p, bytes);
+  return b;
+}
+
+namespace {
+
+// What a finalizer needs: the registry (it may outlive the addon state) and the block's size.
+struct Lent {
+  std::shared_ptr<HostRegistry> registry;
+  size_t bytes;
+};
+
+void finalize_lent(napi_env env, void* data, void* hint) {
+  auto* lent = static_cast<Lent*>(hint);
+  lent->registry->remove(data);  // drops the typed array's reference; queued jobs keep theirs
+  int64_t adjusted = 0;
+  napi_adjust_external_memory(env, -int64_t(lent->bytes), &adjusted);
+  delete lent;
+}
+
+// hostAlloc(bytes): a zeroed ArrayBuffer of `bytes` in memory the addon owns. JavaScript wraps it
+// in the typed array it needs, which then belongs to the caller's realm (a vm context, jest).
+Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
+  return guarded(info, [&](Args& a) {
+    Napi::Env env = info.Env();
+    const int64_t n = a.integer("bytes", 1, int64_t(1) << 36);
+    const size_t bytes = size_t(n);
+    std::shared_ptr<void> block = allocate_host_block(bytes);
+    if (!block) throw ArgRangeError("could not allocate " + std::to_string(bytes) + " bytes of host memory");
+    AddonState& st = state(env);
+    auto* lent = new Lent{st.host, bytes};
+    napi_value ab;
+    if (napi_create_external_arraybuffer(env, block.get(), bytes, finalize_lent, lent, &ab) != napi_ok) {
+      delete lent;
+      throw Napi::Error::New(env, "deepconv native: could not create an external ArrayBuffer");
+    }
+    st.host->add(block.get(), bytes, block);
+    int64_t adjusted = 0;
+    napi_adjust_external_memory(env, int64_t(bytes), &adjusted);  // so the GC feels its weight
+    return Napi::Value(env, ab);
+  });
+}
+
+Napi::Value IsHostMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool owned = false;
+  if (info.Length() > 0 && info[0].IsTypedArray()) {
+    auto arr = info[0].As<Napi::TypedArray>();
+    const size_t bytes = arr.ByteLength();
+    if (bytes > 0) {
+      void* data = static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
+      owned = state(env).host->find(data, bytes) != nullptr;
+    }
+  }
+  return Napi::Boolean::New(env, owned);
+}
+
+}  // namespace
+
+void register_host_memory(Napi::Env env, Napi::Object exports) {
+  exports.Set("hostAlloc", Napi::Function::New(env, HostAlloc));
+  exports.Set("isHostMemory", Napi::Function::New(env, IsHostMemory));
+}
+
+}  // namespace deepconv
