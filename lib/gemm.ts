@@ -14,8 +14,9 @@ export interface GemmOptions {
 
 /** C (M, N) = alpha * op(A) @ op(B) + beta * C, in place; returns C. */
 export function gemm(A: Tensor, B: Tensor, C: Tensor, opts: GemmOptions = {}): Tensor {
-  checkTensor('A', A, 2, '(M, K)');
-  checkTensor('B', B, 2, '(K, N)');
+  // K = 0 is an empty sum, not an empty result (C = beta * C): A and B may be empty, C not.
+  checkTensor('A', A, 2, '(M, K)', true);
+  checkTensor('B', B, 2, '(K, N)', true);
   checkTensor('C', C, 2, '(M, N)');
   checkSameDtype({ A, B, C });
   const ta = opts.transA ?? false;

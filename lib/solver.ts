@@ -280,8 +280,8 @@ export class Solver {
     this.model = model;
     const d = checkOptions('data', data);
     const C = model.numClasses;
-    const checkX = (name: string, X: unknown): Tensor => {
-      const t = checkTensor(name, X);
+    const checkX = (name: string, X: unknown, empty = false): Tensor => {
+      const t = checkTensor(name, X, undefined, undefined, empty);
       if (t.ndim < 2) throw new RangeError(`${name} must have shape (N, ...), got ${shapeStr(t.shape)}`);
       if (t.dtype !== model.dtype) throw new TypeError(`${name} must have dtype ${model.dtype} like the model, got ${t.dtype}`);
       if (t.device !== 'cpu') throw new TypeError(`${name} must be a cpu tensor (the Solver copies each minibatch to the model's device), got one on ${t.device}`);
@@ -290,7 +290,7 @@ export class Solver {
     this.xTrain = checkX('data.xTrain', d.xTrain);
     if (this.xTrain.shape[0] < 1) throw new RangeError('data.xTrain must hold at least one sample, got 0');
     this.yTrain = labelsOf('data.yTrain', d.yTrain, this.xTrain.shape[0], C);
-    this.xVal = checkX('data.xVal', d.xVal);
+    this.xVal = checkX('data.xVal', d.xVal, true);
     this.yVal = labelsOf('data.yVal', d.yVal, this.xVal.shape[0], C);
     if (this.xVal.shape.slice(1).join() !== this.xTrain.shape.slice(1).join()) {
       throw new RangeError(`data.xVal must have samples shaped like data.xTrain's ${shapeStr(this.xTrain.shape.slice(1))}, got ${shapeStr(this.xVal.shape.slice(1))}`);

@@ -102,6 +102,30 @@ function checkShapeArg(shape: unknown): number[] {
   return shape.slice();
 }
 
+/** What a detached tensor has suffered, for messages. */
+export const LOST = 'has lost its memory: its ArrayBuffer was detached (transferred to another thread) or resized';
+
+/** Beyond this, toArray refuses (see there). */
+const MAX_NESTED_ARRAYS = 1 << 24;
+
+function checkOpts<T extends object>(opts: T): T {
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new TypeError(`opts must be an options object, got ${kindOf(opts)}`);
+  return opts;
+}
+
+function finiteOpt(name: string, v: unknown, dflt: number, expected: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number') throw new TypeError(`${name} must be ${expected}, got ${kindOf(v)}`);
+  if (!Number.isFinite(v)) throw new RangeError(`${name} must be ${expected}, got ${v}`);
+  return v;
+}
+
+function seedOpt(seed: unknown): number | undefined {
+  if (seed === undefined) return undefined;
+  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new TypeError(`opts.seed must be an integer, got ${typeof seed === 'number' ? seed : kindOf(seed)}`);
+  return seed;
+}
+
 export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
@@ -110,6 +134,8 @@ export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly device: Device;
+  /** The element count, from the shape (never from the storage, which JavaScript could detach). */
+  readonly size: number;
   private readonly storage: Storage;
 
   /**
@@ -127,6 +153,7 @@ export class Tensor {
       throw new RangeError(`data has ${data.length} elements but shape [${s.join(', ')}] needs ${sizeOf(s)}`);
     }
     this.storage = data;
+    this.size = data.length;
     this.shape = Object.freeze(s);
     this.device = onCuda ? 'cuda' : 'cpu';
     this.dtype = onCuda ? 'float32' : dtypeOf(data as FloatArray);
@@ -140,16 +167,22 @@ export class Tensor {
     if (this.device === 'cuda') {
       throw new Error(`this ${this.toString()} is on cuda: copy it to the host with .toDevice('cpu') (or await .toDeviceAsync('cpu')) to read its values`);
     }
-    return this.storage as FloatArray;
+    return this.live() as FloatArray;
   }
 
   /** The memory the kernels use: the typed array (cpu) or the CudaBuffer (cuda). */
   get buffer(): Storage {
-    return this.storage;
+    return this.live();
   }
 
-  get size(): number {
-    return this.storage.length;
+  /** Whether JavaScript took this cpu tensor's memory away (its ArrayBuffer detached or shrunk). */
+  get detached(): boolean {
+    return this.storage.length !== this.size;
+  }
+
+  private live(): Storage {
+    if (this.detached) throw new TypeError(`this ${this.toString()} ${LOST}, so it holds ${this.storage.length} of its ${this.size} elements`);
+    return this.storage;
   }
 
   get ndim(): number {
@@ -168,6 +201,7 @@ export class Tensor {
   }
 
   static full(shape: readonly number[], value: number, dtype: DType = 'float32', device: Device = 'cpu'): Tensor {
+    if (typeof value !== 'number') throw new TypeError(`value must be a number, got ${kindOf(value)}`);
     const t = Tensor.zeros(shape, dtype);
     t.data.fill(value);
     return t.toDevice(device);
@@ -175,19 +209,23 @@ export class Tensor {
 
   /** Normal(0, std^2) samples from a seeded generator. */
   static randn(shape: readonly number[], opts: { dtype?: DType; seed?: number; std?: number } = {}): Tensor {
-    const t = Tensor.zeros(shape, opts.dtype ?? 'float32');
-    const rng = new Rng(opts.seed);
-    const std = opts.std ?? 1;
+    const o = checkOpts(opts);
+    const std = finiteOpt('opts.std', o.std, 1, 'a finite number >= 0');
+    if (std < 0) throw new RangeError(`opts.std must be a finite number >= 0, got ${std}`);
+    const t = Tensor.zeros(shape, o.dtype ?? 'float32');
+    const rng = new Rng(seedOpt(o.seed));
     for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal() * std;
     return t;
   }
 
   /** Uniform [lo, hi) samples from a seeded generator. */
   static rand(shape: readonly number[], opts: { dtype?: DType; seed?: number; lo?: number; hi?: number } = {}): Tensor {
-    const t = Tensor.zeros(shape, opts.dtype ?? 'float32');
-    const rng = new Rng(opts.seed);
-    const lo = opts.lo ?? 0;
-    const hi = opts.hi ?? 1;
+    const o = checkOpts(opts);
+    const lo = finiteOpt('opts.lo', o.lo, 0, 'a finite number');
+    const hi = finiteOpt('opts.hi', o.hi, 1, 'a finite number');
+    if (lo > hi) throw new RangeError(`opts.lo must be <= opts.hi, got lo ${lo} and hi ${hi}`);
+    const t = Tensor.zeros(shape, o.dtype ?? 'float32');
+    const rng = new Rng(seedOpt(o.seed));
     for (let i = 0; i < t.data.length; i++) t.data[i] = lo + (hi - lo) * rng.uniform();
     return t;
   }
@@ -330,8 +368,21 @@ export class Tensor {
 
   /** Nested plain arrays (a number for a rank-0 tensor). */
   toArray(): NestedArray {
+    // An empty tensor still nests arrays down to its first zero dimension: [2^31, 1, 0] would be
+    // 2^31 arrays. Refuse what no caller could hold rather than exhaust the heap.
+    let arrays = 0;
+    let rows = 1;
+    for (const d of this.shape.slice(0, -1)) {
+      rows *= d;
+      arrays += rows;
+      if (rows === 0) break;
+    }
+    if (arrays > MAX_NESTED_ARRAYS) {
+      throw new RangeError(`toArray of this ${this.toString()} would build ${arrays} nested arrays (at most ${MAX_NESTED_ARRAYS}): read .data instead`);
+    }
+    const data = this.data;
     const build = (offset: number, depth: number): NestedArray => {
-      if (depth === this.shape.length) return this.data[offset];
+      if (depth === this.shape.length) return data[offset];
       const stride = sizeOf(this.shape.slice(depth + 1));
       const out: NestedArray[] = [];
       for (let i = 0; i < this.shape[depth]; i++) out.push(build(offset + i * stride, depth + 1));
@@ -340,10 +391,19 @@ export class Tensor {
     return build(0, 0);
   }
 
-  /** Element at a multi-index. */
+  /** Element at a multi-index (one whole number per axis, each within its dimension). */
   get(...index: number[]): number {
+    if (index.length !== this.shape.length) {
+      throw new RangeError(`get needs ${this.shape.length} indices for this ${this.toString()}, got ${index.length}`);
+    }
     let off = 0;
-    for (let i = 0; i < this.shape.length; i++) off = off * this.shape[i] + index[i];
+    for (let i = 0; i < this.shape.length; i++) {
+      const k = index[i];
+      if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= this.shape[i]) {
+        throw new RangeError(`index ${i} must be an integer in [0, ${this.shape[i]}) for this ${this.toString()}, got ${typeof k === 'number' ? k : kindOf(k)}`);
+      }
+      off = off * this.shape[i] + k;
+    }
     return this.data[off];
   }
 

@@ -1,6 +1,6 @@
 // Argument checks, run before any native call. Each error names the argument, what was
 // expected and what came (sharp's invalidParameterError, in spirit).
-import { Tensor, DType, viewKind } from './tensor';
+import { Tensor, DType, LOST, viewKind } from './tensor';
 
 /** A short, readable description of any value for error messages. */
 export function describe(v: unknown): string {
@@ -27,12 +27,19 @@ export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-/** A Tensor of the given rank (dims names the axes for the message, e.g. "(N, C, H, W)"). */
-export function checkTensor(name: string, t: unknown, rank?: number, dims?: string): Tensor {
+/**
+ * A Tensor of the given rank (dims names the axes for the message, e.g. "(N, C, H, W)") that
+ * still has its memory and, unless `empty` allows it, holds at least one element. Ops refuse empty
+ * operands everywhere with this one message (an empty batch has nothing to compute, and a zero
+ * dimension is almost always a bug); containers such as a data set's validation split allow them.
+ */
+export function checkTensor(name: string, t: unknown, rank?: number, dims?: string, empty = false): Tensor {
   if (!(t instanceof Tensor)) throw invalidType(name, 'a Tensor', t);
   if (rank !== undefined && t.shape.length !== rank) {
     throw new RangeError(`${name} must have rank ${rank}${dims ? ` ${dims}` : ''}, got shape ${shapeStr(t.shape)}`);
   }
+  if (t.size === 0 && !empty) throw new RangeError(`${name} must not be empty (every dimension >= 1), got shape ${shapeStr(t.shape)}`);
+  if (t.detached) throw new TypeError(`${name} (${describe(t)}) ${LOST}`);
   return t;
 }
 

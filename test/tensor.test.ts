@@ -161,3 +161,45 @@ describe('Tensor rejects bad input', () => {
     expect(() => Tensor.from([['a', 2]] as never)).toThrow(/values must hold numbers, got string at depth 2/);
   });
 });
+
+describe('Tensor accessors and factories check their arguments (issue 9)', () => {
+  test('toArray of an empty tensor with huge leading dimensions is a RangeError, not a heap abort', () => {
+    const t = Tensor.zeros([2 ** 31, 1, 0]);
+    expect(t.size).toBe(0);
+    expect(() => t.toArray()).toThrow(RangeError);
+    expect(() => t.toArray()).toThrow(/^toArray of this Tensor\(float32, \[2147483648, 1, 0\]\) would build 4294967296 nested arrays \(at most 16777216\): read \.data instead$/);
+    expect(Tensor.zeros([3, 0, 5]).toArray()).toEqual([[], [], []]);
+  });
+
+  test('get checks the index count and every index', () => {
+    const t = Tensor.from([[1, 2, 3], [4, 5, 6]]);
+    expect(t.get(1, 2)).toBe(6);
+    expect(() => t.get(2, 0)).toThrow(RangeError);
+    expect(() => t.get(2, 0)).toThrow(/^index 0 must be an integer in \[0, 2\) for this Tensor\(float32, \[2, 3\]\), got 2$/);
+    expect(() => t.get(0, -1)).toThrow(/^index 1 must be an integer in \[0, 3\)/);
+    expect(() => t.get(0, 1.5)).toThrow(/got 1\.5$/);
+    expect(() => t.get(0)).toThrow(/^get needs 2 indices for this Tensor\(float32, \[2, 3\]\), got 1$/);
+  });
+
+  test('full takes a number; randn a finite std >= 0; rand finite lo <= hi; seeds are integers', () => {
+    expect(() => Tensor.full([2], '1' as never)).toThrow(TypeError);
+    expect(() => Tensor.full([2], '1' as never)).toThrow(/^value must be a number, got a string$/);
+    expect(Array.from(Tensor.full([2], -Infinity).data)).toEqual([-Infinity, -Infinity]);
+    expect(() => Tensor.randn([2], { std: NaN })).toThrow(/^opts\.std must be a finite number >= 0, got NaN$/);
+    expect(() => Tensor.randn([2], { std: -1 })).toThrow(RangeError);
+    expect(() => Tensor.rand([2], { lo: 2, hi: 1 })).toThrow(/^opts\.lo must be <= opts\.hi, got lo 2 and hi 1$/);
+    expect(() => Tensor.rand([2], { hi: Infinity })).toThrow(/^opts\.hi must be a finite number, got Infinity$/);
+    expect(() => Tensor.randn([2], { seed: 0.5 })).toThrow(/^opts\.seed must be an integer, got 0\.5$/);
+    expect(() => Tensor.randn([2], null as never)).toThrow(/^opts must be an options object, got null$/);
+  });
+
+  test("the factories' memory is deepconv's (asynchronous kernels may write it); wrapped arrays stay the caller's", () => {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { native } = require('../lib/binding');
+    expect(native.isHostMemory(Tensor.zeros([4]).data)).toBe(true);
+    expect(native.isHostMemory(Tensor.randn([4]).clone().data)).toBe(true);
+    expect(native.isHostMemory(Tensor.zeros([8]).data.subarray(2, 6))).toBe(true);
+    expect(native.isHostMemory(Tensor.from(new Float32Array(4)).data)).toBe(false);
+    expect(Tensor.zeros([0]).data.length).toBe(0);
+  });
+});

@@ -3,6 +3,8 @@
 // argument, what was expected and what came. No numeric tolerance is involved.
 import { getNumThreads, setNumThreads } from '../lib/index';
 import { gemm } from '../lib/gemm';
+import { Tensor } from '../lib/tensor';
+import { sgd } from '../lib/optim';
 import {
   BatchNorm,
   Conv,
@@ -247,4 +249,41 @@ test('Tensor arguments are never mutated by a rejected call', () => {
   expect(() => Conv.forward(x, f64([4, 3, 3, 3]), f64([4]), { stride: 2, pad: 0 })).not.toThrow();
   expect(() => Conv.forward(x, f64([4, 2, 3, 3]), f64([4]))).toThrow();
   expect(Array.from(x.data)).toEqual(copy);
+});
+
+describe('empty operands: one message everywhere (issue 9)', () => {
+  const msg = (name: string, shape: string) => new RegExp(`^${name} must not be empty \\(every dimension >= 1\\), got shape \\[${shape}\\]$`);
+  run([
+    ['Conv with N = 0', () => Conv.forward(f64([0, 3, 5, 5]), f64([4, 3, 3, 3]), f64([4])), 'RangeError', msg('x', '0, 3, 5, 5')],
+    ['ReLU of an empty tensor', () => ReLU.forward(f64([0, 4])), 'RangeError', msg('x', '0, 4')],
+    ['Linear with D = 0', () => Linear.forward(f64([2, 0]), f64([0, 3]), f64([3])), 'RangeError', msg('x', '2, 0')],
+    ['Linear with M = 0', () => Linear.forward(f64([2, 4]), f64([4, 0]), f64([0])), 'RangeError', msg('w', '4, 0')],
+    ['MaxPool with C = 0', () => MaxPool.forward(f64([1, 0, 4, 4]), { poolHeight: 2, poolWidth: 2, stride: 2 }), 'RangeError', msg('x', '1, 0, 4, 4')],
+    ['softmaxLoss with N = 0', () => softmaxLoss(f64([0, 3]), []), 'RangeError', msg('scores', '0, 3')],
+    ['gemm with M = 0', () => gemm(f64([0, 3]), f64([3, 2]), f64([0, 2])), 'RangeError', msg('C', '0, 2')],
+  ]);
+});
+
+describe('detached tensors are refused before any native call (issue 9)', () => {
+  // A tensor wrapping JavaScript's own memory: that can be transferred away (deepconv's cannot).
+  const detached = () => {
+    const t = new Tensor(new Float64Array(6), [2, 3]);
+    const buf = t.data.buffer as ArrayBuffer;
+    structuredClone(buf, { transfer: [buf] });
+    return t;
+  };
+  const lost = (name: string) => new RegExp(`^${name} \\(a float64 Tensor of shape \\[2, 3\\]\\) has lost its memory: its ArrayBuffer was detached`);
+  run([
+    ['ReLU.forward', () => ReLU.forward(detached()), 'TypeError', lost('x')],
+    ['Linear.forward', () => Linear.forward(detached(), f64([3, 2]), f64([2])), 'TypeError', lost('x')],
+    ['sgd (was a silent no-op)', () => sgd(detached(), f64([2, 3])), 'TypeError', lost('w')],
+  ]);
+
+  test('its size stays that of its shape, and reading it says what happened', () => {
+    const t = detached();
+    expect(t.size).toBe(6);
+    expect(t.detached).toBe(true);
+    expectThrow(() => t.toArray(), 'TypeError', /^this Tensor\(float64, \[2, 3\]\) has lost its memory: .* so it holds 0 of its 6 elements$/);
+    expectThrow(() => t.data, 'TypeError', /has lost its memory/);
+  });
 });
