@@ -77,7 +77,32 @@ export function hostArray(kind: DType | 'int32', n: number): FloatArray | Int32A
   return n === 0 ? new Ctor(0) : new Ctor(native.hostAlloc(n * Ctor.BYTES_PER_ELEMENT));
 }
 
+/** The allocation budget withAllocationLimit sets (null: none). */
+let limit: { left: number; onExceed: (requested: number) => Error } | null = null;
+
+function charge(n: number): void {
+  if (!limit) return;
+  limit.left -= n;
+  if (limit.left < 0) throw limit.onExceed(n);
+}
+
+/**
+ * Runs fn, letting the tensors it makes hold at most `elements` elements in all; past that the
+ * allocation throws onExceed(requested) instead of allocating. loadModel builds a file's network
+ * under the budget of the file's own tensors, so a config cannot ask for more than the file holds.
+ */
+export function withAllocationLimit<R>(elements: number, onExceed: (requested: number) => Error, fn: () => R): R {
+  const prev = limit;
+  limit = { left: elements, onExceed };
+  try {
+    return fn();
+  } finally {
+    limit = prev;
+  }
+}
+
 function allocate(dtype: DType, n: number): FloatArray {
+  charge(n);
   return hostArray(dtype, n);
 }
 
@@ -195,6 +220,7 @@ export class Tensor {
     checkDType(dtype);
     if (checkDevice('device', device) === 'cuda') {
       if (dtype !== 'float32') throw new TypeError(`cuda tensors are float32, got dtype ${JSON.stringify(dtype)}`);
+      charge(sizeOf(s));
       return new Tensor(cudaAlloc(sizeOf(s), true), s);
     }
     return new Tensor(allocate(dtype, sizeOf(s)), s);

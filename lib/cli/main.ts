@@ -6,6 +6,7 @@ import * as path from 'path';
 import { packageRoot } from '../binding';
 import { buildInfo, cudaDeviceCount, getNumThreads, setNumThreads } from '../index';
 import { DatasetName, loadDataset } from '../data';
+import { FileFormatError } from '../io/errors';
 import { loadModelFile } from '../io/model-file';
 import { loadModel, Model } from '../models';
 import { Device, requireCuda, Tensor } from '../tensor';
@@ -156,8 +157,37 @@ export function program(): Command {
 export function readModel(file: string, device: Device = 'cpu'): { model: Model; info: DataInfo } {
   const model = loadModel(file, { device });
   const meta = loadModelFile(file).metadata;
-  if (!meta.data) throw new Error(`${file}: no "data" metadata (how inputs were normalised); was it written by deepconv train?`);
-  return { model, info: JSON.parse(meta.data) as DataInfo };
+  if (!meta.data) throw new FileFormatError(file, 'no "data" metadata (how inputs were normalised); was it written by deepconv train?');
+  return { model, info: parseDataInfo(meta.data, file, model) };
+}
+
+/** The "data" metadata `deepconv train` writes, checked field by field against the model. */
+function parseDataInfo(text: string, file: string, model: Model): DataInfo {
+  const fail = (problem: string) => new FileFormatError(file, `__metadata__.data${problem.startsWith('.') ? '' : ' '}${problem}`);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw fail(`is not valid JSON (${(e as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw fail('must be a JSON object { dataset, mean, std, classes, shape }');
+  const d = v as Record<string, unknown>;
+  const numbers = (k: string, n: number, ok: (x: number) => boolean) => {
+    const a = d[k];
+    if (!Array.isArray(a) || a.length !== n || !a.every((x) => typeof x === 'number' && Number.isFinite(x) && ok(x))) {
+      throw fail(`.${k} must be ${n} finite numbers${k === 'std' ? ' > 0' : ''}, got ${JSON.stringify(a)?.slice(0, 80)}`);
+    }
+  };
+  if (typeof d.dataset !== 'string') throw fail(`.dataset must be a string, got ${JSON.stringify(d.dataset)}`);
+  numbers('shape', 3, (x) => Number.isInteger(x) && x >= 1 && x <= 4096);
+  const C = (d.shape as number[])[0];
+  numbers('mean', C, () => true);
+  numbers('std', C, (x) => x > 0);
+  const classes = d.classes;
+  if (!Array.isArray(classes) || classes.length !== model.numClasses || !classes.every((c) => typeof c === 'string')) {
+    throw fail(`.classes must be ${model.numClasses} class names (the model's classes), got ${JSON.stringify(classes)?.slice(0, 80)}`);
+  }
+  return d as unknown as DataInfo;
 }
 
 export function accuracyOf(scores: Tensor, y: Int32Array, numClasses: number): { accuracy: number; perClass: number[] } {

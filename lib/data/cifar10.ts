@@ -7,12 +7,13 @@
 import * as fs from 'fs';
 import * as pathlib from 'path';
 import * as zlib from 'zlib';
+import { Transform } from 'stream';
 import { pipeline } from 'stream/promises';
 import * as tar from 'tar-stream';
 import { FileFormatError, fsError } from '../io/errors';
 import { describe } from '../validate';
 import { RawDataset, LoadOptions, checkLoadOptions } from './types';
-import { isGzip, isTar, gzipProblem, errorMessage, statOrNull, readFileChecked } from './files';
+import { checkRegular, errorMessage, gzipBudget, gzipProblem, isGzip, isTar, MAX_GZIP_RATIO, readFileChecked, statOrNull } from '../io/files';
 
 export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
   'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
@@ -24,8 +25,8 @@ const TRAIN_FILES = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`);
 const TEST_FILE = 'test_batch.bin';
 const META_FILE = 'batches.meta.txt';
 const FOLDER = 'cifar-10-batches-bin';
-/** No CIFAR-10 member is anywhere near this; a bigger one is a corrupt header. */
-const MAX_MEMBER = 1 << 30;
+/** The official batches hold 10000 records; a bigger file or member is corrupt, or a bomb. */
+const MAX_MEMBER = 10000 * RECORD;
 
 /** A file's bytes and how to name it in messages. */
 interface Blob {
@@ -86,7 +87,7 @@ async function readFolder(dir: string, want: string[], trainLimit: number): Prom
     const isTrain = TRAIN_FILES.includes(n);
     if (isTrain && trainRecords >= trainLimit) continue; // enough training samples already
     const file = pathlib.join(root, n);
-    const blob = { bytes: await readFileChecked(file), label: file };
+    const blob = { bytes: await readFileChecked(file, MAX_MEMBER), label: file };
     if (isTrain) trainRecords += checkBatchSize(blob);
     out.set(n, blob);
   }
@@ -153,10 +154,27 @@ async function readArchive(file: string, want: string[]): Promise<Map<string, Bl
     }
   });
   const src = fs.createReadStream(file);
+  // Stops a gzip stream that inflates past what any real archive does (see MAX_GZIP_RATIO).
+  const compressed = (await fs.promises.stat(file)).size;
+  const budget = gzipBudget(compressed);
+  let inflated = 0;
+  let bombError: FileFormatError | null = null;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      inflated += chunk.length;
+      if (inflated > budget) {
+        bombError = new FileFormatError(file, `gzip data inflates to more than ${budget} bytes from ${compressed} (over ${MAX_GZIP_RATIO}x): not the CIFAR-10 archive, or a decompression bomb`);
+        done(bombError);
+        return;
+      }
+      done(null, chunk);
+    },
+  });
   try {
-    if (gz) await pipeline(src, zlib.createGunzip(), extract);
+    if (gz) await pipeline(src, zlib.createGunzip(), meter, extract);
     else await pipeline(src, extract);
   } catch (e) {
+    if (bombError) throw bombError;
     if (memberError) throw memberError;
     const code = String((e as NodeJS.ErrnoException).code ?? '');
     if (code.startsWith('Z_')) throw new FileFormatError(file, gzipProblem(e), { cause: e });
@@ -185,6 +203,7 @@ export async function loadCifar10(path: string, opts?: LoadOptions): Promise<Raw
   } catch (e) {
     throw fsError(path, e, 'folder or archive');
   }
+  if (!st.isDirectory()) checkRegular(path, st, 'folder or archive');
   const blobs = st.isDirectory() ? await readFolder(path, want, o.maxTrain) : await readArchive(path, want);
   const classes = parseMeta(blobs.get(META_FILE)!);
   const train = o.train

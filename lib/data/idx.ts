@@ -6,7 +6,7 @@ import * as pathlib from 'path';
 import { FileFormatError } from '../io/errors';
 import { describe } from '../validate';
 import { RawDataset, LoadOptions, checkLoadOptions } from './types';
-import { readMaybeGzip, statOrNull } from './files';
+import { readMaybeGzip, statOrNull } from '../io/files';
 
 export type IdxType = 'ubyte' | 'byte' | 'short' | 'int' | 'float' | 'double';
 export type IdxArray = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;

@@ -4,6 +4,8 @@
 //   __metadata__.format          "deepconv-model"
 //   __metadata__.format_version  "1"
 //   __metadata__.config          the config object as JSON
+//   __metadata__.data_sha256     "sha256:<hex>" of the data section (verified on load; files
+//                                written before it existed load without the check)
 //   <name>                       each parameter tensor, under its own name
 //   extra/<name>                 each extra tensor
 //
@@ -16,7 +18,8 @@ import { saveSafetensors, loadSafetensors } from './safetensors';
 export const MODEL_FORMAT = 'deepconv-model';
 export const MODEL_FORMAT_VERSION = 1;
 const EXTRA_PREFIX = 'extra/';
-const RESERVED = ['format', 'format_version', 'config'];
+const CHECKSUM = 'data_sha256';
+const RESERVED = ['format', 'format_version', 'config', CHECKSUM];
 
 export interface ModelFile {
   config: Record<string, unknown>;
@@ -68,12 +71,12 @@ export function saveModel(
     config: configJson,
     ...user,
   };
-  saveSafetensors(path, tensors, metadata);
+  saveSafetensors(path, tensors, metadata, { checksumKey: CHECKSUM });
 }
 
 /** Loads a file written by saveModel. */
 export function loadModelFile(path: string): ModelFile {
-  const { tensors, metadata } = loadSafetensors(path);
+  const { tensors, metadata } = loadSafetensors(path, { checksumKey: CHECKSUM });
   const fail = (problem: string, cause?: unknown): FileFormatError => new FileFormatError(path, problem, cause === undefined ? undefined : { cause });
   if (metadata.format !== MODEL_FORMAT) {
     throw fail(`not a deepconv model file (__metadata__.format is ${metadata.format === undefined ? 'missing' : JSON.stringify(metadata.format)}, expected "${MODEL_FORMAT}")`);

@@ -13,10 +13,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as pathlib from 'path';
-import { randomBytes } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import { Tensor, DType, FloatArray, hostArray, sizeOf } from '../tensor';
 import { describe } from '../validate';
 import { FileFormatError, fsError } from './errors';
+import { readFileCheckedSync } from './files';
 
 /** The safetensors dtype names deepconv reads and writes, with their tensor dtypes. */
 export const SAFETENSORS_DTYPES: Readonly<Record<'F32' | 'F64', DType>> = Object.freeze({ F32: 'float32', F64: 'float64' });
@@ -86,13 +87,16 @@ function checkInputs(tensors: unknown, metadata: unknown): { names: string[]; te
  * The header (length prefix included) and the data pieces, in file order. Float64 tensors come
  * first so that every tensor starts on a multiple of its element size.
  */
-function encodeParts(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Buffer[] {
+function encodeParts(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: ChecksumOption = {}): Buffer[] {
   const c = checkInputs(tensors, metadata);
   const order = c.names
     .map((name, i) => ({ name, i, t: c.tensors[name] }))
     .sort((a, b) => itemSize(b.t.dtype) - itemSize(a.t.dtype) || a.i - b.i);
+  const data = order.map(({ t }) => leBytes(t.data));
+  const meta = { ...c.metadata };
+  if (opts.checksumKey !== undefined) meta[opts.checksumKey] = checksum(data);
   const header: Record<string, unknown> = {};
-  if (Object.keys(c.metadata).length > 0) header.__metadata__ = { ...c.metadata };
+  if (Object.keys(meta).length > 0) header.__metadata__ = meta;
   let offset = 0;
   for (const { name, t } of order) {
     const end = offset + t.data.byteLength;
@@ -104,12 +108,26 @@ function encodeParts(tensors: Record<string, Tensor>, metadata: Record<string, s
   if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
-  return [len, json, ...order.map(({ t }) => leBytes(t.data))];
+  return [len, json, ...data];
+}
+
+export interface ChecksumOption {
+  /**
+   * The __metadata__ key that holds "sha256:<hex>" of the data section: written on save, and
+   * verified on load whenever the file has it (so flipped bytes in tensor data never load silently).
+   */
+  checksumKey?: string;
+}
+
+function checksum(pieces: readonly Uint8Array[]): string {
+  const h = createHash('sha256');
+  for (const p of pieces) h.update(p);
+  return `sha256:${h.digest('hex')}`;
 }
 
 /** The whole file in memory. */
-export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Buffer {
-  return Buffer.concat(encodeParts(tensors, metadata));
+export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: ChecksumOption = {}): Buffer {
+  return Buffer.concat(encodeParts(tensors, metadata, opts));
 }
 
 function writeAll(fd: number, buf: Buffer): void {
@@ -153,9 +171,9 @@ export function writeFileAtomic(path: string, parts: readonly Buffer[]): void {
 }
 
 /** Saves tensors (float32 as F32, float64 as F64) and string metadata as a safetensors file, atomically. */
-export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): void {
+export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: ChecksumOption = {}): void {
   if (typeof path !== 'string' || path === '') throw new TypeError(`path must be a non-empty string, got ${describe(path)}`);
-  writeFileAtomic(path, encodeParts(tensors, metadata));
+  writeFileAtomic(path, encodeParts(tensors, metadata, opts));
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -176,7 +194,7 @@ function jsonish(v: unknown): string {
 }
 
 /** Reads a safetensors file held in memory; `file` names it in error messages. */
-export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): SafetensorsFile {
+export function parseSafetensors(buf: Uint8Array, file = '<buffer>', opts: ChecksumOption = {}): SafetensorsFile {
   const fail = (problem: string, cause?: unknown): FileFormatError => new FileFormatError(file, problem, cause === undefined ? undefined : { cause });
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length < 8) throw fail(`file is ${b.length} bytes, too short for the 8-byte header length of a safetensors file`);
@@ -255,6 +273,12 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
     prev = e;
   }
   if (covered !== dataLen) throw fail(`data section has ${dataLen} bytes but the tensors cover ${covered} (trailing bytes or truncated header)`);
+  const key = opts.checksumKey;
+  if (key !== undefined && metadata[key] !== undefined) {
+    const want = metadata[key];
+    if (!/^sha256:[0-9a-f]{64}$/.test(want)) throw fail(`__metadata__.${key} must be "sha256:" and 64 hex digits, got ${jsonish(want)}`);
+    if (checksum([b.subarray(dataStart)]) !== want) throw fail(`tensor data does not match its checksum (__metadata__.${key}): the file is corrupt`);
+  }
 
   const tensors: Record<string, Tensor> = {};
   for (const e of entries) {
@@ -273,13 +297,7 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
 }
 
 /** Loads a safetensors file of F32/F64 tensors; every problem throws a FileFormatError naming the file. */
-export function loadSafetensors(path: string): SafetensorsFile {
+export function loadSafetensors(path: string, opts: ChecksumOption = {}): SafetensorsFile {
   if (typeof path !== 'string' || path === '') throw new TypeError(`path must be a non-empty string, got ${describe(path)}`);
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(path);
-  } catch (e) {
-    throw fsError(path, e);
-  }
-  return parseSafetensors(buf, path);
+  return parseSafetensors(readFileCheckedSync(path), path, opts);
 }

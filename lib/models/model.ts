@@ -7,7 +7,7 @@ import { Arena } from '../layers/alloc';
 import { BatchNormParam } from '../layers/batchnorm';
 import { native } from '../binding';
 import { barrier, driveAsync, driveSync, step, Steps } from '../layers/op';
-import { checkDevice, Device, DType, hostArray, stageOn, Tensor } from '../tensor';
+import { checkDevice, Device, DType, hostArray, stageOn, Tensor, withAllocationLimit } from '../tensor';
 import { checkInt, checkLabels, checkOptions, checkTensor, describe, Labels, shapeStr } from '../validate';
 
 /** Loss and gradients of a training forward/backward pass (grads keyed like params). */
@@ -283,6 +283,13 @@ export interface LoadOptions {
   device?: Device;
 }
 
+function countNonFinite(t: Tensor): number {
+  const d = t.data;
+  let bad = 0;
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) bad++;
+  return bad;
+}
+
 /** Rebuilds the network a file written by model.save() (or a Solver checkpoint) holds, of the right class. */
 export function loadModel(path: string, opts?: LoadOptions): Model {
   const o = checkOptions('opts', opts);
@@ -294,10 +301,24 @@ export function loadModel(path: string, opts?: LoadOptions): Model {
   }
   const factory = registry.get(cfg.class);
   if (!factory) throw new FileFormatError(path, `config.class ${JSON.stringify(cfg.class)} is not a known network (${[...registry.keys()].join(', ')})`);
+  const tensors = { ...file.params, ...Object.fromEntries(Object.entries(file.extra).map(([k, t]) => [`extra/${k}`, t])) };
+  for (const [k, t] of Object.entries(tensors)) {
+    const bad = countNonFinite(t);
+    if (bad > 0) throw new FileFormatError(path, `tensor ${JSON.stringify(k)} holds ${bad} non-finite values (NaN or Infinity) of ${t.size}: the model diverged or the file is corrupt`);
+  }
+  // The network a config describes can hold no more than the file's tensors fill (twice that, for
+  // the initializer's scratch): a config asking for more is refused before it is allocated.
+  const held = Object.values(tensors).reduce((n, t) => n + t.size, 0);
+  const options = cfg.options as Record<string, unknown>;
   let model: Model;
   try {
-    model = factory(cfg.options);
+    model = withAllocationLimit(
+      2 * held + 4096,
+      () => new FileFormatError(path, `config.options describe a ${cfg.class} larger than the ${held} elements the file's tensors hold: its config and its tensors disagree`),
+      () => factory(options),
+    );
   } catch (e) {
+    if (e instanceof FileFormatError) throw e;
     throw new FileFormatError(path, `config.options do not build a ${cfg.class}: ${(e as Error).message}`, { cause: e });
   }
   model.assign(file.params, file.extra, path);
