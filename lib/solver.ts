@@ -85,6 +85,14 @@ export interface SolverOptions {
   verbose?: boolean;
   /** Checkpoint file prefix: `${checkpointName}_epoch_${epoch}.safetensors` after each epoch (default null: none). */
   checkpointName?: string | null;
+  /**
+   * One checkpoint file kept current while training (default null: none): rewritten atomically
+   * after each epoch's evaluation and after any step that ends checkpointEvery seconds of
+   * training after the last write, so a killed run loses at most that much. resume() continues it.
+   */
+  checkpointFile?: string | null;
+  /** Seconds of training between writes of checkpointFile within an epoch (default 60). */
+  checkpointEvery?: number;
   /** Seed of minibatch draws, accuracy subsets and augmentation (random when absent). */
   seed?: number | null;
   /** Random crop (zero padding 4) and horizontal flip of (N, C, H, W) training batches: true or options. */
@@ -139,7 +147,7 @@ export interface AccuracyOptions {
 
 const OPTION_KEYS = [
   'updateRule', 'optimConfig', 'lrDecay', 'batchSize', 'numEpochs', 'numTrainSamples', 'numValSamples', 'printEvery',
-  'printAccEvery', 'verbose', 'checkpointName', 'seed', 'augment', 'sampling', 'onProgress', 'lrSchedule', 'warmupFraction',
+  'printAccEvery', 'verbose', 'checkpointName', 'checkpointFile', 'checkpointEvery', 'seed', 'augment', 'sampling', 'onProgress', 'lrSchedule', 'warmupFraction',
   'resume', 'logger', 'device',
 ];
 
@@ -243,6 +251,8 @@ export class Solver {
   readonly printAccEvery: number;
   readonly verbose: boolean;
   readonly checkpointName: string | null;
+  readonly checkpointFile: string | null;
+  readonly checkpointEvery: number;
   readonly seed: number;
   readonly augment: Required<AugmentOptions> | null;
   readonly sampling: 'replacement' | 'epoch';
@@ -327,6 +337,10 @@ export class Solver {
     const cp = o.checkpointName ?? null;
     if (cp !== null && (typeof cp !== 'string' || cp === '')) throw invalidType('options.checkpointName', 'a non-empty string (file prefix) or null', cp);
     this.checkpointName = cp;
+    const cf = o.checkpointFile ?? null;
+    if (cf !== null && (typeof cf !== 'string' || cf === '')) throw invalidType('options.checkpointFile', 'a non-empty string (file path) or null', cf);
+    this.checkpointFile = cf;
+    this.checkpointEvery = checkNumber('options.checkpointEvery', o.checkpointEvery ?? 60, (v) => v >= 0, 'a finite number of seconds >= 0');
     this.seed = o.seed === undefined || o.seed === null ? new Rng().seed() : checkInt('options.seed', o.seed, 0);
     this.augment = this.readAugment(o.augment);
     const sampling = o.sampling ?? 'replacement';
@@ -574,6 +588,7 @@ export class Solver {
     const first = this.iteration;
     let interrupted = false;
     let lastEvaluated = -1;
+    let lastWrite = this.elapsed;  // training seconds at the last write of checkpointFile
     for (let t = this.iteration; t < numIterations; t++) {
       if (this.stopRequested) {
         this.log(`(Iteration ${t} / ${numIterations}) stopping: stop() was called`);
@@ -599,6 +614,11 @@ export class Solver {
       this.elapsed = elapsedBefore + now() - startTime;
       this.lossHistory.push(loss);
       if (!Number.isFinite(loss)) throw new RangeError(`the training loss became ${loss} at iteration ${t + 1} (try a smaller learning rate)`);
+      const epochEnds = (t + 1) % ipe === 0 || t === 0 || t === numIterations - 1;
+      if (this.checkpointFile !== null && !epochEnds && this.elapsed - lastWrite >= this.checkpointEvery) {
+        this.saveCheckpoint(this.checkpointFile);  // the evaluations below write it at epoch ends
+        lastWrite = this.elapsed;
+      }
       if (t % this.printEvery === 0) this.log(`(Iteration ${t + 1} / ${numIterations}) loss: ${loss.toFixed(6)}`);
       const epochEnd = (t + 1) % ipe === 0;
       if (epochEnd) {
@@ -615,10 +635,14 @@ export class Solver {
         const cur = lr ?? (typeof c0?.learningRate === 'number' ? c0.learningRate : typeof this.updateRule === 'string' ? DEFAULT_LR[this.updateRule] : NaN);
         this.onProgress({ step: t + 1, iterations: numIterations, epoch: this.epoch, loss, imagesPerSecond: this.batchSize / Math.max(stepTime, 1e-9), learningRate: cur, elapsed: this.elapsed });
       }
-      if (t === 0 || t === numIterations - 1 || epochEnd) {
+      if (epochEnds) {
         await this.evaluate(t);
         this.elapsed = elapsedBefore + now() - startTime;
         this.saveCheckpoint();
+        if (this.checkpointFile !== null) {
+          this.saveCheckpoint(this.checkpointFile);
+          lastWrite = this.elapsed;
+        }
         lastEvaluated = t;
       }
     }

@@ -7,6 +7,7 @@ import { PNG } from 'pngjs';
 import { resolveData } from '../lib/cli/find-data';
 import { main } from '../lib/cli/main';
 import { loadModel } from '../lib/models';
+import { loadModelFile } from '../lib/io/model-file';
 import { cifarFiles, removeTempDirs, tempDir, writeCifarFolder } from './fixtures';
 
 afterAll(removeTempDirs);
@@ -97,6 +98,57 @@ describe('deepconv CLI', () => {
     expect(r.code).toBe(0);
     const done = Number(/done: (\d+) steps/.exec(r.out)?.[1]);
     expect(done).toBeGreaterThan(steps);  // continued from the checkpoint's step count
+  }, 60000);
+
+  test('SIGKILL mid-run loses at most --checkpoint-every of training: the checkpoint resumes, the dead run\'s temp files go (issue 9)', async () => {
+    const runDir = path.join(tempDir(), 'killed');
+    const args = ['train', '--dataset', 'cifar10', '--data', dataDir, '--filters', '4', '--time-limit', '120', '--batch-size', '20', '--val', '20', '--out', runDir, '--quiet', '--checkpoint-every', '0'];
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', `require('./lib/cli/main').main(['node','deepconv',...${JSON.stringify(args)}]).then((c) => process.exit(c))`], {
+      cwd: path.resolve(__dirname, '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    const checkpoint = path.join(runDir, 'checkpoint.safetensors');
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (out.includes('training on cpu:') && fs.existsSync(checkpoint)) {
+          clearInterval(poll);
+          setTimeout(resolve, 500);
+        }
+      }, 50);
+    });
+    child.kill('SIGKILL');
+    const signal = await new Promise<string | null>((resolve) => child.on('exit', (_c, sig) => resolve(sig)));
+    expect(signal).toBe('SIGKILL');
+    // What a kill between creating and renaming a temp file leaves behind:
+    const orphan = `${checkpoint}.tmp-${child.pid}-0123456789ab`;
+    fs.writeFileSync(orphan, 'partial');
+    const steps = loadModelFile(checkpoint).metadata.solver ? JSON.parse(loadModelFile(checkpoint).metadata.solver).iteration : 0;
+    expect(steps).toBeGreaterThan(0);
+    const r = await capture(() => main(['node', 'deepconv', 'train', '--resume', checkpoint, '--dataset', 'cifar10', '--data', dataDir, '--filters', '4', '--epochs', String(Math.ceil(steps / 2) + 2), '--time-limit', '0', '--batch-size', '20', '--val', '20', '--out', runDir, '--quiet']));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(Number(/done: (\d+) steps/.exec(r.out)?.[1])).toBeGreaterThan(steps);
+    expect(fs.existsSync(orphan)).toBe(false);
+  }, 60000);
+
+  test('metrics.jsonl: a reused --out starts it afresh, and a planted symlink is never written through (issue 9)', async () => {
+    const runDir = path.join(tempDir(), 'reused');
+    const victim = path.join(tempDir(), 'victim.txt');
+    fs.mkdirSync(runDir, { recursive: true });
+    fs.writeFileSync(victim, 'precious\n');
+    fs.symlinkSync(victim, path.join(runDir, 'metrics.jsonl'));
+    const args = ['node', 'deepconv', 'train', '--dataset', 'cifar10', '--data', dataDir, '--filters', '4', '--epochs', '1', '--time-limit', '0', '--batch-size', '20', '--val', '20', '--out', runDir, '--quiet'];
+    for (let run = 0; run < 2; run++) {
+      const r = await capture(() => main(args));
+      expect(r.code).toBe(0);
+      const lines = fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines.filter((l) => l.type === 'config')).toHaveLength(1);  // this run's only
+      expect(lines.filter((l) => l.type === 'test')).toHaveLength(1);
+    }
+    expect(fs.lstatSync(path.join(runDir, 'metrics.jsonl')).isSymbolicLink()).toBe(false);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
   }, 60000);
 
   test('bad options and missing data fail with a clear message and a non-zero status', async () => {

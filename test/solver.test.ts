@@ -244,6 +244,41 @@ describe('checkpoints and resume', () => {
     expect(m).toBeInstanceOf(DeepConvNet);
   });
 
+  test('checkpointFile is kept current within epochs; a run killed mid-epoch resumes exactly (issue 9)', async () => {
+    const whole = solver(deepNet(true), { numEpochs: 3 });
+    await whole.train();
+    const file = path.join(tmp, 'rolling.safetensors');
+    // checkpointEvery 0: a write after every step. The "kill" comes right after step 6's write,
+    // mid-epoch (4 steps an epoch), from a progress callback that throws.
+    const killed = solver(deepNet(true), {
+      numEpochs: 3, checkpointFile: file, checkpointEvery: 0,
+      onProgress: (p) => {
+        if (p.step === 6) throw new Error('killed');
+      },
+    });
+    await expect(killed.train()).rejects.toThrow('killed');
+    const resumed = solver(new DeepConvNet({ ...deepNet(true).options, seed: 99 }), { numEpochs: 3, resume: file });
+    expect(resumed.iteration).toBe(6);
+    await resumed.train();
+    expect(resumed.lossHistory).toEqual(whole.lossHistory);
+    expect(resumed.valAccHistory).toEqual(whole.valAccHistory);
+    for (const k of Object.keys(whole.model.params)) expect(Array.from(resumed.model.params[k].data)).toEqual(Array.from(whole.model.params[k].data));
+  });
+
+  test('checkpointEvery spaces the writes within an epoch by seconds of training', async () => {
+    const file = path.join(tmp, 'spaced.safetensors');
+    const writes: number[] = [];
+    const s = solver(deepNet(true), { numEpochs: 2, checkpointFile: file, checkpointEvery: 3600 });
+    const save = s.saveCheckpoint.bind(s);
+    s.saveCheckpoint = (p) => {
+      if (p === file) writes.push(s.iteration);
+      save(p);
+    };
+    await s.train();
+    expect(writes).toEqual([1, 4, 8]);  // the evaluations (first step, epoch ends) only: an hour never passed
+    expect(() => solver(deepNet(true), { checkpointEvery: -1 })).toThrow(/options\.checkpointEvery must be a finite number of seconds >= 0, got -1/);
+  });
+
   test('resume refuses a checkpoint of another model or update rule, and a plain model file', () => {
     const file = path.join(tmp, 'part_epoch_2.safetensors');
     const other = new DeepConvNet({ inputDims: [3, 8, 8], numFilters: [6, 7], maxPools: [0, 1], numClasses: 4, seed: 1 });

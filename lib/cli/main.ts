@@ -82,7 +82,8 @@ export function program(): Command {
     .option('--seed <n>', 'seed of initialization, shuffling and augmentation', intArg('--seed', 0), 0)
     .option('--threads <n>', 'CPU threads (default: every core)', intArg('--threads', 1))
     .option('--out <dir>', 'output folder (default runs/<dataset>-<time>)')
-    .option('--resume <checkpoint>', 'continue from a checkpoint.safetensors written by an interrupted run')
+    .option('--resume <checkpoint>', 'continue from a checkpoint.safetensors written by an interrupted (or killed) run')
+    .option('--checkpoint-every <seconds>', 'seconds of training between checkpoint writes within an epoch (also written at each epoch end)', numArg('--checkpoint-every', (n) => n >= 0, 'a number >= 0'), 60)
     .option('--quiet', 'no progress bar')
     .addOption(deviceOption())
     .action(async (opts: TrainArgs & { threads?: number }) => {

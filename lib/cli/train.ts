@@ -37,6 +37,26 @@ export interface TrainArgs {
   resume?: string;
   quiet?: boolean;
   device: Device;
+  /** Seconds of training between checkpoint writes within an epoch. */
+  checkpointEvery: number;
+}
+
+/**
+ * metrics.jsonl of this run, never opened through a symbolic link (O_NOFOLLOW): a new run starts
+ * a fresh file (whatever an earlier run left there is replaced, as its model is); a resumed run
+ * appends to the one in its folder.
+ */
+function openMetrics(file: string, resumed: boolean): number {
+  const { O_WRONLY, O_CREAT, O_APPEND, O_EXCL, O_NOFOLLOW } = fs.constants;
+  try {
+    if (resumed) return fs.openSync(file, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0o644);
+    fs.rmSync(file, { force: true });  // a planted symlink goes, not what it points at
+    return fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW, 0o644);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new Error(`${file} is a symbolic link: refusing to write metrics through it`);
+    throw new Error(`${file} cannot be written (${(e as Error).message})`);
+  }
 }
 
 function augmentOption(spec: string): false | { flip: boolean; pad: number } {
@@ -94,7 +114,8 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const out = a.out ?? path.join('runs', `${where.dataset}-${stamp()}`);
   fs.mkdirSync(out, { recursive: true });
   const metricsFile = path.join(out, 'metrics.jsonl');
-  const metric = (rec: object) => fs.appendFileSync(metricsFile, JSON.stringify({ ...rec, time: new Date().toISOString() }) + '\n');
+  const metricsFd = openMetrics(metricsFile, a.resume !== undefined);
+  const metric = (rec: object) => fs.writeSync(metricsFd, JSON.stringify({ ...rec, time: new Date().toISOString() }) + '\n');
   const info: DataInfo = { dataset: where.dataset, mean: ds.mean, std: ds.std, classes: ds.classes, shape: ds.shape };
   const recipe = {
     model: model.config,
@@ -160,6 +181,8 @@ export async function runTraining(a: TrainArgs): Promise<void> {
     verbose: false,
     onProgress,
     resume: a.resume ?? null,
+    checkpointFile: path.join(out, 'checkpoint.safetensors'),
+    checkpointEvery: a.checkpointEvery,
   });
   evals = solver.valAccHistory.length;
 
@@ -192,6 +215,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const modelFile = path.join(out, 'model.safetensors');
   saveModel(modelFile, { config: model.config, params: model.params, extra: model.stateTensors(), metadata: { data: JSON.stringify(info), recipe: JSON.stringify(recipe) } });
   metric({ type: 'test', testAcc, bestValAcc: summary.bestValAcc, iterations: summary.iterations, epochs: summary.epoch, trainSeconds: solver.elapsed, interrupted });
+  fs.closeSync(metricsFd);
 
   const loss = solver.lossHistory.map((l, i) => [i + 1, l] as [number, number]);
   const epochs = solver.valAccHistory.map((_, i) => i);

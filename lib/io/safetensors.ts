@@ -141,6 +141,7 @@ function writeAll(fd: number, buf: Buffer): void {
  * target is left as it was.
  */
 export function writeFileAtomic(path: string, parts: readonly Buffer[]): void {
+  removeStaleTemps(path);
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let fd: number;
   try {
@@ -168,6 +169,42 @@ export function writeFileAtomic(path: string, parts: readonly Buffer[]): void {
     const dfd = fs.openSync(pathlib.dirname(path), 'r');
     try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
   } catch { /* best effort */ }
+}
+
+/** Whether a process with this pid runs (on this machine; EPERM means it does, as someone else). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temp files earlier writers of `path` left behind when they were killed (SIGKILL,
+ * an OOM kill, a power cut) between creating and renaming them: `path.tmp-<pid>-<hex>` whose
+ * process no longer runs. Best effort: a folder that cannot be listed is left as it is.
+ */
+function removeStaleTemps(path: string): void {
+  const dir = pathlib.dirname(path);
+  const prefix = `${pathlib.basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const m = /^(\d+)-[0-9a-f]{12}$/.exec(n.slice(prefix.length));
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    try {
+      fs.unlinkSync(pathlib.join(dir, n));
+    } catch {
+      /* raced with another cleaner */
+    }
+  }
 }
 
 /** Saves tensors (float32 as F32, float64 as F64) and string metadata as a safetensors file, atomically. */
