@@ -136,6 +136,17 @@ describe('labels and argmax from JavaScript', () => {
     expectThrow(() => native.softmaxLoss(2, 3, F32(6), F32(6), new Int32Array(2), F32(1) as never), 'TypeError', /^deepconv native: loss must be a Float64Array, got .+$/);
   });
 
+  test("an argmax inside the plane but outside its own window is ignored, as the CUDA backend's gather does", () => {
+    // One 4x4 plane pooled 2x2/2: window 0 covers pixels 0, 1, 4, 5. Index 10 lies in window 3.
+    const dx = F64(16).fill(-7);
+    native.maxpoolBackward(1, 1, 4, 4, 2, 2, 2, dx, Float64Array.from([1, 2, 3, 4]), Int32Array.from([10, 2, 8, 15]));
+    const want = new Array(16).fill(0);
+    want[2] = 2;
+    want[8] = 3;
+    want[15] = 4;
+    expect(Array.from(dx)).toEqual(want);
+  });
+
   test('argmax indices outside the plane are ignored by maxpoolBackward (no out-of-bounds write)', () => {
     // Two planes of 2x2 pooled 2x2/2 -> one output each. Pad dx with sentinels to see stray writes.
     const dxBig = F64(12).fill(-7);

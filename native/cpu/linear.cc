@@ -15,7 +15,7 @@ void linear_forward(T* out, const T* x, const T* w, const T* b, int64_t N, int64
 template <typename T>
 void linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, int64_t N, int64_t D,
                      int64_t M) {
-  gemm<T>(false, true, N, D, M, T(1), dout, M, w, M, T(0), dx, D);  // dx = dout @ w^T
+  if (dx) gemm<T>(false, true, N, D, M, T(1), dout, M, w, M, T(0), dx, D);  // dx = dout @ w^T
   gemm<T>(true, false, D, M, N, T(1), x, D, dout, M, T(0), dw, M);  // dw = x^T @ dout
   std::fill(db, db + M, T(0));
   for (int64_t i = 0; i < N; ++i)

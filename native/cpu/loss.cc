@@ -1,11 +1,23 @@
 // Classification losses over scores (N, C) and labels y (N): the mean loss and d(scores).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "deepconv/cpu.h"
 
 namespace deepconv {
 namespace cpu {
+
+namespace {
+// A label outside [0, C): its row of dx is NaN and so is the loss (the CUDA backend's contract).
+template <typename T>
+bool bad_label(int32_t label, T* d, int64_t C, double* total) {
+  if (label >= 0 && int64_t(label) < C) return false;
+  std::fill(d, d + C, std::numeric_limits<T>::quiet_NaN());
+  *total += std::numeric_limits<double>::quiet_NaN();
+  return true;
+}
+}  // namespace
 
 template <typename T>
 void softmax_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N, int64_t C) {
@@ -14,6 +26,7 @@ void softmax_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_
   for (int64_t i = 0; i < N; ++i) {
     const T* s = scores + i * C;
     T* d = dx + i * C;
+    if (bad_label(y[i], d, C, &total)) continue;
     const double mx = *std::max_element(s, s + C);  // shift for exp's range
     double z = 0;
     for (int64_t j = 0; j < C; ++j) z += std::exp(double(s[j]) - mx);
@@ -32,6 +45,7 @@ void svm_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N,
   for (int64_t i = 0; i < N; ++i) {
     const T* s = scores + i * C;
     T* d = dx + i * C;
+    if (bad_label(y[i], d, C, &total)) continue;
     const double correct = s[y[i]];
     int64_t positive = 0;
     for (int64_t j = 0; j < C; ++j) {

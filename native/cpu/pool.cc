@@ -128,9 +128,16 @@ void maxpool_backward(T* dx, const T* dout, const int32_t* argmax, const PoolSha
     std::fill(dp, dp + HW, T(0));
     const T* g = dout + pl * P;
     const int32_t* ap = argmax + pl * P;
-    for (int64_t p = 0; p < P; ++p) {
-      const int32_t idx = ap[p];
-      if (idx >= 0 && idx < HW) dp[idx] += g[p];  // argmax came from JavaScript: never trust it
+    // Window by window, in order: each pixel sums the windows that name it in the order the CUDA
+    // gather does, so both backends agree bitwise. An index outside its own window (argmax came
+    // from JavaScript: never trust it) is ignored, as the gather ignores it.
+    for (int64_t oh = 0, p = 0; oh < s.Ho; ++oh) {
+      for (int64_t ow = 0; ow < s.Wo; ++ow, ++p) {
+        const int64_t idx = ap[p];
+        if (idx < 0 || idx >= HW) continue;
+        const int64_t h = idx / s.W - oh * s.stride, w = idx % s.W - ow * s.stride;
+        if (h >= 0 && h < s.ph && w >= 0 && w < s.pw) dp[idx] += g[p];
+      }
     }
   }
 }

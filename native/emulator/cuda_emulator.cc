@@ -12,9 +12,9 @@
 //   - every call is synchronous: the work is done when the call returns; there is no stream
 //     (stream() and blas() are null), activate() and synchronize() do nothing.
 //   - one emulated device: device_count() is 1 and Context(d) throws for any other d.
-//   - the kernels call the float instantiation of the matching deepconv::cpu kernel, so results
-//     are the CPU's to rounding (cuBLAS and the CUDA reductions sum in other orders); where the
-//     CUDA header's contract differs from cpu.h, the CUDA contract is emulated (see each kernel).
+//   - the kernels are the float instantiation of the matching deepconv::cpu kernel, passed straight
+//     through (cpu.h and cuda.h share one contract), so results are the CPU's bit for bit where a
+//     GPU's differ by rounding (cuBLAS and the CUDA reductions sum in other orders).
 //
 // Never part of a release build: binding.gyp does not list it, and the CMake option that builds
 // it cannot be combined with DEEPCONV_CUDA.
@@ -69,26 +69,6 @@ void check_gemm_sizes(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
   check_int(ldb, "ldb");
   check_int(lda, "lda");
   check_int(ldc, "ldc");
-}
-
-// A label outside [0, C) poisons its row of dx and the loss (the CUDA contract); cpu:: would read
-// out of bounds. Bad labels are replaced by 0 for the CPU kernel, then their rows set to NaN.
-template <typename CpuLoss>
-void loss_with_label_check(CpuLoss cpu_loss, double* loss, float* dx, const float* scores, const int32_t* y,
-                           int64_t N, int64_t C) {
-  bool all_valid = true;
-  for (int64_t i = 0; i < N && all_valid; ++i) all_valid = y[i] >= 0 && int64_t(y[i]) < C;
-  if (all_valid) {
-    cpu_loss(loss, dx, scores, y, N, C);
-    return;
-  }
-  std::vector<int32_t> safe(y, y + N);
-  for (int32_t& v : safe)
-    if (v < 0 || int64_t(v) >= C) v = 0;
-  if (C > 0) cpu_loss(loss, dx, scores, safe.data(), N, C);
-  for (int64_t i = 0; i < N; ++i)
-    if (y[i] < 0 || int64_t(y[i]) >= C) std::fill(dx + i * C, dx + (i + 1) * C, std::nanf(""));
-  *loss = std::nan("");
 }
 
 }  // namespace
@@ -177,189 +157,88 @@ void gemm_strided_batched(Context&, bool trans_a, bool trans_b, int64_t M, int64
                      C + i * stride_c, ldc);
 }
 
-// ---- conv
+// ---- the kernels: straight to their cpu:: twins, whose contract cuda.h shares (sizes >= 1, null dx,
+// bad labels, stray argmax indices alike). Only gemm above adds a check: cuBLAS's int sizes.
 
-// col is (C*HH*WW, Ho*Wo), x is one image (C,H,W).
-void im2col(Context&, float* col, const float* x, const ConvShape& s) {
-  if (s.C * s.Ho * s.Wo == 0) return;
-  cpu::im2col<float>(col, x, s);
-}
-
-// dx is one image (C,H,W): cpu::col2im zero-fills it first, so it overwrites, as the CUDA gather.
-void col2im(Context&, float* dx, const float* col, const ConvShape& s) {
-  if (s.C * s.H * s.W == 0) return;
-  cpu::col2im<float>(dx, col, s);
-}
-
-// out is (N,F,Ho,Wo). No output: nothing to do (cpu:: would divide by Ho*Wo = 0 splitting the batch).
+void im2col(Context&, float* col, const float* x, const ConvShape& s) { cpu::im2col<float>(col, x, s); }
+void col2im(Context&, float* dx, const float* col, const ConvShape& s) { cpu::col2im<float>(dx, col, s); }
 void conv_forward(Context&, float* out, const float* x, const float* w, const float* b, const ConvShape& s) {
-  if (s.N * s.F * s.Ho * s.Wo == 0) return;
   cpu::conv_forward<float>(out, x, w, b, s);
 }
-
-// dx (may be null, as cpu::) is (N,C,H,W), dw (F,C,HH,WW), db (F); overwritten. With no output
-// (N or Ho*Wo zero) every gradient is zero, as the CUDA version.
 void conv_backward(Context&, float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
                    const ConvShape& s) {
-  const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo;
-  if (s.N == 0 || P == 0) {
-    std::fill(db, db + s.F, 0.0f);
-    std::fill(dw, dw + s.F * K, 0.0f);
-    if (dx) std::fill(dx, dx + s.N * s.C * s.H * s.W, 0.0f);
-    return;
-  }
-  cpu::conv_backward<float>(dx, dw, db, dout, x, w, s);  // CPU sums (not CUDA's): tests compare bitwise
+  cpu::conv_backward<float>(dx, dw, db, dout, x, w, s);
 }
 
-// ---- pool
-
-// The CPU's forward (first maximum wins; a NaN wins), as pool.cu.
 void maxpool_forward(Context&, float* out, int32_t* argmax, const float* x, const PoolShape& s) {
-  if (s.N * s.C * s.Ho * s.Wo == 0) return;
   cpu::maxpool_forward<float>(out, argmax, x, s);
 }
-
-// The CUDA gather, not cpu::maxpool_backward (a scatter that follows any in-plane argmax): each dx
-// pixel sums, in window order, dout over the windows that contain it and whose argmax names it; an
-// argmax outside its own window is ignored. The same as the CPU for argmax from maxpool_forward.
 void maxpool_backward(Context&, float* dx, const float* dout, const int32_t* argmax, const PoolShape& s) {
-  const int64_t HW = s.H * s.W, P = s.Ho * s.Wo, planes = s.N * s.C;
-  if (planes * HW == 0) return;
-  if (s.Ho <= 0 || s.Wo <= 0) {
-    std::fill(dx, dx + planes * HW, 0.0f);
-    return;
-  }
-#pragma omp parallel for schedule(static) if (planes * HW > 4096)
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const float* g = dout + pl * P;
-    const int32_t* ap = argmax + pl * P;
-    for (int64_t h = 0; h < s.H; ++h) {
-      const int64_t oh_lo = h < s.ph ? 0 : (h - s.ph) / s.stride + 1, oh_hi = std::min(h / s.stride, s.Ho - 1);
-      for (int64_t w = 0; w < s.W; ++w) {
-        const int64_t ow_lo = w < s.pw ? 0 : (w - s.pw) / s.stride + 1, ow_hi = std::min(w / s.stride, s.Wo - 1);
-        const int64_t q = h * s.W + w;
-        float sum = 0.0f;
-        for (int64_t oh = oh_lo; oh <= oh_hi; ++oh)
-          for (int64_t ow = ow_lo; ow <= ow_hi; ++ow) {
-            const int64_t p = oh * s.Wo + ow;
-            if (int64_t(ap[p]) == q) sum += g[p];
-          }
-        dx[pl * HW + q] = sum;
-      }
-    }
-  }
+  cpu::maxpool_backward<float>(dx, dout, argmax, s);
 }
 
-// ---- activation: the CPU kernels as they are (same hash for dropout, same keep = float(1 / p)).
-
-void relu_forward(Context&, float* out, const float* x, int64_t n) {
-  if (n <= 0) return;
-  cpu::relu_forward<float>(out, x, n);
-}
-
+void relu_forward(Context&, float* out, const float* x, int64_t n) { cpu::relu_forward<float>(out, x, n); }
 void relu_backward(Context&, float* dx, const float* dout, const float* x, int64_t n) {
-  if (n <= 0) return;
   cpu::relu_backward<float>(dx, dout, x, n);
 }
-
 void dropout_forward(Context&, float* out, float* mask, const float* x, int64_t n, double p, uint64_t seed) {
-  if (n <= 0) return;
   cpu::dropout_forward<float>(out, mask, x, n, p, seed);
 }
-
 void dropout_backward(Context&, float* dx, const float* dout, const float* mask, int64_t n) {
-  if (n <= 0) return;
   cpu::dropout_backward<float>(dx, dout, mask, n);
 }
 
-// ---- linear
-
-// out is (N,M), x is (N,D), w is (D,M), b is (M)
 void linear_forward(Context&, float* out, const float* x, const float* w, const float* b, int64_t N, int64_t D,
                     int64_t M) {
-  if (N * M == 0) return;
   cpu::linear_forward<float>(out, x, w, b, N, D, M);
 }
-
-// cpu::linear_backward, whose sums the tests compare bitwise; it writes dx unconditionally, so a
-// null dx (allowed by linear.cu) gets a throwaway buffer.
 void linear_backward(Context&, float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
                      int64_t N, int64_t D, int64_t M) {
-  std::vector<float> unused;
-  if (!dx) {
-    unused.resize(size_t(std::max<int64_t>(N * D, 1)));
-    dx = unused.data();
-  }
   cpu::linear_backward<float>(dx, dw, db, dout, x, w, N, D, M);
 }
-
-// ---- batchnorm: the CPU kernels (they already sum in double, as the CUDA ones).
 
 void batchnorm_forward_train(Context&, float* out, float* mean, float* rstd, float* running_mean,
                              float* running_var, const float* x, const float* gamma, const float* beta, int64_t N,
                              int64_t D, int64_t S, double eps, double momentum) {
-  if (D <= 0) return;
   cpu::batchnorm_forward_train<float>(out, mean, rstd, running_mean, running_var, x, gamma, beta, N, D, S, eps,
                                       momentum);
 }
-
 void batchnorm_forward_test(Context&, float* out, const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, int64_t N, int64_t D, int64_t S,
                             double eps) {
-  if (N * D * S <= 0) return;
   cpu::batchnorm_forward_test<float>(out, x, gamma, beta, running_mean, running_var, N, D, S, eps);
 }
-
 void batchnorm_backward(Context&, float* dx, float* dgamma, float* dbeta, const float* dout, const float* x,
                         const float* gamma, const float* mean, const float* rstd, int64_t N, int64_t D, int64_t S) {
-  if (D <= 0) return;
   cpu::batchnorm_backward<float>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, N, D, S);
 }
-
 void batchnorm_backward_alt(Context&, float* dx, float* dgamma, float* dbeta, const float* dout, const float* x,
                             const float* gamma, const float* mean, const float* rstd, int64_t N, int64_t D,
                             int64_t S) {
-  if (D <= 0) return;
   cpu::batchnorm_backward_alt<float>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, N, D, S);
 }
 
-// ---- loss: the CPU kernels write the mean to *loss (here host memory); bad labels as CUDA.
-
-void softmax_loss(Context&, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N,
-                  int64_t C) {
-  loss_with_label_check(cpu::softmax_loss<float>, loss, dx, scores, y, N, C);
+// *loss is host memory here: the bindings' aux "device" buffer.
+void softmax_loss(Context&, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N, int64_t C) {
+  cpu::softmax_loss<float>(loss, dx, scores, y, N, C);
 }
-
 void svm_loss(Context&, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N, int64_t C) {
-  loss_with_label_check(cpu::svm_loss<float>, loss, dx, scores, y, N, C);
+  cpu::svm_loss<float>(loss, dx, scores, y, N, C);
 }
 
-// ---- optim: the CPU kernels (float arithmetic, as the CUDA ones).
-
-void sgd_update(Context&, float* w, const float* dw, int64_t n, double lr) {
-  if (n <= 0) return;
-  cpu::sgd_update<float>(w, dw, n, lr);
-}
-
+void sgd_update(Context&, float* w, const float* dw, int64_t n, double lr) { cpu::sgd_update<float>(w, dw, n, lr); }
 void sgd_momentum_update(Context&, float* w, float* v, const float* dw, int64_t n, double lr, double momentum) {
-  if (n <= 0) return;
   cpu::sgd_momentum_update<float>(w, v, dw, n, lr, momentum);
 }
-
 void rmsprop_update(Context&, float* w, float* cache, const float* dw, int64_t n, double lr, double decay,
                     double eps) {
-  if (n <= 0) return;
   cpu::rmsprop_update<float>(w, cache, dw, n, lr, decay, eps);
 }
-
-// *sum_sq is written even for n <= 0 (0), as the CUDA version.
 void l2_penalty(Context&, double* sum_sq, float* dw, const float* w, int64_t n, double reg) {
   cpu::l2_penalty<float>(sum_sq, dw, w, n, reg);
 }
-
 void adam_update(Context&, float* w, float* m, float* v, const float* dw, int64_t n, double lr, double beta1,
                  double beta2, double eps, int64_t t) {
-  if (n <= 0) return;
   cpu::adam_update<float>(w, m, v, dw, n, lr, beta1, beta2, eps, t);
 }
 

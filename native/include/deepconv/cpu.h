@@ -1,6 +1,8 @@
 // CPU kernels, float and double. Argument order follows llm.c: outputs, caches, inputs, sizes.
-// Every pointer covers exactly the extent its shape comment gives; the bindings check that.
-// The CUDA backend (native/cuda) uses the same names.
+// Every pointer covers exactly the extent its shape comment gives; the bindings check that, and
+// that every size is >= 1 (element counts n may be 0).
+// The CUDA backend (native/cuda, cuda.h) has the same names and the same contract, kernel for
+// kernel: where a null pointer, a bad label or a stray argmax is allowed here, it is there.
 #pragma once
 
 #include <cstdint>
@@ -54,7 +56,9 @@ struct PoolShape {
 // out is (N,C,Ho,Wo), argmax is (N,C,Ho,Wo) holding the flat h*W+w index of each max in its plane
 template <typename T>
 void maxpool_forward(T* out, int32_t* argmax, const T* x, const PoolShape& s);
-// dx is (N,C,H,W), overwritten; dout and argmax are (N,C,Ho,Wo)
+// dx is (N,C,H,W), overwritten; dout and argmax are (N,C,Ho,Wo). Each dx element sums, in
+// window order, dout over the windows that contain it and whose argmax names it: argmax must come
+// from maxpool_forward, and an index outside its own window is ignored.
 template <typename T>
 void maxpool_backward(T* dx, const T* dout, const int32_t* argmax, const PoolShape& s);
 
@@ -73,7 +77,7 @@ void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n);
 // out is (N,M), x is (N,D), w is (D,M), b is (M)
 template <typename T>
 void linear_forward(T* out, const T* x, const T* w, const T* b, int64_t N, int64_t D, int64_t M);
-// dx is (N,D), dw is (D,M), db is (M), dout is (N,M); overwritten
+// dx is (N,D), dw is (D,M), db is (M), dout is (N,M); overwritten. dx may be null.
 template <typename T>
 void linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, int64_t N, int64_t D, int64_t M);
 
@@ -95,7 +99,8 @@ template <typename T>
 void batchnorm_backward_alt(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* gamma, const T* mean,
                             const T* rstd, int64_t N, int64_t D, int64_t S);
 
-// ---- loss.cc. scores and dx are (N,C), y is (N) with labels in [0, C). loss is the mean.
+// ---- loss.cc. scores and dx are (N,C), y is (N) with labels in [0, C). loss is the mean. A label
+// outside [0, C) makes that row's dx NaN and the loss NaN (the bindings refuse such labels).
 template <typename T>
 void softmax_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N, int64_t C);
 template <typename T>

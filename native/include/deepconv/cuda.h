@@ -1,5 +1,6 @@
-// CUDA kernels, float32. The same families, names and argument order as deepconv::cpu (cpu.h):
-// outputs, caches, inputs, sizes, with one extra first argument, the Context the work runs on.
+// CUDA kernels, float32. The same families, names, argument order and contract as deepconv::cpu
+// (cpu.h): outputs, caches, inputs, sizes, with one extra first argument, the Context the work
+// runs on. The host emulator (native/emulator) passes each kernel straight to its cpu:: twin.
 // Every pointer is device memory covering exactly the extent its shape comment gives (the
 // bindings check the extents); scalars (lr, eps, p, ...) are host values.
 //
@@ -104,9 +105,9 @@ void conv_backward(Context& ctx, float* dx, float* dw, float* db, const float* d
 // ---- pool.cu
 // out is (N,C,Ho,Wo), argmax is (N,C,Ho,Wo) holding the flat h*W+w index of each max in its plane
 void maxpool_forward(Context& ctx, float* out, int32_t* argmax, const float* x, const PoolShape& s);
-// dx is (N,C,H,W), overwritten; dout and argmax are (N,C,Ho,Wo). A gather: each dx element sums
-// the windows that contain it and whose argmax names it, so argmax must come from
-// maxpool_forward (an index outside its own window is ignored, where the CPU would follow it).
+// dx is (N,C,H,W), overwritten; dout and argmax are (N,C,Ho,Wo). A gather: each dx element sums,
+// in window order, the windows that contain it and whose argmax names it, so argmax must come
+// from maxpool_forward (an index outside its own window is ignored, as on the CPU).
 void maxpool_backward(Context& ctx, float* dx, const float* dout, const int32_t* argmax, const PoolShape& s);
 
 // ---- activation.cu (n elements each)
