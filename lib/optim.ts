@@ -3,7 +3,7 @@
 // on the first call), updates w IN PLACE with a native kernel and returns { w, config }.
 // The config object passed in is the one returned (mutated, as the seed's setdefault does).
 //
-// Every rule also has an *Async variant that runs the kernel on the libuv pool, and a prepared
+// Every rule also has an *Async variant that runs the kernel on the executor thread, and a prepared
 // form (prepareUpdate) for generator-driven code.
 import { native } from './binding';
 import { Prepared, runAsync, runSync } from './layers/op';

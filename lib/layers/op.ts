@@ -1,7 +1,7 @@
 import { Arena, withArena } from './alloc';
 
 // Every layer prepares its outputs and a native call, then runs that call either inline
-// (the seed's synchronous API) or on the libuv pool (the *Async variants used by models,
+// (the seed's synchronous API) or on the addon's executor thread (the *Async variants used by models,
 // so a server's event loop stays free).
 
 export type NativeCall = (async: boolean) => undefined | Promise<void>;

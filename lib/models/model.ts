@@ -168,7 +168,7 @@ export abstract class Model {
     return driveSync(this.steps(X, y), checkOptions('opts', opts).arena ?? null);
   }
 
-  /** loss() with every native call on the libuv pool: the event loop stays free. */
+  /** loss() with every native call on the addon's executor thread: the event loop stays free. */
   lossAsync(X: Tensor, y?: null, opts?: LossOptions): Promise<Tensor>;
   lossAsync(X: Tensor, y: Labels, opts?: LossOptions): Promise<LossAndGrads>;
   lossAsync(X: Tensor, y?: Labels | null, opts?: LossOptions): Promise<Tensor | LossAndGrads> {
