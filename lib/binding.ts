@@ -27,7 +27,7 @@ export interface NativeBinding extends OpBindings {
   buildInfo(): { openmp: number | null; compiler: string; napiVersion: number; cuda: boolean; cudaEmulator: boolean; hardwareThreads: number; cpuFeatures: string[] };
   fmaPeak(seconds: number): { gflops: number; isa: string; threads: number };
   /**
-   * A zeroed ArrayBuffer (1 <= bytes <= 2^36) in memory the addon owns: a kernel queued on it keeps it allocated even
+   * A zeroed ArrayBuffer (1 <= bytes <= 2^32) in memory the addon owns: a kernel queued on it keeps it allocated even
    * if JavaScript transfers, detaches or drops the array meanwhile. Asynchronous calls write only
    * into such memory (or CudaBuffers); other typed arrays they read are copied when queued.
    */

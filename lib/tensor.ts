@@ -74,7 +74,12 @@ export function hostArray(kind: DType | 'int32', n: number): FloatArray | Int32A
 export function hostArray(kind: DType | 'int32', n: number): FloatArray | Int32Array {
   // Wrapped here, not natively, so that the array belongs to this realm (instanceof holds in a vm context).
   const Ctor = kind === 'float64' ? Float64Array : kind === 'int32' ? Int32Array : Float32Array;
-  return n === 0 ? new Ctor(0) : new Ctor(native.hostAlloc(n * Ctor.BYTES_PER_ELEMENT));
+  if (n === 0) return new Ctor(0);
+  const bytes = n * Ctor.BYTES_PER_ELEMENT;
+  if (!Number.isSafeInteger(bytes) || bytes > MAX_TENSOR_BYTES) {
+    throw new RangeError(`a ${kind} tensor of ${n} elements needs ${bytes} bytes, over the ${MAX_TENSOR_BYTES} (4 GiB) one tensor may hold`);
+  }
+  return new Ctor(native.hostAlloc(bytes));
 }
 
 /** The allocation budget withAllocationLimit sets (null: none). */
@@ -126,6 +131,9 @@ function checkShapeArg(shape: unknown): number[] {
   }
   return shape.slice();
 }
+
+/** The most one host tensor holds: Node 18-20's largest external buffer (buffer.constants.MAX_LENGTH). */
+export const MAX_TENSOR_BYTES = 2 ** 32;
 
 /** What a detached tensor has suffered, for messages. */
 export const LOST = 'has lost its memory: its ArrayBuffer was detached (transferred to another thread) or resized';
@@ -394,9 +402,11 @@ export class Tensor {
 
   /** Nested plain arrays (a number for a rank-0 tensor). */
   toArray(): NestedArray {
-    // An empty tensor still nests arrays down to its first zero dimension: [2^31, 1, 0] would be
-    // 2^31 arrays. Refuse what no caller could hold rather than exhaust the heap.
-    let arrays = 0;
+    // Every element is a JavaScript number in an array, and an empty tensor still nests arrays down
+    // to its first zero dimension ([2^31, 1, 0] would be 2^31 arrays). Past MAX_NESTED_ARRAYS
+    // values V8 would abort the process (no array holds 2^27 elements; the heap runs out), so
+    // refuse instead.
+    let arrays = this.size;
     let rows = 1;
     for (const d of this.shape.slice(0, -1)) {
       rows *= d;
@@ -404,7 +414,7 @@ export class Tensor {
       if (rows === 0) break;
     }
     if (arrays > MAX_NESTED_ARRAYS) {
-      throw new RangeError(`toArray of this ${this.toString()} would build ${arrays} nested arrays (at most ${MAX_NESTED_ARRAYS}): read .data instead`);
+      throw new RangeError(`toArray of this ${this.toString()} would build ${arrays} nested arrays and numbers (at most ${MAX_NESTED_ARRAYS}): read .data instead`);
     }
     const data = this.data;
     const build = (offset: number, depth: number): NestedArray => {

@@ -125,6 +125,13 @@ std::string Args::string(const char* name) {
   return v.As<Napi::String>().Utf8Value();
 }
 
+bool detached(const Napi::Value& v) {
+  napi_value ab = nullptr;
+  bool result = false;
+  if (napi_get_typedarray_info(v.Env(), v, nullptr, nullptr, nullptr, &ab, nullptr) != napi_ok || ab == nullptr) return false;
+  return napi_is_detached_arraybuffer(v.Env(), ab, &result) == napi_ok && result;
+}
+
 std::string kind_of(const Napi::Value& v) {
   void* ptr = nullptr;
   DeviceKind kind{};

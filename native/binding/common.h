@@ -148,6 +148,9 @@ class Args {
   std::vector<std::shared_ptr<void>> owned_;
 };
 
+// Whether typed array v's ArrayBuffer is detached (false for a SharedArrayBuffer, never detached).
+bool detached(const Napi::Value& v);
+
 // What a value is, for messages: "a Float32Array", "a number", ...
 std::string kind_of(const Napi::Value& v);
 
@@ -241,7 +244,7 @@ T* Args::host(const char* name, int64_t count, const Napi::Value& v, Role role) 
   }
   auto arr = v.As<Napi::TypedArrayOf<T>>();
   if (static_cast<int64_t>(arr.ElementLength()) != count) {
-    if (count > 0 && arr.ElementLength() == 0 && arr.ArrayBuffer().IsDetached()) {
+    if (count > 0 && arr.ElementLength() == 0 && detached(v)) {
       throw ArgTypeError(std::string(name) + "'s ArrayBuffer is detached (transferred or freed): it holds no elements");
     }
     throw ArgRangeError(std::string(name) + " must hold " + std::to_string(count) + " elements, got " +

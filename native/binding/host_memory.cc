@@ -41,17 +41,23 @@ std::shared_ptr<void> copy_to_host_block(const void* p, size_t bytes) {
 
 namespace {
 
+constexpr int64_t kMaxHostBytes = int64_t(1) << 32;
+
 // What a finalizer needs: the registry (it may outlive the addon state) and the block's size.
 struct Lent {
   std::shared_ptr<HostRegistry> registry;
   size_t bytes;
+  bool lent = false;  // the ArrayBuffer exists and the block is registered
 };
 
+// Also called by Node from inside a failing napi_create_external_arraybuffer (then lent is false).
 void finalize_lent(napi_env env, void* data, void* hint) {
   auto* lent = static_cast<Lent*>(hint);
-  lent->registry->remove(data);  // drops the typed array's reference; queued jobs keep theirs
-  int64_t adjusted = 0;
-  napi_adjust_external_memory(env, -int64_t(lent->bytes), &adjusted);
+  if (lent->lent) {
+    lent->registry->remove(data);  // drops the typed array's reference; queued jobs keep theirs
+    int64_t adjusted = 0;
+    napi_adjust_external_memory(env, -int64_t(lent->bytes), &adjusted);
+  }
   delete lent;
 }
 
@@ -60,7 +66,8 @@ void finalize_lent(napi_env env, void* data, void* hint) {
 Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
   return guarded(info, [&](Args& a) {
     Napi::Env env = info.Env();
-    const int64_t n = a.integer("bytes", 1, int64_t(1) << 36);
+    // Node 18-20 make no external buffer beyond 2^32 bytes (buffer.constants.MAX_LENGTH).
+    const int64_t n = a.integer("bytes", 1, kMaxHostBytes);
     const size_t bytes = size_t(n);
     std::shared_ptr<void> block = allocate_host_block(bytes);
     if (!block) throw ArgRangeError("could not allocate " + std::to_string(bytes) + " bytes of host memory");
@@ -68,9 +75,10 @@ Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
     auto* lent = new Lent{st.host, bytes};
     napi_value ab;
     if (napi_create_external_arraybuffer(env, block.get(), bytes, finalize_lent, lent, &ab) != napi_ok) {
-      delete lent;
-      throw Napi::Error::New(env, "deepconv native: could not create an external ArrayBuffer");
+      // Node may already have run (and freed) the finalizer: lent is not ours to touch any more.
+      throw Napi::Error::New(env, "deepconv native: could not create an external ArrayBuffer of " + std::to_string(bytes) + " bytes");
     }
+    lent->lent = true;
     st.host->add(block.get(), bytes, block);
     int64_t adjusted = 0;
     napi_adjust_external_memory(env, int64_t(bytes), &adjusted);  // so the GC feels its weight
@@ -81,13 +89,14 @@ Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
 Napi::Value IsHostMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool owned = false;
-  if (info.Length() > 0 && info[0].IsTypedArray()) {
-    auto arr = info[0].As<Napi::TypedArray>();
-    const size_t bytes = arr.ByteLength();
-    if (bytes > 0) {
-      void* data = static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
-      owned = state(env).host->find(data, bytes) != nullptr;
-    }
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  // The view's own data pointer (offset included): its buffer may be a SharedArrayBuffer, which
+  // napi_get_arraybuffer_info refuses.
+  if (info.Length() > 0 && info[0].IsTypedArray() &&
+      napi_get_typedarray_info(env, info[0], &type, &length, &data, nullptr, nullptr) == napi_ok && length > 0) {
+    owned = state(env).host->find(data, length * info[0].As<Napi::TypedArray>().ElementSize()) != nullptr;
   }
   return Napi::Boolean::New(env, owned);
 }
