@@ -95,7 +95,7 @@ function prepareSgd(w: Tensor, dw: Tensor, config?: SgdConfig): Prepared<UpdateR
   const c = checkConfig(config, ['learningRate']);
   c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-2);
   const lr = c.learningRate;
-  return { result: { w, config: c as Required<SgdConfig> }, call: (async) => native.sgdUpdate(w.size, lr, w.buffer, dw.buffer, async) };
+  return { result: { w, config: c as Required<SgdConfig> }, call: (async) => native.sgdUpdate(w.size, lr, w.buffer, dw.buffer, async), writes: { w } };
 }
 
 function prepareSgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): Prepared<UpdateResult<Required<SgdMomentumConfig>>> {
@@ -108,6 +108,7 @@ function prepareSgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): 
   return {
     result: { w, config: c as Required<SgdMomentumConfig> },
     call: (async) => native.sgdMomentumUpdate(w.size, lr, momentum, w.buffer, velocity.buffer, dw.buffer, async),
+    writes: { w, 'config.velocity': velocity },
   };
 }
 
@@ -122,6 +123,7 @@ function prepareRmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): Prepared
   return {
     result: { w, config: c as Required<RmspropConfig> },
     call: (async) => native.rmspropUpdate(w.size, lr, decayRate, epsilon, w.buffer, cache.buffer, dw.buffer, async),
+    writes: { w, 'config.cache': cache },
   };
 }
 
@@ -139,6 +141,7 @@ function prepareAdam(w: Tensor, dw: Tensor, config?: AdamConfig): Prepared<Updat
   return {
     result: { w, config: c as Required<AdamConfig> },
     call: (async) => native.adamUpdate(w.size, lr, beta1, beta2, epsilon, t, w.buffer, m.buffer, v.buffer, dw.buffer, async),
+    writes: { w, 'config.m': m, 'config.v': v },
   };
 }
 

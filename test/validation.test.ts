@@ -287,3 +287,15 @@ describe('detached tensors are refused before any native call (issue 9)', () => 
     expectThrow(() => t.data, 'TypeError', /has lost its memory/);
   });
 });
+
+describe('asynchronous in-place updates need deepconv memory (issue 9)', () => {
+  test('BatchNorm.forwardAsync in train mode refuses running statistics wrapping JavaScript-owned memory', async () => {
+    const x = f64([4, 3]);
+    const foreign = new Tensor(new Float64Array(3), [3]);
+    const err = await BatchNorm.forwardAsync(x, f64([3]), f64([3]), { mode: 'train', runningMean: foreign }).then(() => null, (e: Error) => e);
+    expect(err?.constructor.name).toBe('TypeError');
+    expect(err?.message).toMatch(/^bnParam\.runningMean \(a float64 Tensor of shape \[3\]\) wraps memory JavaScript owns, which an asynchronous kernel may not update in place/);
+    // test mode only reads them: a copy is taken when the call is queued
+    await expect(BatchNorm.forwardAsync(x, f64([3]), f64([3]), { mode: 'test', runningMean: foreign, runningVar: foreign.clone() })).resolves.toBeDefined();
+  });
+});

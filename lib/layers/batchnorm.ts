@@ -56,7 +56,7 @@ function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNo
     bp.mode === 'train'
       ? (async: boolean) => native.batchnormForwardTrain(N, D, S, eps, momentum, out.buffer, mean.buffer, rstd.buffer, rm.buffer, rv.buffer, x.buffer, gamma.buffer, beta.buffer, async)
       : (async: boolean) => native.batchnormForwardTest(N, D, S, eps, out.buffer, x.buffer, gamma.buffer, beta.buffer, rm.buffer, rv.buffer, async);
-  return { result: { out, cache }, call };
+  return { result: { out, cache }, call, writes: bp.mode === 'train' ? { 'bnParam.runningMean': rm, 'bnParam.runningVar': rv } : undefined };
 }
 
 function prepareBackward(dout: Tensor, cache: BatchNormCache, alt: boolean): Prepared<Grads> {

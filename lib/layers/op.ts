@@ -1,3 +1,6 @@
+import { native } from '../binding';
+import { Tensor } from '../tensor';
+import { describe } from '../validate';
 import { Arena, withArena } from './alloc';
 
 // Every layer prepares its outputs and a native call, then runs that call either inline
@@ -9,6 +12,11 @@ export type NativeCall = (async: boolean) => undefined | Promise<void>;
 export interface Prepared<R> {
   result: R;
   call: NativeCall;
+  /**
+   * Tensors the call updates in place (weights, optimizer state, running statistics), by argument
+   * name: an asynchronous call checks that each lives in deepconv's memory (see callAsync).
+   */
+  writes?: Record<string, Tensor>;
 }
 
 export function runSync<R>(p: Prepared<R>): R {
@@ -17,8 +25,25 @@ export function runSync<R>(p: Prepared<R>): R {
 }
 
 export async function runAsync<R>(p: Prepared<R>): Promise<R> {
-  await p.call(true);
+  await callAsync(p);
   return p.result;
+}
+
+/**
+ * Queues p on the executor thread. A tensor the kernel updates in place must be in memory the
+ * addon owns: JavaScript could transfer or free its own while the kernel runs. (The native side
+ * refuses it too; this says so in the caller's terms, before anything is queued.)
+ */
+function callAsync(p: Prepared<unknown>): undefined | Promise<void> {
+  for (const [name, t] of Object.entries(p.writes ?? {})) {
+    if (t.device === 'cpu' && t.size > 0 && !native.isHostMemory(t.data)) {
+      throw new TypeError(
+        `${name} (${describe(t)}) wraps memory JavaScript owns, which an asynchronous kernel may not update in place ` +
+          '(JavaScript could transfer or free it meanwhile): use a tensor deepconv made (Tensor.zeros, Tensor.randn, t.clone(), ...)',
+      );
+    }
+  }
+  return p.call(true);
 }
 
 /**
@@ -81,7 +106,7 @@ export async function driveAsync<R>(g: Steps<R>, arena: Arena | null = null): Pr
         await flush();
         continue;
       }
-      const queued = r.value.call(true);
+      const queued = callAsync(r.value);
       if (queued) pending.push(queued);
     }
   } catch (e) {
