@@ -14,8 +14,9 @@ const dir = path.join(__dirname, 'safety');
 const emulator = path.join(__dirname, '..', 'build-emulator', 'Release', 'deepconv.node');
 
 function scenario(args: string[], env: Record<string, string> = {}): { code: number | null; signal: string | null; out: string } {
-  const r = spawnSync(process.execPath, ['--expose-gc', ...args], {
-    cwd: dir,
+  const [script, ...rest] = args;
+  const r = spawnSync(process.execPath, ['--expose-gc', path.join(dir, script), ...rest], {
+    cwd: path.join(__dirname, '..'),  // where a relative DEEPCONV_ADDON (the sanitizer run's) points from
     env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536', ...env },
     encoding: 'utf8',
     timeout: 120_000,
