@@ -44,6 +44,9 @@ export interface BnState {
   eps?: number;
 }
 
+/** predict() arenas a model keeps between calls: enough for a couple of concurrent callers. */
+const MAX_IDLE_ARENAS = 2;
+
 type Factory = (options: Record<string, unknown>) => Model;
 const registry = new Map<string, Factory>();
 
@@ -69,6 +72,8 @@ export abstract class Model {
   abstract readonly className: string;
   /** Batchnorm state per batchnorm layer, keyed by the suffix of its gamma / beta (e.g. '0' for gamma0). */
   protected bnState: Record<string, BnState> = {};
+  /** cpu predict() arenas not in use (see predict). */
+  private idleArenas: Arena[] = [];
 
   protected constructor(reg: number, dtype: DType, numClasses: number) {
     this.reg = reg;
@@ -96,6 +101,7 @@ export abstract class Model {
       throw new TypeError(`cuda models are float32, but this ${this.className} has dtype ${this.dtype}: build it with dtype 'float32'`);
     }
     if (d === this.device) return this;
+    this.idleArenas = [];
     for (const k of Object.keys(this.params)) this.params[k] = this.params[k].toDevice(d);
     for (const s of Object.values(this.bnState)) {
       s.runningMean = s.runningMean.toDevice(d);
@@ -194,9 +200,10 @@ export abstract class Model {
     const device = this.device;
     if (X.device === 'cuda') return (await this.lossAsync(X)).toDeviceAsync('cpu');  // lossAsync checks the device
     const out = Tensor.zeros([N, C], this.dtype);
-    // On cuda the batches share one set of device buffers (no cudaMalloc per batch); on the cpu
-    // fresh buffers are cheaper for the common single-batch call.
-    const arena = device === 'cuda' ? new Arena() : null;
+    // The batches share one set of buffers: on cuda no cudaMalloc per batch; on the cpu an arena
+    // kept from earlier calls, so a steady stream of predict() calls allocates nothing but `out`.
+    // Calls in flight together each take their own.
+    const arena = device === 'cuda' ? new Arena() : (this.idleArenas.pop() ?? new Arena());
     let staged: Tensor | null = null;  // the batch on the model's device
     try {
       for (let start = 0; start < N; start += batchSize) {
@@ -209,7 +216,8 @@ export abstract class Model {
       }
     } finally {
       staged?.dispose();
-      arena?.dispose();
+      if (device === 'cuda') arena.dispose();
+      else if (this.idleArenas.length < MAX_IDLE_ARENAS) this.idleArenas.push(arena);
     }
     return out;
   }
