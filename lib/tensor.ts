@@ -310,11 +310,7 @@ export class Tensor {
 
   /** A copy on the same device. */
   clone(): Tensor {
-    if (this.device === 'cpu') {
-      const data = allocate(this.dtype, this.size);
-      data.set(this.data);
-      return new Tensor(data, this.shape);
-    }
+    if (this.device === 'cpu') return this.astype(this.dtype);
     return Tensor.empty(this.shape, this.device).copyFrom(this);
   }
 

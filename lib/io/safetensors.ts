@@ -16,7 +16,7 @@ import * as pathlib from 'path';
 import { createHash, randomBytes } from 'crypto';
 import { Tensor, DType, FloatArray, hostArray, sizeOf } from '../tensor';
 import { describe } from '../validate';
-import { FileFormatError, fsError } from './errors';
+import { FileFormatError } from './errors';
 import { readFileCheckedSync } from './files';
 
 /** The safetensors dtype names deepconv reads and writes, with their tensor dtypes. */

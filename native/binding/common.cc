@@ -35,7 +35,6 @@ void Args::check_arity() const {
 }
 
 void* Args::lend(const char* name, const Napi::Value& v, void* data, size_t bytes, Role role) {
-  (void)v;
   if (!async_) return data;  // no JavaScript runs while a synchronous CPU call does
   if (role != Role::snapshot) {
     if (std::shared_ptr<void> block = state(env()).host->find(data, bytes)) {

@@ -135,17 +135,17 @@ void Executor::settle(napi_env env, napi_value, void* context, void* data) noexc
   Job* job = static_cast<Job*>(data);
   if (env != nullptr) try {
     auto* self = static_cast<Executor*>(context);
+    // A failing call means the environment is going away (a terminated worker): nothing to tell.
     napi_value value = nullptr;
-    bool ok;
     if (job->failed) {
       napi_value msg;
-      ok = napi_create_string_utf8(env, ("deepconv native: " + job->error).c_str(), NAPI_AUTO_LENGTH, &msg) == napi_ok &&
-           napi_create_error(env, nullptr, msg, &value) == napi_ok &&
-           napi_reject_deferred(env, job->deferred, value) == napi_ok;
-    } else {
-      ok = napi_get_undefined(env, &value) == napi_ok && napi_resolve_deferred(env, job->deferred, value) == napi_ok;
+      if (napi_create_string_utf8(env, ("deepconv native: " + job->error).c_str(), NAPI_AUTO_LENGTH, &msg) == napi_ok &&
+          napi_create_error(env, nullptr, msg, &value) == napi_ok) {
+        napi_reject_deferred(env, job->deferred, value);
+      }
+    } else if (napi_get_undefined(env, &value) == napi_ok) {
+      napi_resolve_deferred(env, job->deferred, value);
     }
-    (void)ok;  // failing means the environment is going away (a terminated worker): nothing to tell
     if (!self->shut_ && --self->pending_ == 0) napi_unref_threadsafe_function(env, self->done_);
   } catch (...) {
     // out of memory for a message: the promise stays pending rather than the process dying

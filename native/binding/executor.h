@@ -42,9 +42,6 @@ class Executor {
   Napi::Value submit(Napi::Env env, std::function<void()> kernel, std::vector<std::shared_ptr<void>> owned,
                      int threads, std::function<void()> sync = nullptr);
 
-  // Submitted and not yet settled (JS thread only).
-  int pending() const { return pending_; }
-
  private:
   struct Job {
     std::function<void()> kernel;

@@ -33,8 +33,8 @@ void* aligned_start(void* raw) {
 }
 
 // Freed blocks kept for reuse, by exact size: layer outputs come and go in the same sizes step
-// after step, and a recycled block costs a memset where a fresh one costs an mmap and a page fault
-// per 4 KiB (a 256 KiB output: 174 us fresh). Process-wide and thread-safe, since blocks die on the
+// after step, and a recycled block costs a memset where a fresh one past malloc's mmap threshold
+// costs an mmap, a munmap and a page fault per 4 KiB. Process-wide and thread-safe, since blocks die on the
 // executor thread as well as on the JS thread of any worker; never destroyed, so that a block
 // outliving static destruction at exit still has somewhere to go.
 class BlockPool {

@@ -7,7 +7,8 @@
 // memory holds another, so it stays valid until the last kernel that touches it has finished,
 // whatever JavaScript does.
 //
-//   hostAlloc(kind, n) -> typed array       kind 'float32' | 'float64' | 'int32'; zeroed
+//   hostAlloc(bytes) -> ArrayBuffer         zeroed, 64-byte aligned, 1 <= bytes <= 2^32; JavaScript
+//                                           wraps it in the typed array it needs
 //   isHostMemory(v) -> boolean              whether v's elements lie in memory allocated here
 #pragma once
 
