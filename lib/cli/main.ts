@@ -8,7 +8,8 @@ import { buildInfo, cudaDeviceCount, getNumThreads, setNumThreads } from '../ind
 import { DatasetName, loadDataset } from '../data';
 import { FileFormatError } from '../io/errors';
 import { loadModelFile } from '../io/model-file';
-import { loadModel, Model } from '../models';
+import { Model } from '../models';
+import { modelFromFile } from '../models/model';
 import { Device, requireCuda, Tensor } from '../tensor';
 import { DataInfo, resolveData } from './find-data';
 import { predictImages, predictIndices } from './predict';
@@ -156,8 +157,9 @@ export function program(): Command {
 }
 
 export function readModel(file: string, device: Device = 'cpu'): { model: Model; info: DataInfo } {
-  const model = loadModel(file, { device });
-  const meta = loadModelFile(file).metadata;
+  const read = loadModelFile(file);  // once: the network and the data metadata both come from it
+  const model = modelFromFile(read, file, device);
+  const meta = read.metadata;
   if (!meta.data) throw new FileFormatError(file, 'no "data" metadata (how inputs were normalised); was it written by deepconv train?');
   return { model, info: parseDataInfo(meta.data, file, model) };
 }

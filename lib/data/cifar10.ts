@@ -13,7 +13,7 @@ import * as tar from 'tar-stream';
 import { FileFormatError, fsError } from '../io/errors';
 import { describe } from '../validate';
 import { RawDataset, LoadOptions, checkLoadOptions } from './types';
-import { checkRegular, errorMessage, gzipBudget, gzipProblem, isGzip, isTar, MAX_GZIP_RATIO, readFileChecked, statOrNull } from '../io/files';
+import { checkRegular, errorMessage, gzipBudget, gzipProblem, inflationError, isGzip, isTar, readFileChecked, statOrNull } from '../io/files';
 
 export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
   'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
@@ -110,8 +110,8 @@ async function readHead(file: string, n: number): Promise<Buffer> {
   }
 }
 
-/** Streams a .tar.gz (or .tar) and keeps, in memory, the members whose base names are wanted. */
-async function readArchive(file: string, want: string[]): Promise<Map<string, Blob>> {
+/** Streams a .tar.gz (or .tar) of `compressed` bytes and keeps, in memory, the members whose base names are wanted. */
+async function readArchive(file: string, compressed: number, want: string[]): Promise<Map<string, Blob>> {
   const head = await readHead(file, 512);
   const gz = isGzip(head);
   if (!gz && !isTar(head)) {
@@ -154,8 +154,7 @@ async function readArchive(file: string, want: string[]): Promise<Map<string, Bl
     }
   });
   const src = fs.createReadStream(file);
-  // Stops a gzip stream that inflates past what any real archive does (see MAX_GZIP_RATIO).
-  const compressed = (await fs.promises.stat(file)).size;
+  // Stops a gzip stream that inflates past what any real archive does (see gzipBudget).
   const budget = gzipBudget(compressed);
   let inflated = 0;
   let bombError: FileFormatError | null = null;
@@ -163,7 +162,7 @@ async function readArchive(file: string, want: string[]): Promise<Map<string, Bl
     transform(chunk: Buffer, _enc, done) {
       inflated += chunk.length;
       if (inflated > budget) {
-        bombError = new FileFormatError(file, `gzip data inflates to more than ${budget} bytes from ${compressed} (over ${MAX_GZIP_RATIO}x): not the CIFAR-10 archive, or a decompression bomb`);
+        bombError = inflationError(file, compressed, 'the CIFAR-10 archive');
         done(bombError);
         return;
       }
@@ -204,7 +203,7 @@ export async function loadCifar10(path: string, opts?: LoadOptions): Promise<Raw
     throw fsError(path, e, 'folder or archive');
   }
   if (!st.isDirectory()) checkRegular(path, st, 'folder or archive');
-  const blobs = st.isDirectory() ? await readFolder(path, want, o.maxTrain) : await readArchive(path, want);
+  const blobs = st.isDirectory() ? await readFolder(path, want, o.maxTrain) : await readArchive(path, st.size, want);
   const classes = parseMeta(blobs.get(META_FILE)!);
   const train = o.train
     ? assemble(TRAIN_FILES.filter((n) => blobs.has(n)).map((n) => blobs.get(n)!), o.maxTrain)

@@ -40,6 +40,15 @@ export function gzipBudget(compressed: number): number {
   return MAX_GZIP_RATIO * compressed + GZIP_SLACK;
 }
 
+/** The error for gzip data from `file` that inflates past gzipBudget(compressed); `what` it should have been. */
+export function inflationError(file: string, compressed: number, what: string, cause?: unknown): FileFormatError {
+  return new FileFormatError(
+    file,
+    `gzip data inflates to more than ${gzipBudget(compressed)} bytes from ${compressed} (over ${MAX_GZIP_RATIO}x): not ${what}, or a decompression bomb`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
 /** Read-only, and without blocking: opening a FIFO must not wait for a writer (regular files ignore it). */
 const OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
 
@@ -59,6 +68,12 @@ export function checkRegular(file: string, st: fs.Stats, what = 'file'): void {
   if (!st.isFile()) throw new FileFormatError(file, `is ${kindOfFile(st)}, expected ${what === 'file' ? 'a regular file' : `a ${what}`}`);
 }
 
+/** What the fstat of an opened file must show before it is read: a regular file of at most maxBytes. */
+function checkReadable(file: string, st: fs.Stats, maxBytes: number): void {
+  checkRegular(file, st);
+  if (st.size > maxBytes) throw new FileFormatError(file, `is ${st.size} bytes, more than the ${maxBytes} this kind of file can hold`);
+}
+
 /**
  * A regular file's bytes: opened once, checked with fstat (so what is read is what was checked),
  * and read to the size fstat gave, at most maxBytes. Nothing reads a device or a pipe until memory
@@ -73,8 +88,7 @@ export async function readFileChecked(file: string, maxBytes = Number.MAX_SAFE_I
   }
   try {
     const st = await fh.stat();
-    checkRegular(file, st);
-    if (st.size > maxBytes) throw new FileFormatError(file, `is ${st.size} bytes, more than the ${maxBytes} this kind of file can hold`);
+    checkReadable(file, st, maxBytes);
     const buf = Buffer.allocUnsafe(st.size);
     let pos = 0;
     while (pos < st.size) {
@@ -101,8 +115,7 @@ export function readFileCheckedSync(file: string, maxBytes = Number.MAX_SAFE_INT
   }
   try {
     const st = fs.fstatSync(fd);
-    checkRegular(file, st);
-    if (st.size > maxBytes) throw new FileFormatError(file, `is ${st.size} bytes, more than the ${maxBytes} this kind of file can hold`);
+    checkReadable(file, st, maxBytes);
     const buf = Buffer.allocUnsafe(st.size);
     let pos = 0;
     while (pos < st.size) {
@@ -125,9 +138,7 @@ export async function gunzipChecked(raw: Buffer, file: string): Promise<Buffer> 
   try {
     return await gunzipAsync(raw, { maxOutputLength: budget });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new FileFormatError(file, `gzip data inflates to more than ${budget} bytes from ${raw.length} (over ${MAX_GZIP_RATIO}x): not a data set, or a decompression bomb`, { cause: e });
-    }
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw inflationError(file, raw.length, 'a data set', e);
     throw new FileFormatError(file, gzipProblem(e), { cause: e });
   }
 }

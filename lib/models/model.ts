@@ -2,7 +2,7 @@
 // native calls (run synchronously by loss() and off the main thread by lossAsync()), L2
 // regularization, batched asynchronous prediction, and save / load.
 import { FileFormatError } from '../io/errors';
-import { loadModelFile, saveModel } from '../io/model-file';
+import { loadModelFile, ModelFile, saveModel } from '../io/model-file';
 import { Arena } from '../layers/alloc';
 import { BatchNormParam } from '../layers/batchnorm';
 import { native } from '../binding';
@@ -302,7 +302,11 @@ function countNonFinite(t: Tensor): number {
 export function loadModel(path: string, opts?: LoadOptions): Model {
   const o = checkOptions('opts', opts);
   const device = checkDevice('opts.device', o.device ?? 'cpu');
-  const file = loadModelFile(path);
+  return modelFromFile(loadModelFile(path), path, device);
+}
+
+/** loadModel() of a file already read (by loadModelFile, from `path`), for callers that also need its metadata. */
+export function modelFromFile(file: ModelFile, path: string, device: Device): Model {
   const cfg = file.config as Partial<ModelConfig>;
   if (typeof cfg.class !== 'string' || cfg.options === null || typeof cfg.options !== 'object' || Array.isArray(cfg.options)) {
     throw new FileFormatError(path, `config must be { class, options } as model.save() writes it, got ${JSON.stringify(file.config).slice(0, 80)}`);
