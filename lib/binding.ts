@@ -17,6 +17,20 @@ export interface CudaBuffer {
 
 type Ret = undefined | Promise<void>;
 
+/** The CPU kernels' instruction-set paths, best first. */
+export const ISAS = ['avx512', 'avx2', 'generic'] as const;
+export type Isa = (typeof ISAS)[number];
+
+/** Which ISA path the CPU kernels take (process-wide) and which this CPU can run. */
+export interface IsaInfo {
+  active: Isa;
+  best: Isa;
+  available: Isa[];
+  /** The GEMM register tiles of the active path, e.g. "avx512 8x32". */
+  gemmF32: string;
+  gemmF64: string;
+}
+
 /**
  * The raw addon. The kernel ops (OpBindings) come from the one op table, lib/ops.ts: sizes first,
  * then buffers; a trailing `true` runs the kernel off the main thread.
@@ -26,6 +40,8 @@ export interface NativeBinding extends OpBindings {
   getNumThreads(): number;
   buildInfo(): { openmp: number | null; compiler: string; napiVersion: number; cuda: boolean; cudaEmulator: boolean; hardwareThreads: number; cpuFeatures: string[] };
   fmaPeak(seconds: number): { gflops: number; isa: string; threads: number };
+  isaInfo(): IsaInfo;
+  setIsa(isa: string): void;
   /**
    * A zeroed ArrayBuffer (1 <= bytes <= 2^32) in memory the addon owns: a kernel queued on it keeps it allocated even
    * if JavaScript transfers, detaches or drops the array meanwhile. Asynchronous calls write only
@@ -79,4 +95,19 @@ function load(): NativeBinding {
   }
 }
 
-export const native: NativeBinding = load();
+/** DEEPCONV_ISA forces a path for the whole process; one this CPU lacks stops the load. */
+function applyIsaEnv(b: NativeBinding): NativeBinding {
+  const want = process.env.DEEPCONV_ISA;
+  if (want === undefined || want === '') return b;
+  const { available } = b.isaInfo();
+  if (!(ISAS as readonly string[]).includes(want)) {
+    throw new RangeError(`deepconv: DEEPCONV_ISA must be one of ${ISAS.join(', ')}, got ${JSON.stringify(want)}`);
+  }
+  if (!available.includes(want as Isa)) {
+    throw new RangeError(`deepconv: DEEPCONV_ISA=${want} is not available: this CPU runs ${available.join(', ')}`);
+  }
+  b.setIsa(want);
+  return b;
+}
+
+export const native: NativeBinding = applyIsaEnv(load());

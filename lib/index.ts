@@ -1,5 +1,6 @@
 // deepconv: convolutional networks for Node.js on native CPU kernels (and CUDA, when built with it).
-import { native } from './binding';
+import { ISAS, native } from './binding';
+import type { Isa, IsaInfo } from './binding';
 import { checkInt } from './validate';
 
 export { Tensor, zerosLike, sizeOf, DEVICES } from './tensor';
@@ -9,6 +10,8 @@ export * from './layers';
 export { computeNumericGradient, gradCheckSparse, relError } from './gradcheck';
 export type { SparseCheck } from './gradcheck';
 export type { Labels } from './validate';
+export type { Isa, IsaInfo } from './binding';
+export { ISAS } from './binding';
 
 /** Sets how many OpenMP threads each kernel call uses (default: DEEPCONV_NUM_THREADS or every core). */
 export function setNumThreads(n: number): void {
@@ -17,6 +20,25 @@ export function setNumThreads(n: number): void {
 
 export function getNumThreads(): number {
   return native.getNumThreads();
+}
+
+/**
+ * Forces the CPU kernels' instruction-set path for the whole process (every worker too): one of
+ * isaInfo().available. DEEPCONV_ISA sets it at load. For testing and measuring each path; the
+ * default, the best the CPU has, is what to use otherwise.
+ */
+export function setIsa(isa: Isa): void {
+  if (typeof isa !== 'string' || !(ISAS as readonly string[]).includes(isa)) {
+    throw new TypeError(`isa must be one of ${ISAS.join(', ')}, got ${typeof isa === 'string' ? JSON.stringify(isa) : typeof isa}`);
+  }
+  const { available } = native.isaInfo();
+  if (!available.includes(isa)) throw new RangeError(`isa "${isa}" is not available: this CPU runs ${available.join(', ')}`);
+  native.setIsa(isa);
+}
+
+/** The active instruction-set path, the best one and those this CPU runs. */
+export function isaInfo(): IsaInfo {
+  return native.isaInfo();
 }
 
 /** How the addon was built and what this CPU offers. */

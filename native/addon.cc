@@ -7,7 +7,9 @@
 #include "binding/common.h"
 #include "binding/device.h"
 #include "binding/host_memory.h"
+#include "cpu/gemm_kernels.h"
 #include "deepconv/cpu.h"
+#include "deepconv/isa.h"
 #include "deepconv/parallel.h"
 
 namespace deepconv {
@@ -70,6 +72,45 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Array IsaList(Napi::Env env, bool supported_only) {
+  Napi::Array list = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (int i = kIsaCount - 1; i >= 0; --i)
+    if (!supported_only || isa_supported(Isa(i))) list.Set(k++, isa_name(Isa(i)));
+  return list;
+}
+
+// isaInfo() -> { active, available: names this CPU runs, best first, gemmF32, gemmF64: the tiles }
+Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  const Isa isa = active_isa();
+  o.Set("active", isa_name(isa));
+  o.Set("best", isa_name(best_isa()));
+  o.Set("available", IsaList(env, true));
+  o.Set("gemmF32", cpu::gemm_kernel<float>(isa).name);
+  o.Set("gemmF64", cpu::gemm_kernel<double>(isa).name);
+  return o;
+}
+
+// setIsa(name): process-wide. A name this CPU cannot run is refused, never attempted.
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  return guarded(info, [&](Args& a) {
+    const std::string name = a.string("isa");
+    a.check_arity();
+    Isa isa;
+    if (!parse_isa(name.c_str(), &isa)) throw ArgRangeError("isa must be one of avx512, avx2, generic, got \"" + name + "\"");
+    if (!isa_supported(isa)) {
+      std::string have;
+      for (int i = kIsaCount - 1; i >= 0; --i)
+        if (isa_supported(Isa(i))) have += std::string(have.empty() ? "" : ", ") + isa_name(Isa(i));
+      throw ArgRangeError("isa \"" + name + "\" is not available: this CPU runs " + have);
+    }
+    set_isa(isa);
+    return info.Env().Undefined();
+  });
+}
+
 // fmaPeak(seconds) -> { gflops, isa, threads }: runs synchronously, it is a benchmark.
 Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   return guarded(info, [&](Args& a) {
@@ -93,6 +134,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak));
+  exports.Set("isaInfo", Napi::Function::New(env, IsaInfo));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   register_gemm(env, exports);
   register_conv(env, exports);
   register_pool(env, exports);

@@ -7,7 +7,7 @@
 import { Conv, runSync } from '../lib/layers';
 import { Tensor } from '../lib/tensor';
 import * as ref from './reference';
-import { expectRel, expectShape, nd, numGrad, randn64, withThreads } from './helpers';
+import { expectRel, expectShape, nd, numGrad, randn64, withThreads, isaPaths, useIsa } from './helpers';
 
 interface Case {
   name: string;
@@ -52,162 +52,167 @@ function make(c: Case, seed: number) {
   return { x, w, b, p, Ho, Wo };
 }
 
-describe('Conv.forward (float64)', () => {
-  test.each(cases)('$name: matches the TypeScript reference and forwardNaive', (c) => {
-    const { x, w, b, p, Ho, Wo } = make(c, 10);
-    const { out } = Conv.forward(x, w, b, p);
-    expectShape(out, [c.N, c.F, Ho, Wo]);
-    expect(out.dtype).toBe('float64');
-    const expected = ref.convForward(nd(x), nd(w), nd(b), c.stride, c.pad);
-    expectRel(out, expected, 1e-12, 'forward vs reference');
-    const naive = Conv.forwardNaive(x, w, b, p).out;
-    expectRel(naive, expected, 1e-12, 'forwardNaive vs reference');
-    expectRel(out, naive, 1e-12, 'forward vs forwardNaive');
-  });
+// Every test below runs once per ISA path this CPU has (the GEMM's tiles differ per path).
+describe.each(isaPaths())('isa %s', (isa) => {
+  useIsa(isa);
 
-  test('defaults to stride 1, pad 0 when convParam is omitted', () => {
-    const x = randn64([2, 2, 5, 6], 1);
-    const w = randn64([3, 2, 3, 3], 2);
-    const b = randn64([3], 3);
-    const { out } = Conv.forward(x, w, b);
-    expectShape(out, [2, 3, 3, 4]);
-    expectRel(out, ref.convForward(nd(x), nd(w), nd(b), 1, 0), 1e-12);
-  });
-
-  test('the bias is added once per output pixel (zero input gives b everywhere)', () => {
-    const x = Tensor.zeros([2, 3, 4, 4], 'float64');
-    const w = randn64([2, 3, 3, 3], 4);
-    const b = Tensor.from([1.5, -2], { dtype: 'float64' });
-    const { out } = Conv.forward(x, w, b, { pad: 1 });
-    for (let i = 0; i < out.size; i++) expect(out.data[i]).toBe(i % 32 < 16 ? 1.5 : -2);
-  });
-
-  test('a hand-computed 1-channel example', () => {
-    // x = [[1,2,3],[4,5,6],[7,8,9]], w = [[1,0],[0,-1]], b = 10, stride 1: out = x[i][j] - x[i+1][j+1] + 10 = 6 everywhere.
-    const x = Tensor.from([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]], { dtype: 'float64' });
-    const w = Tensor.from([[[[1, 0], [0, -1]]]], { dtype: 'float64' });
-    const b = Tensor.from([10], { dtype: 'float64' });
-    const { out } = Conv.forward(x, w, b);
-    expect(out.toArray()).toEqual([[[[6, 6], [6, 6]]]]);
-    // With pad 1 and stride 3 (padded 5x5): windows at padded (0,0), (0,3), (3,0), (3,3).
-    const o2 = Conv.forward(x, w, b, { stride: 3, pad: 1 }).out;
-    expect(o2.toArray()).toEqual([[[[10 - 1, 10], [10, 10 + 9]]]]);
-  });
-
-  test('thread count does not change the result (image team and parallel GEMM paths)', () => {
-    // N = 3 >= 2 threads: threads take whole images. N = 1, F*P*K > 64^3: the GEMM runs on the team.
-    for (const c of [
-      { N: 3, C: 4, H: 9, W: 8, F: 5, HH: 3, WW: 3, stride: 1, pad: 1 },
-      { N: 9, C: 2, H: 5, W: 5, F: 3, HH: 3, WW: 3, stride: 2, pad: 1 },
-      { N: 1, C: 8, H: 20, W: 20, F: 16, HH: 3, WW: 3, stride: 1, pad: 1 },
-    ]) {
-      const { x, w, b, p } = make({ name: '', ...c }, 20);
-      const one = withThreads(1, () => Conv.forward(x, w, b, p).out);
-      const two = withThreads(2, () => Conv.forward(x, w, b, p).out);
+  describe('Conv.forward (float64)', () => {
+    test.each(cases)('$name: matches the TypeScript reference and forwardNaive', (c) => {
+      const { x, w, b, p, Ho, Wo } = make(c, 10);
+      const { out } = Conv.forward(x, w, b, p);
+      expectShape(out, [c.N, c.F, Ho, Wo]);
+      expect(out.dtype).toBe('float64');
       const expected = ref.convForward(nd(x), nd(w), nd(b), c.stride, c.pad);
-      expectRel(one, expected, 1e-12, '1 thread');
-      expectRel(two, expected, 1e-12, '2 threads');
-    }
+      expectRel(out, expected, 1e-12, 'forward vs reference');
+      const naive = Conv.forwardNaive(x, w, b, p).out;
+      expectRel(naive, expected, 1e-12, 'forwardNaive vs reference');
+      expectRel(out, naive, 1e-12, 'forward vs forwardNaive');
+    });
+
+    test('defaults to stride 1, pad 0 when convParam is omitted', () => {
+      const x = randn64([2, 2, 5, 6], 1);
+      const w = randn64([3, 2, 3, 3], 2);
+      const b = randn64([3], 3);
+      const { out } = Conv.forward(x, w, b);
+      expectShape(out, [2, 3, 3, 4]);
+      expectRel(out, ref.convForward(nd(x), nd(w), nd(b), 1, 0), 1e-12);
+    });
+
+    test('the bias is added once per output pixel (zero input gives b everywhere)', () => {
+      const x = Tensor.zeros([2, 3, 4, 4], 'float64');
+      const w = randn64([2, 3, 3, 3], 4);
+      const b = Tensor.from([1.5, -2], { dtype: 'float64' });
+      const { out } = Conv.forward(x, w, b, { pad: 1 });
+      for (let i = 0; i < out.size; i++) expect(out.data[i]).toBe(i % 32 < 16 ? 1.5 : -2);
+    });
+
+    test('a hand-computed 1-channel example', () => {
+      // x = [[1,2,3],[4,5,6],[7,8,9]], w = [[1,0],[0,-1]], b = 10, stride 1: out = x[i][j] - x[i+1][j+1] + 10 = 6 everywhere.
+      const x = Tensor.from([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]], { dtype: 'float64' });
+      const w = Tensor.from([[[[1, 0], [0, -1]]]], { dtype: 'float64' });
+      const b = Tensor.from([10], { dtype: 'float64' });
+      const { out } = Conv.forward(x, w, b);
+      expect(out.toArray()).toEqual([[[[6, 6], [6, 6]]]]);
+      // With pad 1 and stride 3 (padded 5x5): windows at padded (0,0), (0,3), (3,0), (3,3).
+      const o2 = Conv.forward(x, w, b, { stride: 3, pad: 1 }).out;
+      expect(o2.toArray()).toEqual([[[[10 - 1, 10], [10, 10 + 9]]]]);
+    });
+
+    test('thread count does not change the result (image team and parallel GEMM paths)', () => {
+      // N = 3 >= 2 threads: threads take whole images. N = 1, F*P*K > 64^3: the GEMM runs on the team.
+      for (const c of [
+        { N: 3, C: 4, H: 9, W: 8, F: 5, HH: 3, WW: 3, stride: 1, pad: 1 },
+        { N: 9, C: 2, H: 5, W: 5, F: 3, HH: 3, WW: 3, stride: 2, pad: 1 },
+        { N: 1, C: 8, H: 20, W: 20, F: 16, HH: 3, WW: 3, stride: 1, pad: 1 },
+      ]) {
+        const { x, w, b, p } = make({ name: '', ...c }, 20);
+        const one = withThreads(1, () => Conv.forward(x, w, b, p).out);
+        const two = withThreads(2, () => Conv.forward(x, w, b, p).out);
+        const expected = ref.convForward(nd(x), nd(w), nd(b), c.stride, c.pad);
+        expectRel(one, expected, 1e-12, '1 thread');
+        expectRel(two, expected, 1e-12, '2 threads');
+      }
+    });
+
+    test('forwardAsync gives the forward result', async () => {
+      const { x, w, b, p } = make(cases[1], 30);
+      const sync = Conv.forward(x, w, b, p).out;
+      const async = (await Conv.forwardAsync(x, w, b, p)).out;
+      expect(Array.from(async.data)).toEqual(Array.from(sync.data));
+    });
   });
 
-  test('forwardAsync gives the forward result', async () => {
-    const { x, w, b, p } = make(cases[1], 30);
-    const sync = Conv.forward(x, w, b, p).out;
-    const async = (await Conv.forwardAsync(x, w, b, p)).out;
-    expect(Array.from(async.data)).toEqual(Array.from(sync.data));
-  });
-});
+  describe('Conv.backward vs backwardNaive (float64)', () => {
+    test.each(cases)('$name', (c) => {
+      const { x, w, b, p, Ho, Wo } = make(c, 40);
+      const dout = randn64([c.N, c.F, Ho, Wo], 43);
+      const fast = Conv.backward(dout, Conv.forward(x, w, b, p).cache);
+      const naive = Conv.backwardNaive(dout, Conv.forwardNaive(x, w, b, p).cache);
+      expectShape(fast.dx, x.shape);
+      expectShape(fast.dw, w.shape);
+      expectShape(fast.db, b.shape);
+      expectRel(fast.dx, naive.dx, 1e-12, 'dx');
+      expectRel(fast.dw, naive.dw, 1e-12, 'dw');
+      expectRel(fast.db, naive.db, 1e-12, 'db');
+    });
 
-describe('Conv.backward vs backwardNaive (float64)', () => {
-  test.each(cases)('$name', (c) => {
-    const { x, w, b, p, Ho, Wo } = make(c, 40);
-    const dout = randn64([c.N, c.F, Ho, Wo], 43);
-    const fast = Conv.backward(dout, Conv.forward(x, w, b, p).cache);
-    const naive = Conv.backwardNaive(dout, Conv.forwardNaive(x, w, b, p).cache);
-    expectShape(fast.dx, x.shape);
-    expectShape(fast.dw, w.shape);
-    expectShape(fast.db, b.shape);
-    expectRel(fast.dx, naive.dx, 1e-12, 'dx');
-    expectRel(fast.dw, naive.dw, 1e-12, 'dw');
-    expectRel(fast.db, naive.db, 1e-12, 'db');
+    test('backward overwrites (does not accumulate into) its outputs across calls and threads', () => {
+      const c = { N: 3, C: 3, H: 6, W: 6, F: 4, HH: 3, WW: 3, stride: 1, pad: 1 };
+      const { x, w, b, p, Ho, Wo } = make({ name: '', ...c }, 50);
+      const dout = randn64([c.N, c.F, Ho, Wo], 51);
+      const naive = Conv.backwardNaive(dout, Conv.forwardNaive(x, w, b, p).cache);
+      for (const threads of [2, 1, 2]) {
+        const g = withThreads(threads, () => Conv.backward(dout, Conv.forward(x, w, b, p).cache));
+        expectRel(g.dx, naive.dx, 1e-12, `dx, ${threads} threads`);
+        expectRel(g.dw, naive.dw, 1e-12, `dw, ${threads} threads`);
+        expectRel(g.db, naive.db, 1e-12, `db, ${threads} threads`);
+      }
+    });
+
+    test.each([cases[0], cases[2], cases[13]])('needDx false ($name): the same dw and db, an empty dx', (c) => {
+      const { x, w, b, p, Ho, Wo } = make(c, 90);
+      const dout = randn64([c.N, c.F, Ho, Wo], 91);
+      const { cache } = Conv.forward(x, w, b, p);
+      const full = Conv.backward(dout, cache);
+      for (const threads of [1, 2]) {
+        const g = withThreads(threads, () => runSync(Conv.prepareBackward(dout, cache, false)));
+        expectShape(g.dx, [0]);
+        expectRel(g.dw, full.dw, 1e-12, `dw, ${threads} threads`);
+        expectRel(g.db, full.db, 1e-12, `db, ${threads} threads`);
+      }
+    });
+
+    test('backwardAsync gives the backward result', async () => {
+      const { x, w, b, p, Ho, Wo } = make(cases[3], 60);
+      const dout = randn64([cases[3].N, cases[3].F, Ho, Wo], 61);
+      const { cache } = Conv.forward(x, w, b, p);
+      const sync = Conv.backward(dout, cache);
+      const async = await Conv.backwardAsync(dout, cache);
+      expect(Array.from(async.dx.data)).toEqual(Array.from(sync.dx.data));
+      expect(Array.from(async.dw.data)).toEqual(Array.from(sync.dw.data));
+      expect(Array.from(async.db.data)).toEqual(Array.from(sync.db.data));
+    });
   });
 
-  test('backward overwrites (does not accumulate into) its outputs across calls and threads', () => {
-    const c = { N: 3, C: 3, H: 6, W: 6, F: 4, HH: 3, WW: 3, stride: 1, pad: 1 };
-    const { x, w, b, p, Ho, Wo } = make({ name: '', ...c }, 50);
-    const dout = randn64([c.N, c.F, Ho, Wo], 51);
-    const naive = Conv.backwardNaive(dout, Conv.forwardNaive(x, w, b, p).cache);
-    for (const threads of [2, 1, 2]) {
-      const g = withThreads(threads, () => Conv.backward(dout, Conv.forward(x, w, b, p).cache));
-      expectRel(g.dx, naive.dx, 1e-12, `dx, ${threads} threads`);
-      expectRel(g.dw, naive.dw, 1e-12, `dw, ${threads} threads`);
-      expectRel(g.db, naive.db, 1e-12, `db, ${threads} threads`);
-    }
+  describe('Conv.backward vs numeric gradients (float64, h = 1e-6)', () => {
+    const small: Case[] = [
+      { name: '3x3 stride 1 pad 1', N: 2, C: 2, H: 5, W: 5, F: 3, HH: 3, WW: 3, stride: 1, pad: 1 },
+      { name: 'pad 0, stride 1 (classic bug)', N: 2, C: 2, H: 5, W: 4, F: 2, HH: 3, WW: 2, stride: 1, pad: 0 },
+      { name: 'pad 0, stride 2', N: 2, C: 2, H: 5, W: 5, F: 2, HH: 3, WW: 3, stride: 2, pad: 0 },
+      { name: 'non-square kernel 2x3, non-square input, batch 1, pad 0', N: 1, C: 2, H: 4, W: 6, F: 2, HH: 2, WW: 3, stride: 1, pad: 0 },
+      { name: 'pad 2, stride 2, kernel 3x2', N: 2, C: 1, H: 5, W: 4, F: 2, HH: 3, WW: 2, stride: 2, pad: 2 },
+      { name: 'pointwise 1x1', N: 2, C: 3, H: 3, W: 3, F: 2, HH: 1, WW: 1, stride: 1, pad: 0 },
+    ];
+    test.each(small)('$name: dx, dw, db', (c) => {
+      const { x, w, b, p, Ho, Wo } = make(c, 70);
+      const dout = randn64([c.N, c.F, Ho, Wo], 77);
+      const { cache } = Conv.forward(x, w, b, p);
+      const { dx, dw, db } = Conv.backward(dout, cache);
+      const dxNum = numGrad((xx) => Conv.forward(xx, w, b, p).out, x, dout);
+      const dwNum = numGrad((ww) => Conv.forward(x, ww, b, p).out, w, dout);
+      const dbNum = numGrad((bb) => Conv.forward(x, w, bb, p).out, b, dout);
+      expectRel(dx, dxNum, 1e-7, 'dx');
+      expectRel(dw, dwNum, 1e-7, 'dw');
+      expectRel(db, dbNum, 1e-7, 'db');
+    });
   });
 
-  test.each([cases[0], cases[2], cases[13]])('needDx false ($name): the same dw and db, an empty dx', (c) => {
-    const { x, w, b, p, Ho, Wo } = make(c, 90);
-    const dout = randn64([c.N, c.F, Ho, Wo], 91);
-    const { cache } = Conv.forward(x, w, b, p);
-    const full = Conv.backward(dout, cache);
-    for (const threads of [1, 2]) {
-      const g = withThreads(threads, () => runSync(Conv.prepareBackward(dout, cache, false)));
-      expectShape(g.dx, [0]);
-      expectRel(g.dw, full.dw, 1e-12, `dw, ${threads} threads`);
-      expectRel(g.db, full.db, 1e-12, `db, ${threads} threads`);
-    }
-  });
-
-  test('backwardAsync gives the backward result', async () => {
-    const { x, w, b, p, Ho, Wo } = make(cases[3], 60);
-    const dout = randn64([cases[3].N, cases[3].F, Ho, Wo], 61);
-    const { cache } = Conv.forward(x, w, b, p);
-    const sync = Conv.backward(dout, cache);
-    const async = await Conv.backwardAsync(dout, cache);
-    expect(Array.from(async.dx.data)).toEqual(Array.from(sync.dx.data));
-    expect(Array.from(async.dw.data)).toEqual(Array.from(sync.dw.data));
-    expect(Array.from(async.db.data)).toEqual(Array.from(sync.db.data));
-  });
-});
-
-describe('Conv.backward vs numeric gradients (float64, h = 1e-6)', () => {
-  const small: Case[] = [
-    { name: '3x3 stride 1 pad 1', N: 2, C: 2, H: 5, W: 5, F: 3, HH: 3, WW: 3, stride: 1, pad: 1 },
-    { name: 'pad 0, stride 1 (classic bug)', N: 2, C: 2, H: 5, W: 4, F: 2, HH: 3, WW: 2, stride: 1, pad: 0 },
-    { name: 'pad 0, stride 2', N: 2, C: 2, H: 5, W: 5, F: 2, HH: 3, WW: 3, stride: 2, pad: 0 },
-    { name: 'non-square kernel 2x3, non-square input, batch 1, pad 0', N: 1, C: 2, H: 4, W: 6, F: 2, HH: 2, WW: 3, stride: 1, pad: 0 },
-    { name: 'pad 2, stride 2, kernel 3x2', N: 2, C: 1, H: 5, W: 4, F: 2, HH: 3, WW: 2, stride: 2, pad: 2 },
-    { name: 'pointwise 1x1', N: 2, C: 3, H: 3, W: 3, F: 2, HH: 1, WW: 1, stride: 1, pad: 0 },
-  ];
-  test.each(small)('$name: dx, dw, db', (c) => {
-    const { x, w, b, p, Ho, Wo } = make(c, 70);
-    const dout = randn64([c.N, c.F, Ho, Wo], 77);
-    const { cache } = Conv.forward(x, w, b, p);
-    const { dx, dw, db } = Conv.backward(dout, cache);
-    const dxNum = numGrad((xx) => Conv.forward(xx, w, b, p).out, x, dout);
-    const dwNum = numGrad((ww) => Conv.forward(x, ww, b, p).out, w, dout);
-    const dbNum = numGrad((bb) => Conv.forward(x, w, bb, p).out, b, dout);
-    expectRel(dx, dxNum, 1e-7, 'dx');
-    expectRel(dw, dwNum, 1e-7, 'dw');
-    expectRel(db, dbNum, 1e-7, 'db');
-  });
-});
-
-describe('Conv float32', () => {
-  test.each(cases)('$name: float32 forward within 1e-5 of float64, backward within 1e-5', (c) => {
-    const { x, w, b, p, Ho, Wo } = make(c, 80);
-    const out64 = Conv.forward(x, w, b, p).out;
-    const f32 = Conv.forward(x.astype('float32'), w.astype('float32'), b.astype('float32'), p);
-    expect(f32.out.dtype).toBe('float32');
-    expect(f32.out.data).toBeInstanceOf(Float32Array);
-    expectRel(f32.out, out64, 1e-5, 'float32 forward');
-    const naive32 = Conv.forwardNaive(x.astype('float32'), w.astype('float32'), b.astype('float32'), p).out;
-    expectRel(naive32, out64, 1e-5, 'float32 forwardNaive');
-    const dout = randn64([c.N, c.F, Ho, Wo], 81);
-    const g64 = Conv.backward(dout, Conv.forward(x, w, b, p).cache);
-    const g32 = Conv.backward(dout.astype('float32'), f32.cache);
-    expectRel(g32.dx, g64.dx, 1e-5, 'float32 dx');
-    expectRel(g32.dw, g64.dw, 1e-5, 'float32 dw');
-    expectRel(g32.db, g64.db, 1e-5, 'float32 db');
+  describe('Conv float32', () => {
+    test.each(cases)('$name: float32 forward within 1e-5 of float64, backward within 1e-5', (c) => {
+      const { x, w, b, p, Ho, Wo } = make(c, 80);
+      const out64 = Conv.forward(x, w, b, p).out;
+      const f32 = Conv.forward(x.astype('float32'), w.astype('float32'), b.astype('float32'), p);
+      expect(f32.out.dtype).toBe('float32');
+      expect(f32.out.data).toBeInstanceOf(Float32Array);
+      expectRel(f32.out, out64, 1e-5, 'float32 forward');
+      const naive32 = Conv.forwardNaive(x.astype('float32'), w.astype('float32'), b.astype('float32'), p).out;
+      expectRel(naive32, out64, 1e-5, 'float32 forwardNaive');
+      const dout = randn64([c.N, c.F, Ho, Wo], 81);
+      const g64 = Conv.backward(dout, Conv.forward(x, w, b, p).cache);
+      const g32 = Conv.backward(dout.astype('float32'), f32.cache);
+      expectRel(g32.dx, g64.dx, 1e-5, 'float32 dx');
+      expectRel(g32.dw, g64.dw, 1e-5, 'float32 dw');
+      expectRel(g32.db, g64.db, 1e-5, 'float32 db');
+    });
   });
 });

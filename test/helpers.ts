@@ -2,7 +2,8 @@
 import { Rng } from '../lib/random';
 import { Tensor, FloatArray } from '../lib/tensor';
 import { computeNumericGradient, relError } from '../lib/gradcheck';
-import { getNumThreads, setNumThreads } from '../lib/index';
+import { getNumThreads, isaInfo, setIsa, setNumThreads } from '../lib/index';
+import type { Isa } from '../lib/index';
 import { ND, toND } from './reference';
 
 /** Normal(0, std^2) float64 tensor from a fixed seed. */
@@ -63,6 +64,25 @@ export function withThreads<T>(n: number, fn: () => T): T {
   } finally {
     setNumThreads(old);
   }
+}
+
+/**
+ * The CPU ISA paths this machine runs (best first), for describe.each: each kernel test then runs
+ * on every path, whatever DEEPCONV_ISA says. Run under DEEPCONV_ISA=x, only path x (what
+ * `.ci/isa-paths` does for every path, so the whole kernel suite runs once per path).
+ */
+export function isaPaths(): Isa[] {
+  return process.env.DEEPCONV_ISA ? [isaInfo().active] : isaInfo().available;
+}
+
+/** Inside a describe: switches to `isa` for its tests and back afterwards. */
+export function useIsa(isa: Isa): void {
+  let old: Isa;
+  beforeAll(() => {
+    old = isaInfo().active;
+    setIsa(isa);
+  });
+  afterAll(() => setIsa(old));
 }
 
 /** float64 copy of a tensor as a reference-ND. */

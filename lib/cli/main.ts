@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { packageRoot } from '../binding';
-import { buildInfo, cudaDeviceCount, getNumThreads, setNumThreads } from '../index';
+import { buildInfo, cudaDeviceCount, getNumThreads, isaInfo, setNumThreads } from '../index';
 import { DatasetName, loadDataset } from '../data';
 import { FileFormatError } from '../io/errors';
 import { loadModelFile } from '../io/model-file';
@@ -150,6 +150,9 @@ export function program(): Command {
       console.log(`backends:     cpu${cuda}`);
       console.log(`cpu:          ${cpus[0]?.model ?? 'unknown'}, ${b.hardwareThreads} hardware threads`);
       console.log(`cpu features: ${b.cpuFeatures.join(', ') || 'baseline x86-64'}`);
+      const isa = isaInfo();
+      const forced = isa.active !== isa.best ? ` (forced by DEEPCONV_ISA or setIsa; best: ${isa.best})` : '';
+      console.log(`isa path:     ${isa.active}${forced}; gemm tiles ${isa.gemmF32} (float32), ${isa.gemmF64} (float64); available: ${isa.available.join(', ')}`);
       console.log(`threads:      ${getNumThreads()} (DEEPCONV_NUM_THREADS or --threads to change)`);
     });
 

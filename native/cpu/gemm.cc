@@ -1,10 +1,10 @@
 // GEMM: C = alpha * op(A) @ op(B) + beta * C, row-major, float and double.
 //
 // The classic Goto/BLIS structure: for each KC-deep slice of K, op(A) is packed into MR-row
-// panels and op(B) into NR-column panels (zero-padded at the edges, so the micro-kernel never
-// branches), then an MR x NR register tile of C is accumulated per panel pair. Packing absorbs
-// the transposes. The micro-kernel is compiled for AVX-512, AVX2+FMA and a portable baseline and
-// picked at run time (GCC target_clones); nothing here needs -march=native.
+// panels and op(B) into NR-column panels (zero-padded at the edges, so the register tile never
+// branches), then an MR x NR tile of C is accumulated per panel pair. Packing absorbs the
+// transposes. The tile kernel and its blocking come from the active ISA path (gemm_kernels.h:
+// AVX-512, AVX2+FMA or portable); nothing here needs -march=native.
 //
 // Threads: outside an OpenMP region the packing and the tile loop run on the team; inside one
 // (conv's per-image loop) everything runs on the calling thread.
@@ -15,66 +15,16 @@
 #include "deepconv/cpu.h"
 #include "deepconv/parallel.h"
 #include "deepconv/workspace.h"
+#include "gemm_kernels.h"
 
 namespace deepconv {
 namespace cpu {
 namespace {
 
-template <typename T>
-struct Blocking;
-template <>
-struct Blocking<float> {
-  static constexpr int64_t MR = 6, NR = 32, KC = 256, MC = 120, NC = 3072;
-};
-template <>
-struct Blocking<double> {
-  static constexpr int64_t MR = 6, NR = 16, KC = 256, MC = 120, NC = 1536;
-};
-
-// Register tile: acc(MR,NR) = sum_k a[k*MR + i] * b[k*NR + j]; then C tile += alpha * acc.
-// a is a packed (kc, MR) panel, b a packed (kc, NR) panel, c points at C(i0, j0).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(DEEPCONV_NO_CLONES)
-#define DEEPCONV_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define DEEPCONV_CLONES
-#endif
-
-template <typename T>
-inline __attribute__((always_inline)) void micro_kernel_impl(int64_t kc, const T* __restrict a,
-                                                             const T* __restrict b, T* __restrict c, int64_t ldc,
-                                                             int64_t mr, int64_t nr, T alpha) {
-  constexpr int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
-  T acc[MR][NR] = {};
-  for (int64_t k = 0; k < kc; ++k) {
-    const T* bk = b + k * NR;
-    const T* ak = a + k * MR;
-    for (int64_t i = 0; i < MR; ++i) {
-      const T ai = ak[i];
-      for (int64_t j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
-    }
-  }
-  if (mr == MR && nr == NR) {
-    for (int64_t i = 0; i < MR; ++i)
-      for (int64_t j = 0; j < NR; ++j) c[i * ldc + j] += alpha * acc[i][j];
-  } else {
-    for (int64_t i = 0; i < mr; ++i)
-      for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] += alpha * acc[i][j];
-  }
-}
-
-DEEPCONV_CLONES void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mr,
-                                  int64_t nr, float alpha) {
-  micro_kernel_impl<float>(kc, a, b, c, ldc, mr, nr, alpha);
-}
-DEEPCONV_CLONES void micro_kernel(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int64_t mr,
-                                  int64_t nr, double alpha) {
-  micro_kernel_impl<double>(kc, a, b, c, ldc, mr, nr, alpha);
-}
-
 // Packs rows [i0, i0+MR) x depth [p0, p0+kc) of op(A) into dst (kc, MR), zero-padding rows past M.
 template <typename T>
-void pack_a_panel(T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64_t M, int64_t p0, int64_t kc) {
-  constexpr int64_t MR = Blocking<T>::MR;
+void pack_a_panel(T* dst, int64_t MR, const T* A, int64_t lda, bool trans, int64_t i0, int64_t M, int64_t p0,
+                  int64_t kc) {
   const int64_t rows = std::min(MR, M - i0);
   if (trans) {
     // op(A) row i is column i0+i of A: each k reads MR neighbours of one row.
@@ -96,8 +46,8 @@ void pack_a_panel(T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64
 
 // Packs depth [p0, p0+kc) x columns [j0, j0+NR) of op(B) into dst (kc, NR), zero-padding past N.
 template <typename T>
-void pack_b_panel(T* dst, const T* B, int64_t ldb, bool trans, int64_t j0, int64_t N, int64_t p0, int64_t kc) {
-  constexpr int64_t NR = Blocking<T>::NR;
+void pack_b_panel(T* dst, int64_t NR, const T* B, int64_t ldb, bool trans, int64_t j0, int64_t N, int64_t p0,
+                  int64_t kc) {
   const int64_t cols = std::min(NR, N - j0);
   if (trans) {
     // op(B) column j is row j0+j of B: read each row contiguously. (Walking k outer would read
@@ -138,21 +88,45 @@ void scale_c(T* C, int64_t ldc, int64_t M, int64_t N, T beta, bool parallel) {
 
 }  // namespace
 
+template <>
+const GemmKernel<float>& gemm_kernel<float>(Isa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (isa == Isa::avx512) return kAvx512F32;
+  if (isa == Isa::avx2) return kAvx2F32;
+#endif
+  (void)isa;
+  return kGenericF32;
+}
+
+template <>
+const GemmKernel<double>& gemm_kernel<double>(Isa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (isa == Isa::avx512) return kAvx512F64;
+  if (isa == Isa::avx2) return kAvx2F64;
+#endif
+  (void)isa;
+  return kGenericF64;
+}
+
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  using Bk = Blocking<T>;
-  constexpr int64_t MR = Bk::MR, NR = Bk::NR, KC = Bk::KC, MC = Bk::MC, NC = Bk::NC;
+  const GemmKernel<T>& kern = gemm_kernel<T>(active_isa());
+  const int64_t MR = kern.MR, NR = kern.NR, MC = kern.MC, NC = kern.NC;
   if (M <= 0 || N <= 0) return;
   // Big enough to be worth a thread team, and not already inside one.
   const bool parallel = !in_parallel() && max_threads() > 1 && M * N * K >= (int64_t(1) << 21);
   scale_c(C, ldc, M, N, beta, parallel);
   if (K <= 0 || alpha == T(0)) return;
 
+  // K in equal slices of at most KC: K = 288 runs as 2 x 144, not 256 + 32.
+  const int64_t k_slices = (K + kern.KC - 1) / kern.KC;
+  const int64_t KC = (K + k_slices - 1) / k_slices;
+
   static thread_local std::vector<T> a_space, b_space;
   const int64_t m_panels = (M + MR - 1) / MR;
-  T* a_pack = scratch(a_space, size_t(m_panels * MR * KC));
-  T* b_pack = scratch(b_space, size_t(((std::min(N, NC) + NR - 1) / NR) * NR * KC));
+  T* a_pack = scratch_aligned(a_space, size_t(m_panels * MR * KC));
+  T* b_pack = scratch_aligned(b_space, size_t(((std::min(N, NC) + NR - 1) / NR) * NR * KC));
 
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
@@ -166,10 +140,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 #pragma omp parallel if (parallel)
       {
 #pragma omp for schedule(static) nowait
-        for (int64_t p = 0; p < m_panels; ++p) pack_a_panel(a_pack + p * MR * kc, A, lda, trans_a, p * MR, M, pc, kc);
+        for (int64_t p = 0; p < m_panels; ++p) pack_a_panel(a_pack + p * MR * kc, MR, A, lda, trans_a, p * MR, M, pc, kc);
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < n_panels; ++p)
-          pack_b_panel(b_pack + p * NR * kc, B, ldb, trans_b, jc + p * NR, jc + nc, pc, kc);
+          pack_b_panel(b_pack + p * NR * kc, NR, B, ldb, trans_b, jc + p * NR, jc + nc, pc, kc);
 #pragma omp for schedule(dynamic, 1) collapse(2)
         for (int64_t mb = 0; mb < m_blocks; ++mb) {
           for (int64_t g = 0; g < n_groups; ++g) {
@@ -180,7 +154,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
               const int64_t nr = std::min(NR, nc - j0);
               for (int64_t i0 = mb * MC; i0 < i_end; i0 += MR) {
                 const int64_t mr = std::min(MR, M - i0);
-                micro_kernel(kc, a_pack + (i0 / MR) * MR * kc, b_pack + jp * NR * kc, C + i0 * ldc + jc + j0, ldc, mr,
+                kern.tile(kc, a_pack + (i0 / MR) * MR * kc, b_pack + jp * NR * kc, C + i0 * ldc + jc + j0, ldc, mr,
                              nr, alpha);
               }
             }

@@ -1,8 +1,10 @@
 // The machine's floating-point ceiling: independent FMA chains on every thread, for the
-// benchmark's "fraction of peak". Runtime ISA choice like the GEMM: AVX-512, AVX2+FMA or scalar.
+// benchmark's "fraction of peak", on the active ISA path (the GEMM's): AVX-512, AVX2+FMA or
+// the generic path's 4-wide multiply-add.
 #include <chrono>
 
 #include "deepconv/cpu.h"
+#include "deepconv/isa.h"
 #include "deepconv/parallel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -39,41 +41,41 @@ __attribute__((target("avx2,fma"))) double fma_loop_avx2(int64_t iters) {
 }
 #endif
 
-double fma_loop_scalar(int64_t iters) {
-  float acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = float(i) * 1e-3f;
+// The generic path's ceiling: 4-wide multiply-add chains, what the baseline ISA (SSE2, NEON)
+// vectorises the portable tile into.
+double fma_loop_generic(int64_t iters) {
+  float acc[kChains][4];
+  for (int i = 0; i < kChains; ++i)
+    for (int l = 0; l < 4; ++l) acc[i][l] = float(i + l) * 1e-3f;
   for (int64_t it = 0; it < iters; ++it)
-    for (int i = 0; i < kChains; ++i) acc[i] = acc[i] * 0.999999f + 1e-7f;
+    for (int i = 0; i < kChains; ++i)
+      for (int l = 0; l < 4; ++l) acc[i][l] = acc[i][l] * 0.999999f + 1e-7f;
   volatile float sink = 0;
-  for (int i = 0; i < kChains; ++i) sink = sink + acc[i];
-  return double(iters) * kChains * 2;
+  for (int i = 0; i < kChains; ++i) sink = sink + acc[i][0];
+  return double(iters) * kChains * 4 * 2;
 }
 
-double fma_loop(int64_t iters, const char** isa) {
+double fma_loop(int64_t iters, Isa path) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx512f")) {
-    *isa = "avx512f";
-    return fma_loop_avx512(iters);
-  }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    *isa = "avx2+fma";
-    return fma_loop_avx2(iters);
-  }
+  if (path == Isa::avx512) return fma_loop_avx512(iters);
+  if (path == Isa::avx2) return fma_loop_avx2(iters);
 #endif
-  *isa = "scalar";
-  return fma_loop_scalar(iters);
+  (void)path;
+  return fma_loop_generic(iters);
 }
 
 }  // namespace
 
 double fma_peak_gflops(double seconds, const char** isa) {
+  const Isa path = active_isa();
+  *isa = isa_name(path);
   const int64_t iters = 1 << 22;
   double flops = 0;
   const auto t0 = std::chrono::steady_clock::now();
   double elapsed = 0;
   while (elapsed < seconds) {
 #pragma omp parallel reduction(+ : flops)
-    flops += fma_loop(iters, isa);
+    flops += fma_loop(iters, path);
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return flops / elapsed / 1e9;

@@ -1,0 +1,39 @@
+// The GEMM's register-tile kernels, one set per ISA path, and the blocking each one wants.
+// Internal to native/cpu: gemm.cc drives whichever set deepconv::active_isa() names.
+//
+// Contract of `tile`: acc(MR, NR) = sum_k a[k*MR + i] * b[k*NR + j] over k < kc, then
+// C(i, j) += alpha * acc(i, j) for i < mr, j < nr (mr <= MR, nr <= NR; the packed panels are
+// zero-padded to MR and NR, so the accumulation never branches; only the store is partial).
+// c points at C(i0, j0) with row stride ldc.
+#pragma once
+
+#include <cstdint>
+
+#include "deepconv/isa.h"
+
+namespace deepconv {
+namespace cpu {
+
+template <typename T>
+struct GemmKernel {
+  const char* name;
+  int64_t MR, NR;  // register tile
+  int64_t KC;      // depth of one packed slice: a (KC, NR) panel of B stays in L1
+  int64_t MC;      // rows of A packed per block (a multiple of MR): the A block stays in L2
+  int64_t NC;      // columns of B packed per slice
+  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t mr, int64_t nr, T alpha);
+};
+
+// Defined in gemm_kernel_<isa>.cc; the x86 ones exist only on x86-64 builds.
+extern const GemmKernel<float> kGenericF32;
+extern const GemmKernel<double> kGenericF64;
+#if defined(__x86_64__) && defined(__GNUC__)
+extern const GemmKernel<float> kAvx2F32, kAvx512F32;
+extern const GemmKernel<double> kAvx2F64, kAvx512F64;
+#endif
+
+template <typename T>
+const GemmKernel<T>& gemm_kernel(Isa isa);
+
+}  // namespace cpu
+}  // namespace deepconv

@@ -1,0 +1,52 @@
+// The ISA switch: setIsa / isaInfo, DEEPCONV_ISA at load, and `deepconv info` naming the path.
+import { execFileSync, spawnSync } from 'child_process';
+import * as path from 'path';
+import { ISAS, isaInfo, setIsa } from '../lib';
+import type { Isa } from '../lib';
+
+const root = path.resolve(__dirname, '..');
+
+describe('isa', () => {
+  const start = isaInfo().active;
+  afterEach(() => setIsa(start));
+
+  test('isaInfo: the active path is available, the best one first, generic always there', () => {
+    const info = isaInfo();
+    expect(info.available).toContain('generic');
+    expect(info.available[0]).toBe(info.best);
+    expect(info.available).toContain(info.active);
+    expect(info.available.every((x) => (ISAS as readonly string[]).includes(x))).toBe(true);
+  });
+
+  test('setIsa switches every available path and names its GEMM tiles', () => {
+    for (const isa of isaInfo().available) {
+      setIsa(isa);
+      const info = isaInfo();
+      expect(info.active).toBe(isa);
+      expect(info.gemmF32.startsWith(`${isa} `)).toBe(true);
+      expect(info.gemmF64.startsWith(`${isa} `)).toBe(true);
+    }
+  });
+
+  test('setIsa refuses names it does not know, and paths this CPU lacks', () => {
+    expect(() => setIsa('sse9' as Isa)).toThrow(new TypeError('isa must be one of avx512, avx2, generic, got "sse9"'));
+    expect(() => setIsa(3 as unknown as Isa)).toThrow(TypeError);
+    const missing = ISAS.filter((x) => !isaInfo().available.includes(x));
+    for (const isa of missing) expect(() => setIsa(isa)).toThrow(RangeError);
+    expect(isaInfo().active).toBe(start);
+  });
+
+  test('DEEPCONV_ISA picks the path at load; an unknown one stops the load with a message that names it', () => {
+    const script = "console.log(require('./dist/lib').isaInfo().active)";
+    const env = (v: string) => ({ ...process.env, DEEPCONV_ISA: v });
+    expect(execFileSync(process.execPath, ['-e', script], { cwd: root, env: env('generic'), encoding: 'utf8' }).trim()).toBe('generic');
+    const bad = spawnSync(process.execPath, ['-e', script], { cwd: root, env: env('avx1024'), encoding: 'utf8' });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('RangeError: deepconv: DEEPCONV_ISA must be one of avx512, avx2, generic, got "avx1024"');
+  });
+
+  test('deepconv info names the path in use', () => {
+    const out = execFileSync(process.execPath, ['bin/deepconv.js', 'info'], { cwd: root, env: { ...process.env, DEEPCONV_ISA: 'generic' }, encoding: 'utf8' });
+    expect(out).toMatch(/isa path: +generic \(forced by DEEPCONV_ISA or setIsa; best: \w+\); gemm tiles generic 4x8/);
+  });
+});
