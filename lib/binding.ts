@@ -41,6 +41,8 @@ export interface NativeBinding extends OpBindings {
   buildInfo(): { openmp: number | null; compiler: string; napiVersion: number; cuda: boolean; cudaEmulator: boolean; hardwareThreads: number; cpuFeatures: string[] };
   fmaPeak(seconds: number): { gflops: number; isa: string; threads: number };
   isaInfo(): IsaInfo;
+  /** What the adaptive team saw last: cores other processes kept busy (-1: not yet) and the team it allows (0: no advice yet). */
+  teamAdvice(): { othersBusy: number; cores: number };
   setIsa(isa: string): void;
   /**
    * A zeroed ArrayBuffer (1 <= bytes <= 2^32) in memory the addon owns: a kernel queued on it keeps it allocated even

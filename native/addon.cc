@@ -7,6 +7,7 @@
 #include "binding/common.h"
 #include "binding/device.h"
 #include "binding/host_memory.h"
+#include "binding/team.h"
 #include "cpu/gemm_kernels.h"
 #include "deepconv/cpu.h"
 #include "deepconv/isa.h"
@@ -111,6 +112,16 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   });
 }
 
+// teamAdvice() -> { othersBusy: cores other processes kept busy lately (-1: not measured yet),
+// cores: the team that leaves them (0: no advice yet) }
+Napi::Value TeamAdviceJs(const Napi::CallbackInfo& info) {
+  const TeamAdvice t = team_advice();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("othersBusy", t.others_busy);
+  o.Set("cores", t.cores);
+  return o;
+}
+
 // fmaPeak(seconds) -> { gflops, isa, threads }: runs synchronously, it is a benchmark.
 Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   return guarded(info, [&](Args& a) {
@@ -134,6 +145,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak));
+  exports.Set("teamAdvice", Napi::Function::New(env, TeamAdviceJs));
   exports.Set("isaInfo", Napi::Function::New(env, IsaInfo));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   register_gemm(env, exports);

@@ -50,3 +50,26 @@ describe('isa', () => {
     expect(out).toMatch(/isa path: +generic \(forced by DEEPCONV_ISA or setIsa; best: \w+\); gemm tiles generic 4x8/);
   });
 });
+
+describe('adaptive team', () => {
+  test('after kernels ran in two windows, it has measured the neighbours and allows 1..hardware threads', async () => {
+    const { native } = await import('../lib/binding');
+    const { Tensor, gemm, buildInfo } = await import('../lib');
+    const A = Tensor.rand([64, 64], { seed: 1 });
+    gemm(A, A, Tensor.zeros([64, 64]));
+    await new Promise((r) => setTimeout(r, 250));
+    gemm(A, A, Tensor.zeros([64, 64]));
+    const t = native.teamAdvice();
+    if (buildInfo().hardwareThreads > 1 && process.platform === 'linux' && process.env.DEEPCONV_ADAPTIVE_THREADS !== '0') {
+      expect(t.othersBusy).toBeGreaterThanOrEqual(0);
+      expect(t.cores).toBeGreaterThanOrEqual(1);
+      expect(t.cores).toBeLessThanOrEqual(buildInfo().hardwareThreads);
+    }
+  });
+
+  test('DEEPCONV_ADAPTIVE_THREADS=0 turns it off', () => {
+    const script = "const d=require('./dist/lib'); const A=d.Tensor.rand([64,64]); d.gemm(A,A,d.Tensor.zeros([64,64])); setTimeout(()=>{d.gemm(A,A,d.Tensor.zeros([64,64])); console.log(JSON.stringify(require('./dist/lib/binding').native.teamAdvice()))}, 250)";
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: root, env: { ...process.env, DEEPCONV_ADAPTIVE_THREADS: '0' }, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ othersBusy: -1, cores: 0 });
+  });
+});

@@ -4,6 +4,7 @@
 
 #include "binding/executor.h"
 #include "binding/host_memory.h"
+#include "binding/team.h"
 #include "deepconv/parallel.h"
 
 namespace deepconv {
@@ -174,7 +175,7 @@ Napi::Value run(Args& args, std::function<void()> kernel) {
   Napi::Env env = args.env();
   int threads = state(env).num_threads;
   if (args.async()) return executor(env).submit(env, std::move(kernel), std::move(args.owned()), threads);
-  set_num_threads(threads);
+  set_num_threads(team_size(threads));
   kernel();
   return env.Undefined();
 }

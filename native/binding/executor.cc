@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "binding/common.h"
+#include "binding/team.h"
 #include "deepconv/parallel.h"
 
 namespace deepconv {
@@ -82,7 +83,7 @@ void Executor::loop() {
     }
     if (!job->sync) sync_and_finish(unsynced);  // keep settling in submission order
     try {
-      set_num_threads(job->threads);
+      set_num_threads(team_size(job->threads));
       job->kernel();
     } catch (const std::exception& e) {
       job->failed = true;

@@ -136,7 +136,9 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
     }
 #pragma omp barrier
     if (!failed) {
-#pragma omp for schedule(static)
+    // dynamic: a thread that loses its core to another process (or to JavaScript) takes fewer
+    // groups instead of holding the rest of the team at the barrier.
+#pragma omp for schedule(dynamic, 1)
     for (int64_t gi = 0; gi < groups; ++gi) {
       const int64_t n0 = gi * sp.group, gn = std::min(sp.group, s.N - n0), ld = gn * P;
       if (gn == 1) {
@@ -172,21 +174,15 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
   const Split sp = split_batch(s);
   const int64_t groups = (s.N + sp.group - 1) / sp.group;
 
-  // db: one sum per filter over every image and pixel.
-  for (int64_t f = 0; f < s.F; ++f) {
-    T sum = 0;
-    for (int64_t n = 0; n < s.N; ++n) {
-      const T* d = dout + (n * s.F + f) * P;
-      for (int64_t p = 0; p < P; ++p) sum += d[p];
-    }
-    db[f] = sum;
-  }
-
-  // Each thread accumulates its own dw; thread 0 writes straight into dw.
-  static thread_local std::vector<T> dw_parts_space;
-  T* dw_parts = sp.team > 1 ? scratch(dw_parts_space, size_t((sp.team - 1) * s.F * K)) : nullptr;
-  std::fill(dw, dw + s.F * K, T(0));
-  if (dw_parts) std::fill(dw_parts, dw_parts + (sp.team - 1) * s.F * K, T(0));
+  // The groups are cut into `chunks` fixed runs, taken dynamically by the team (see
+  // conv_forward). Each run sums its dw and db into its own slot (run 0 straight into dw, db) and
+  // the slots are added in run order: the result does not depend on which thread took which run,
+  // so training stays bit-for-bit reproducible.
+  const int64_t chunks = sp.team > 1 ? std::min<int64_t>(groups, 4 * sp.team) : 1;
+  const int64_t per_chunk = (groups + chunks - 1) / chunks;
+  const int64_t slot = s.F * K + s.F;  // one run's dw, then its db
+  static thread_local std::vector<T> parts_space;
+  T* parts = chunks > 1 ? scratch(parts_space, size_t((chunks - 1) * slot)) : nullptr;
 
   bool failed = false;  // see conv_forward
 #pragma omp parallel num_threads(sp.team) if (sp.team > 1)
@@ -203,34 +199,52 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
 #pragma omp atomic write
       failed = true;
     }
-    const int tid = sp.team > 1 ? thread_id() : 0;
-    T* my_dw = tid == 0 ? dw : dw_parts + (tid - 1) * s.F * K;
 #pragma omp barrier
     if (!failed) {
-#pragma omp for schedule(static)
-    for (int64_t gi = 0; gi < groups; ++gi) {
-      const int64_t n0 = gi * sp.group, gn = std::min(sp.group, s.N - n0), ld = gn * P;
-      // dout of the group as one (F, gn*P) matrix.
-      const T* dn = dout + n0 * s.F * P;
-      if (gn > 1) {
-        for (int64_t i = 0; i < gn; ++i)
-          for (int64_t f = 0; f < s.F; ++f)
-            std::memcpy(dg + f * ld + i * P, dout + ((n0 + i) * s.F + f) * P, sizeof(T) * P);
-        dn = dg;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t c = 0; c < chunks; ++c) {
+        T* my_dw = c == 0 ? dw : parts + (c - 1) * slot;
+        T* my_db = c == 0 ? db : parts + (c - 1) * slot + s.F * K;
+        std::fill(my_dw, my_dw + s.F * K, T(0));
+        std::fill(my_db, my_db + s.F, T(0));
+        const int64_t g_end = std::min(groups, (c + 1) * per_chunk);
+        for (int64_t gi = c * per_chunk; gi < g_end; ++gi) {
+          const int64_t n0 = gi * sp.group, gn = std::min(sp.group, s.N - n0), ld = gn * P;
+          for (int64_t i = 0; i < gn; ++i)
+            for (int64_t f = 0; f < s.F; ++f) {
+              const T* d = dout + ((n0 + i) * s.F + f) * P;
+              T sum = 0;
+              for (int64_t p = 0; p < P; ++p) sum += d[p];
+              my_db[f] += sum;
+            }
+          // dout of the group as one (F, gn*P) matrix.
+          const T* dn = dout + n0 * s.F * P;
+          if (gn > 1) {
+            for (int64_t i = 0; i < gn; ++i)
+              for (int64_t f = 0; f < s.F; ++f)
+                std::memcpy(dg + f * ld + i * P, dout + ((n0 + i) * s.F + f) * P, sizeof(T) * P);
+            dn = dg;
+          }
+          for (int64_t i = 0; i < gn; ++i) im2col_ld(col + i * P, ld, x + (n0 + i) * CHW, s);
+          gemm<T>(false, true, s.F, K, ld, T(1), dn, ld, col, ld, T(1), my_dw, K);
+          if (!dx) continue;  // the caller needs no input gradient (a network's first layer)
+          gemm<T>(true, false, K, ld, s.F, T(1), w, K, dn, ld, T(0), dcol, ld);
+          for (int64_t i = 0; i < gn; ++i) col2im_ld(dx + (n0 + i) * CHW, dcol + i * P, ld, s);
+        }
       }
-      for (int64_t i = 0; i < gn; ++i) im2col_ld(col + i * P, ld, x + (n0 + i) * CHW, s);
-      gemm<T>(false, true, s.F, K, ld, T(1), dn, ld, col, ld, T(1), my_dw, K);
-      if (!dx) continue;  // the caller needs no input gradient (a network's first layer)
-      gemm<T>(true, false, K, ld, s.F, T(1), w, K, dn, ld, T(0), dcol, ld);
-      for (int64_t i = 0; i < gn; ++i) col2im_ld(dx + (n0 + i) * CHW, dcol + i * P, ld, s);
-    }
+      // The runs' slots, added in run order; each thread takes a stretch of the elements.
+      if (chunks > 1) {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < slot; ++i) {
+          T* dst = i < s.F * K ? dw + i : db + (i - s.F * K);
+          T acc = *dst;
+          for (int64_t c = 1; c < chunks; ++c) acc += parts[(c - 1) * slot + i];
+          *dst = acc;
+        }
+      }
     }
   }
   if (failed) throw std::bad_alloc();
-  for (int t = 1; t < sp.team; ++t) {
-    const T* part = dw_parts + (t - 1) * s.F * K;
-    for (int64_t i = 0; i < s.F * K; ++i) dw[i] += part[i];
-  }
 }
 
 template <typename T>
