@@ -40,6 +40,11 @@ const cases: Case[] = [
   // Small feature maps: several images share one GEMM (groups), with a partial last group.
   { name: 'many small images (image groups, partial last group)', N: 11, C: 3, H: 4, W: 4, F: 5, HH: 3, WW: 3, stride: 1, pad: 1 },
   { name: 'many pointwise images with stride 2', N: 7, C: 4, H: 5, W: 3, F: 3, HH: 1, WW: 1, stride: 2, pad: 0 },
+  { name: 'many pointwise images, stride 1 (groups over x itself)', N: 9, C: 5, H: 3, W: 3, F: 4, HH: 1, WW: 1, stride: 1, pad: 0 },
+  // The GEMM's packed panels: K and the group's columns past one panel (NR <= 32) with partial
+  // last panels, and K = 270 past the depth slice (KC = 256), so a panel is read from its middle.
+  { name: 'K 72 and 300 columns in partial panels, F 9 (partial row tile)', N: 5, C: 8, H: 10, W: 10, F: 9, HH: 3, WW: 3, stride: 1, pad: 1 },
+  { name: 'K 270: two depth slices of the packed panels', N: 10, C: 30, H: 6, W: 6, F: 10, HH: 3, WW: 3, stride: 1, pad: 1 },
 ];
 
 function make(c: Case, seed: number) {
