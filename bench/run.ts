@@ -3,7 +3,7 @@
 // scales); the end-to-end row (`deepconv train` for 60 s against `torch_ref.py --e2e cifar`);
 // then the GEMM benchmark. Every measurement runs in a fresh child process (its own peak RSS).
 // Prints JSON lines, then a table of ratios.
-//   npm run bench -- [--passes 3] [--threads 2] [--only W1,W4] [--no-torch] [--no-gemm]
+//   npm run bench -- [--passes 3] [--threads 2] [--only W1,W4,e2e] [--no-torch] [--no-gemm]
 //                    [--no-e2e] [--no-scaling] [--isa avx2|avx512|generic] [--contention]
 //   --isa        deepconv under DEEPCONV_ISA; PyTorch under ATEN_CPU_CAPABILITY and DNNL_MAX_CPU_ISA
 //                (checked: the run stops if PyTorch reports another capability)
@@ -21,7 +21,8 @@ const opt = (name: string, def: string) => {
 };
 const passes = Number(opt('--passes', '1'));
 const threads = opt('--threads', '2');
-const only = opt('--only', Object.keys(WORKLOADS).join(',')).split(',');
+// --only takes workload ids and 'e2e'
+const only = opt('--only', [...Object.keys(WORKLOADS), 'e2e'].join(',')).split(',');
 const isa = opt('--isa', '');
 const contention = argv.includes('--contention');
 const root = path.resolve(__dirname, '..', '..');
@@ -150,7 +151,8 @@ function e2eRow(torch: boolean): Row | null {
     );
     const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const test = lines.filter((l) => l.type === 'test').pop();
-    const ours = { images_per_s: (test.iterations * 128) / test.trainSeconds, test_acc: test.testAcc, steps: test.iterations, train_s: test.trainSeconds };
+    // images/s over the steps alone, as torch_ref.py counts (both sides evaluate outside it)
+    const ours = { images_per_s: (test.iterations * 128) / test.stepSeconds, test_acc: test.testAcc, steps: test.iterations, train_s: test.trainSeconds, step_s: test.stepSeconds };
     console.log(JSON.stringify({ system: 'deepconv', e2e: 'cifar', ...ours, isa: isa || 'native', contention }));
     let theirs = { images_per_s: NaN, test_acc: NaN };
     if (torch) {
@@ -185,7 +187,7 @@ function main(): void {
   console.log(JSON.stringify({ bench: 'setup', cpu: info.cpu, deepconv_isa: info.isa.active, deepconv_gemm: info.isa.gemmF32, pytorch_isa: torchIsa, threads, contention }));
 
   const rows: Row[] = [];
-  for (const wid of only) rows.push(workloadRow(wid, threads, torch));
+  for (const wid of only.filter((w) => w !== 'e2e')) rows.push(workloadRow(wid, threads, torch));
   if (!argv.includes('--no-scaling') && threads !== '1') {
     for (const wid of SCALING.filter((w) => only.includes(w))) {
       const one = workloadRow(wid, '1', torch);
@@ -194,7 +196,7 @@ function main(): void {
       rows.push(one);
     }
   }
-  if (!argv.includes('--no-e2e') && only.length === Object.keys(WORKLOADS).length) {
+  if (!argv.includes('--no-e2e') && only.includes('e2e')) {
     const e2e = e2eRow(torch);
     if (e2e) rows.push(e2e);
   }

@@ -45,6 +45,8 @@ export interface ProgressInfo {
   loss: number;
   /** Training throughput of this step (forward, backward and update). */
   imagesPerSecond: number;
+  /** Seconds this step took (minibatch, forward, backward and update; no evaluation). */
+  stepSeconds: number;
   /** Learning rate used by this step (of the first parameter). */
   learningRate: number;
   /** Seconds of training so far (across resumes). */
@@ -633,7 +635,7 @@ export class Solver {
       if (this.onProgress) {
         const c0 = Object.values(this.optimConfigs)[0];
         const cur = lr ?? (typeof c0?.learningRate === 'number' ? c0.learningRate : typeof this.updateRule === 'string' ? DEFAULT_LR[this.updateRule] : NaN);
-        this.onProgress({ step: t + 1, iterations: numIterations, epoch: this.epoch, loss, imagesPerSecond: this.batchSize / Math.max(stepTime, 1e-9), learningRate: cur, elapsed: this.elapsed });
+        this.onProgress({ step: t + 1, iterations: numIterations, epoch: this.epoch, loss, imagesPerSecond: this.batchSize / Math.max(stepTime, 1e-9), stepSeconds: stepTime, learningRate: cur, elapsed: this.elapsed });
       }
       if (epochEnds) {
         await this.evaluate(t);

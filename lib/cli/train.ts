@@ -131,8 +131,10 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const bar = tty ? new SingleBar({ format: 'epoch {epoch} |{bar}| {percentage}% | step {step} | loss {loss} | {ips} img/s | ETA {eta_t}', hideCursor: true, barsize: 24 }) : null;
   let lastLine = 0;
   let evals = 0;
+  let stepSeconds = 0;  // training steps alone, without evaluations and checkpoints (this process)
   let solver: Solver | null = null;
   const onProgress = (p: ProgressInfo) => {
+    stepSeconds += p.stepSeconds;
     const fraction = timeLimit !== null ? Math.min(1, p.elapsed / timeLimit) : p.step / p.iterations;
     const eta = timeLimit !== null ? timeLimit - p.elapsed : (p.elapsed / p.step) * (p.iterations - p.step);
     const fields = { epoch: p.epoch + 1, step: p.step, loss: p.loss.toFixed(4), ips: Math.round(p.imagesPerSecond), eta_t: fmtTime(eta) };
@@ -214,7 +216,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const testAcc = ds.xTest.shape[0] > 0 ? await solver.checkAccuracy(ds.xTest, ds.yTest, { batchSize: 500 }) : NaN;
   const modelFile = path.join(out, 'model.safetensors');
   saveModel(modelFile, { config: model.config, params: model.params, extra: model.stateTensors(), metadata: { data: JSON.stringify(info), recipe: JSON.stringify(recipe) } });
-  metric({ type: 'test', testAcc, bestValAcc: summary.bestValAcc, iterations: summary.iterations, epochs: summary.epoch, trainSeconds: solver.elapsed, interrupted });
+  metric({ type: 'test', testAcc, bestValAcc: summary.bestValAcc, iterations: summary.iterations, epochs: summary.epoch, trainSeconds: solver.elapsed, stepSeconds, interrupted });
   fs.closeSync(metricsFd);
 
   const loss = solver.lossHistory.map((l, i) => [i + 1, l] as [number, number]);
