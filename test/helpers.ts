@@ -69,7 +69,7 @@ export function withThreads<T>(n: number, fn: () => T): T {
 /**
  * The CPU ISA paths this machine runs (best first), for describe.each: each kernel test then runs
  * on every path, whatever DEEPCONV_ISA says. Run under DEEPCONV_ISA=x, only path x (what
- * `.ci/isa-paths` does for every path, so the whole kernel suite runs once per path).
+ * `scripts/test-isa-paths.sh` does for every other path, so the whole kernel suite runs once per path).
  */
 export function isaPaths(): Isa[] {
   return process.env.DEEPCONV_ISA ? [isaInfo().active] : isaInfo().available;
