@@ -16,6 +16,7 @@
 #include "deepconv/cpu.h"
 #include "deepconv/parallel.h"
 #include "deepconv/workspace.h"
+#include "gemm_kernels.h"
 
 namespace deepconv {
 namespace cpu {
@@ -119,11 +120,16 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
   const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo, CHW = s.C * s.H * s.W;
   const Split sp = split_batch(s);
   const int64_t groups = (s.N + sp.group - 1) / sp.group;
+  // The weights, packed once for every image's GEMM (W4's last layer: 2.4 MB a copy).
+  const GemmKernel<T>& kern = gemm_kernel<T>(active_isa());
+  static thread_local std::vector<T> w_space;
+  T* wp = scratch_aligned(w_space, packed_a_size(kern, s.F, K));
   // An exception must not leave an OpenMP region (that terminates the process): a failed
   // workspace allocation is flagged, every thread skips the work, and it is rethrown after.
   bool failed = false;
 #pragma omp parallel num_threads(sp.team) if (sp.team > 1)
   {
+    pack_a(kern, false, s.F, K, w, K, wp);  // shared by the team; ends at a barrier
     static thread_local std::vector<T> col_space, tmp_space;
     T* col = nullptr;
     T* tmp = nullptr;
@@ -150,11 +156,11 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
           cn = col;
         }
         for (int64_t f = 0; f < s.F; ++f) std::fill(on + f * P, on + (f + 1) * P, b[f]);
-        gemm<T>(false, false, s.F, P, K, T(1), w, K, cn, P, T(1), on, P);
+        gemm_packed_a<T>(kern, s.F, P, K, T(1), wp, false, cn, P, T(1), on, P);
         continue;
       }
       for (int64_t i = 0; i < gn; ++i) im2col_ld(col + i * P, ld, x + (n0 + i) * CHW, s);
-      gemm<T>(false, false, s.F, ld, K, T(1), w, K, col, ld, T(0), tmp, ld);
+      gemm_packed_a<T>(kern, s.F, ld, K, T(1), wp, false, col, ld, T(0), tmp, ld);
       for (int64_t i = 0; i < gn; ++i)
         for (int64_t f = 0; f < s.F; ++f) {
           const T* src = tmp + f * ld + i * P;
@@ -184,9 +190,15 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
   static thread_local std::vector<T> parts_space;
   T* parts = chunks > 1 ? scratch(parts_space, size_t((chunks - 1) * slot)) : nullptr;
 
+  // w^T for the dx GEMMs, packed once (see conv_forward).
+  const GemmKernel<T>& kern = gemm_kernel<T>(active_isa());
+  static thread_local std::vector<T> wt_space;
+  T* wtp = dx ? scratch_aligned(wt_space, packed_a_size(kern, K, s.F)) : nullptr;
+
   bool failed = false;  // see conv_forward
 #pragma omp parallel num_threads(sp.team) if (sp.team > 1)
   {
+    if (dx) pack_a(kern, true, K, s.F, w, K, wtp);  // shared by the team; ends at a barrier
     static thread_local std::vector<T> col_space, dcol_space, dout_space;
     T* col = nullptr;
     T* dcol = nullptr;
@@ -228,7 +240,7 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
           for (int64_t i = 0; i < gn; ++i) im2col_ld(col + i * P, ld, x + (n0 + i) * CHW, s);
           gemm<T>(false, true, s.F, K, ld, T(1), dn, ld, col, ld, T(1), my_dw, K);
           if (!dx) continue;  // the caller needs no input gradient (a network's first layer)
-          gemm<T>(true, false, K, ld, s.F, T(1), w, K, dn, ld, T(0), dcol, ld);
+          gemm_packed_a<T>(kern, K, ld, s.F, T(1), wtp, false, dn, ld, T(0), dcol, ld);
           for (int64_t i = 0; i < gn; ++i) col2im_ld(dx + (n0 + i) * CHW, dcol + i * P, ld, s);
         }
       }

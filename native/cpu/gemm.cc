@@ -108,10 +108,20 @@ const GemmKernel<double>& gemm_kernel<double>(Isa isa) {
   return kGenericF64;
 }
 
+namespace {
+
+// K in equal slices of at most kern.KC: K = 288 runs as 2 x 144, not 256 + 32.
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  const GemmKernel<T>& kern = gemm_kernel<T>(active_isa());
+int64_t depth_slice(const GemmKernel<T>& kern, int64_t K) {
+  const int64_t k_slices = (K + kern.KC - 1) / kern.KC;
+  return (K + k_slices - 1) / k_slices;
+}
+
+// The blocked product; op(A) comes from A, packed here slice by slice, or already packed by
+// pack_a (`prepacked_a`).
+template <typename T>
+void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                  const T* A, int64_t lda, const T* prepacked_a, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   const int64_t MR = kern.MR, NR = kern.NR, MC = kern.MC, NC = kern.NC;
   if (M <= 0 || N <= 0) return;
   // Big enough to be worth a thread team, and not already inside one.
@@ -119,13 +129,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   scale_c(C, ldc, M, N, beta, parallel);
   if (K <= 0 || alpha == T(0)) return;
 
-  // K in equal slices of at most KC: K = 288 runs as 2 x 144, not 256 + 32.
-  const int64_t k_slices = (K + kern.KC - 1) / kern.KC;
-  const int64_t KC = (K + k_slices - 1) / k_slices;
-
+  const int64_t KC = depth_slice(kern, K);
   static thread_local std::vector<T> a_space, b_space;
   const int64_t m_panels = (M + MR - 1) / MR;
-  T* a_pack = scratch_aligned(a_space, size_t(m_panels * MR * KC));
+  T* a_pack = prepacked_a ? nullptr : scratch_aligned(a_space, size_t(m_panels * MR * KC));
   T* b_pack = scratch_aligned(b_space, size_t(((std::min(N, NC) + NR - 1) / NR) * NR * KC));
 
   for (int64_t jc = 0; jc < N; jc += NC) {
@@ -133,14 +140,19 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     const int64_t n_panels = (nc + NR - 1) / NR;
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
+      // pack_a's layout: slice after slice, each m_panels (kc, MR) panels.
+      const T* a_slice = prepacked_a ? prepacked_a + pc * m_panels * MR : a_pack;
       // MC-row blocks times groups of NR panels: enough independent tiles for every thread.
       const int64_t m_blocks = (M + MC - 1) / MC;
       const int64_t panels_per_group = std::max<int64_t>(1, std::min<int64_t>(8, n_panels));
       const int64_t n_groups = (n_panels + panels_per_group - 1) / panels_per_group;
 #pragma omp parallel if (parallel)
       {
+        if (!prepacked_a) {
 #pragma omp for schedule(static) nowait
-        for (int64_t p = 0; p < m_panels; ++p) pack_a_panel(a_pack + p * MR * kc, MR, A, lda, trans_a, p * MR, M, pc, kc);
+          for (int64_t p = 0; p < m_panels; ++p)
+            pack_a_panel(a_pack + p * MR * kc, MR, A, lda, trans_a, p * MR, M, pc, kc);
+        }
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < n_panels; ++p)
           pack_b_panel(b_pack + p * NR * kc, NR, B, ldb, trans_b, jc + p * NR, jc + nc, pc, kc);
@@ -154,7 +166,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
               const int64_t nr = std::min(NR, nc - j0);
               for (int64_t i0 = mb * MC; i0 < i_end; i0 += MR) {
                 const int64_t mr = std::min(MR, M - i0);
-                kern.tile(kc, a_pack + (i0 / MR) * MR * kc, b_pack + jp * NR * kc, C + i0 * ldc + jc + j0, ldc, mr,
+                kern.tile(kc, a_slice + (i0 / MR) * MR * kc, b_pack + jp * NR * kc, C + i0 * ldc + jc + j0, ldc, mr,
                              nr, alpha);
               }
             }
@@ -163,6 +175,38 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
       }
     }
   }
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_blocked<T>(gemm_kernel<T>(active_isa()), trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, B, ldb, beta, C,
+                  ldc);
+}
+
+template <typename T>
+size_t packed_a_size(const GemmKernel<T>& kern, int64_t M, int64_t K) {
+  return size_t(((M + kern.MR - 1) / kern.MR) * kern.MR * std::max<int64_t>(K, 0));
+}
+
+template <typename T>
+void pack_a(const GemmKernel<T>& kern, bool trans_a, int64_t M, int64_t K, const T* A, int64_t lda, T* dst) {
+  if (M <= 0 || K <= 0) return;
+  const int64_t MR = kern.MR, KC = depth_slice(kern, K), m_panels = (M + MR - 1) / MR;
+  for (int64_t pc = 0; pc < K; pc += KC) {
+    const int64_t kc = std::min(KC, K - pc);
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < m_panels; ++p)
+      pack_a_panel(dst + pc * m_panels * MR + p * MR * kc, MR, A, lda, trans_a, p * MR, M, pc, kc);
+  }
+}
+
+template <typename T>
+void gemm_packed_a(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T alpha, const T* Ap, bool trans_b,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_blocked<T>(kern, false, trans_b, M, N, K, alpha, nullptr, 0, Ap, B, ldb, beta, C, ldc);
 }
 
 template <typename T>
@@ -186,6 +230,14 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
                           float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t);
+template size_t packed_a_size<float>(const GemmKernel<float>&, int64_t, int64_t);
+template size_t packed_a_size<double>(const GemmKernel<double>&, int64_t, int64_t);
+template void pack_a<float>(const GemmKernel<float>&, bool, int64_t, int64_t, const float*, int64_t, float*);
+template void pack_a<double>(const GemmKernel<double>&, bool, int64_t, int64_t, const double*, int64_t, double*);
+template void gemm_packed_a<float>(const GemmKernel<float>&, int64_t, int64_t, int64_t, float, const float*, bool,
+                                   const float*, int64_t, float, float*, int64_t);
+template void gemm_packed_a<double>(const GemmKernel<double>&, int64_t, int64_t, int64_t, double, const double*, bool,
+                                    const double*, int64_t, double, double*, int64_t);
 template void gemm_naive<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                                 int64_t, float, float*, int64_t);
 template void gemm_naive<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,

@@ -7,6 +7,7 @@
 // c points at C(i0, j0) with row stride ldc.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "deepconv/isa.h"
@@ -34,6 +35,20 @@ extern const GemmKernel<double> kAvx2F64, kAvx512F64;
 
 template <typename T>
 const GemmKernel<T>& gemm_kernel(Isa isa);
+
+// op(A) packed once for many products that share it (a convolution's weights, across its
+// images): pack_a writes packed_a_size elements (64-byte aligned dst) for `kern`, and
+// gemm_packed_a multiplies with them. Called inside an OpenMP region, pack_a splits the work
+// over the team (an orphaned `omp for`: every thread of the team must call it); outside one it
+// runs on the calling thread.
+template <typename T>
+size_t packed_a_size(const GemmKernel<T>& kern, int64_t M, int64_t K);
+template <typename T>
+void pack_a(const GemmKernel<T>& kern, bool trans_a, int64_t M, int64_t K, const T* A, int64_t lda, T* dst);
+// C = alpha * op(A) @ op(B) + beta * C, with op(A) (M, K) from pack_a.
+template <typename T>
+void gemm_packed_a(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T alpha, const T* Ap, bool trans_b,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
 }  // namespace cpu
 }  // namespace deepconv
