@@ -78,7 +78,13 @@ void col2im_ld(T* dx, const T* col, int64_t ld, const ConvShape& s) {
           if (h < 0 || h >= s.H) continue;
           T* dst = dx + (c * s.H + h) * s.W + kw - s.pad;
           const T* src = row + oh * s.Wo;
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
+          if (s.stride == 1) {  // contiguous: a loop the compiler vectorises
+            T* __restrict d = dst;
+            const T* __restrict r = src;
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] += r[ow];
+          } else {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
+          }
         }
       }
     }
