@@ -6,13 +6,13 @@ namespace cpu {
 
 template <typename T>
 void relu_forward(T* out, const T* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] > T(0) ? x[i] : T(0);
 }
 
 template <typename T>
 void relu_backward(T* dx, const T* dout, const T* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
   for (int64_t i = 0; i < n; ++i) {
     const T g = dout[i];  // loaded unconditionally so the select vectorizes: no branch to mispredict
     dx[i] = x[i] > T(0) ? g : T(0);
@@ -43,7 +43,7 @@ void dropout_forward(T* out, T* mask, const T* x, int64_t n, double p, uint64_t 
 
 template <typename T>
 void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
   for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * mask[i];
 }
 

@@ -8,13 +8,13 @@ namespace cpu {
 
 template <typename T>
 void sgd_update(T* w, const T* dw, int64_t n, double lr) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
   for (int64_t i = 0; i < n; ++i) w[i] -= T(lr) * dw[i];
 }
 
 template <typename T>
 void sgd_momentum_update(T* w, T* v, const T* dw, int64_t n, double lr, double momentum) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
   for (int64_t i = 0; i < n; ++i) {
     v[i] = T(momentum) * v[i] - T(lr) * dw[i];
     w[i] += v[i];
