@@ -232,6 +232,7 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
             for (int64_t f = 0; f < s.F; ++f) {
               const T* d = dout + ((n0 + i) * s.F + f) * P;
               T sum = 0;
+#pragma omp simd reduction(+ : sum)  // a vector of partial sums: no chain of dependent adds
               for (int64_t p = 0; p < P; ++p) sum += d[p];
               my_db[f] += sum;
             }
