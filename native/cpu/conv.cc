@@ -30,8 +30,11 @@ namespace {
 
 // im2col / col2im with the column matrix's row stride `ld` (>= Ho*Wo): several images' columns
 // can then sit side by side in one (K, g*P) matrix and share one GEMM.
+// (no-tree-loop-distribute-patterns: GCC would turn the short copy and fill loops back into
+// memmove / memset calls, one per output row of 8-32 values.)
 template <typename T>
-void im2col_ld(T* col, int64_t ld, const T* x, const ConvShape& s) {
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col_ld(T* col, int64_t ld, const T* x,
+                                                                             const ConvShape& s) {
   for (int64_t c = 0; c < s.C; ++c) {
     for (int64_t kh = 0; kh < s.HH; ++kh) {
       for (int64_t kw = 0; kw < s.WW; ++kw) {
@@ -50,7 +53,7 @@ void im2col_ld(T* col, int64_t ld, const T* x, const ConvShape& s) {
           const T* src = x + (c * s.H + h) * s.W + kw - s.pad;
           std::fill(dst, dst + ow_lo, T(0));
           if (s.stride == 1) {
-            std::memcpy(dst + ow_lo, src + ow_lo, sizeof(T) * (ow_hi - ow_lo));
+            copy_short(dst + ow_lo, src + ow_lo, ow_hi - ow_lo);  // rows of 8-32: no library call
           } else {
             for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = src[ow * s.stride];
           }
