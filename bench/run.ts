@@ -50,6 +50,9 @@ function torchEnv(): NodeJS.ProcessEnv {
   return { ...process.env, ATEN_CPU_CAPABILITY: t.aten, DNNL_MAX_CPU_ISA: t.dnnl };
 }
 
+// What every JSON line of this run carries: the conditions it ran under.
+const tags = { isa: isa || 'native', contention };
+
 // torch_ref.py waits for an idle machine and repeats contended measurements: not what --contention wants.
 const torchFlags = () => (contention ? ['--no-idle-wait', '--max-foreign-load', '1000', '--retries', '0'] : []);
 
@@ -114,12 +117,12 @@ function workloadRow(wid: string, t: string, torch: boolean): Row {
   let theirsRss = 0;
   for (let p = 0; p < passes; p++) {
     const a = runJson(process.execPath, [path.join(__dirname, 'workloads.js'), '--workload', wid, '--threads', t], oursEnv());
-    console.log(JSON.stringify({ ...a, pass: p + 1, isa: isa || 'native', contention }));
+    console.log(JSON.stringify({ ...a, pass: p + 1, ...tags }));
     ours.push(Number(a[metric(wid)]));
     oursRss = Math.max(oursRss, Number(a.peak_rss_mb));
     if (torch) {
       const b = runJson(python, [torchRef, '--workload', wid, '--threads', t, ...torchFlags()], torchEnv());
-      console.log(JSON.stringify({ ...b, pass: p + 1, isa: isa || 'native', contention }));
+      console.log(JSON.stringify({ ...b, pass: p + 1, ...tags }));
       theirs.push(Number(b[metric(wid)]));
       theirsRss = Math.max(theirsRss, Number(b.peak_rss_mb));
     }
@@ -153,7 +156,7 @@ function e2eRow(torch: boolean): Row | null {
     const test = lines.filter((l) => l.type === 'test').pop();
     // images/s over the steps alone, as torch_ref.py counts (both sides evaluate outside it)
     const ours = { images_per_s: (test.iterations * 128) / test.stepSeconds, test_acc: test.testAcc, steps: test.iterations, train_s: test.trainSeconds, step_s: test.stepSeconds };
-    console.log(JSON.stringify({ system: 'deepconv', e2e: 'cifar', ...ours, isa: isa || 'native', contention }));
+    console.log(JSON.stringify({ system: 'deepconv', e2e: 'cifar', ...ours, ...tags }));
     let theirs = { images_per_s: NaN, test_acc: NaN };
     if (torch) {
       const res = withLoad(() => execFileSync(python, [torchRef, '--e2e', 'cifar', data, '--budget', String(E2E_SECONDS), '--threads', threads, ...torchFlags()], { cwd: root, env: torchEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
@@ -161,7 +164,7 @@ function e2eRow(torch: boolean): Row | null {
       const summary = recs.find((r) => r.summary);
       const final = recs.filter((r) => r.final).pop();
       theirs = { images_per_s: summary.train_images_per_s, test_acc: final.test_acc };
-      console.log(JSON.stringify({ ...summary, final_test_acc: final.test_acc, isa: isa || 'native', contention }));
+      console.log(JSON.stringify({ ...summary, final_test_acc: final.test_acc, ...tags }));
     }
     return {
       label: `e2e CIFAR-10, train defaults ${E2E_SECONDS} s (test acc ${(ours.test_acc * 100).toFixed(1)}%${torch ? ` vs ${(theirs.test_acc * 100).toFixed(1)}%` : ''})`,
@@ -204,7 +207,7 @@ function main(): void {
   const table = rows.map((r) => {
     // ratio > 1 means deepconv is better: faster throughput, or lower latency for W5.
     const ratio = r.latency ? r.theirs / r.ours : r.ours / r.theirs;
-    console.log(JSON.stringify({ bench: 'ratio', row: r.label, deepconv: +r.ours.toFixed(3), pytorch: +r.theirs.toFixed(3), ratio: +ratio.toFixed(3), deepconv_rss_mb: +r.oursRss.toFixed(0), pytorch_rss_mb: +r.theirsRss.toFixed(0), passes, isa: isa || 'native', contention }));
+    console.log(JSON.stringify({ bench: 'ratio', row: r.label, deepconv: +r.ours.toFixed(3), pytorch: +r.theirs.toFixed(3), ratio: +ratio.toFixed(3), deepconv_rss_mb: +r.oursRss.toFixed(0), pytorch_rss_mb: +r.theirsRss.toFixed(0), passes, ...tags }));
     const rss = Number.isNaN(r.oursRss) ? '-' : `${r.oursRss.toFixed(0)} / ${Number.isNaN(r.theirs) ? '-' : r.theirsRss.toFixed(0)} MiB`;
     return `| ${r.label} | ${fmt(r.ours, r.latency)} | ${fmt(r.theirs, r.latency)} | ${Number.isNaN(ratio) ? '-' : `${ratio.toFixed(2)}x`} | ${rss} |`;
   });

@@ -97,18 +97,24 @@ function load(): NativeBinding {
   }
 }
 
+/**
+ * `value` as a path this CPU runs (one of `available`), for setIsa and DEEPCONV_ISA alike; `what`
+ * names it in the message. A name that is no path throws `Unknown` (TypeError for an argument,
+ * RangeError for a setting); a path the CPU lacks, RangeError.
+ */
+export function checkIsa(what: string, value: unknown, available: readonly Isa[], Unknown: new (m: string) => Error = TypeError): Isa {
+  if (typeof value !== 'string' || !(ISAS as readonly string[]).includes(value)) {
+    throw new Unknown(`${what} must be one of ${ISAS.join(', ')}, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
+  }
+  if (!available.includes(value as Isa)) throw new RangeError(`${what} "${value}" is not available: this CPU runs ${available.join(', ')}`);
+  return value as Isa;
+}
+
 /** DEEPCONV_ISA forces a path for the whole process; one this CPU lacks stops the load. */
 function applyIsaEnv(b: NativeBinding): NativeBinding {
   const want = process.env.DEEPCONV_ISA;
   if (want === undefined || want === '') return b;
-  const { available } = b.isaInfo();
-  if (!(ISAS as readonly string[]).includes(want)) {
-    throw new RangeError(`deepconv: DEEPCONV_ISA must be one of ${ISAS.join(', ')}, got ${JSON.stringify(want)}`);
-  }
-  if (!available.includes(want as Isa)) {
-    throw new RangeError(`deepconv: DEEPCONV_ISA=${want} is not available: this CPU runs ${available.join(', ')}`);
-  }
-  b.setIsa(want);
+  b.setIsa(checkIsa('deepconv: DEEPCONV_ISA', want, b.isaInfo().available, RangeError));
   return b;
 }
 

@@ -1,5 +1,5 @@
 // deepconv: convolutional networks for Node.js on native CPU kernels (and CUDA, when built with it).
-import { ISAS, native } from './binding';
+import { checkIsa, native } from './binding';
 import type { Isa, IsaInfo } from './binding';
 import { checkInt } from './validate';
 
@@ -28,12 +28,7 @@ export function getNumThreads(): number {
  * default, the best the CPU has, is what to use otherwise.
  */
 export function setIsa(isa: Isa): void {
-  if (typeof isa !== 'string' || !(ISAS as readonly string[]).includes(isa)) {
-    throw new TypeError(`isa must be one of ${ISAS.join(', ')}, got ${typeof isa === 'string' ? JSON.stringify(isa) : typeof isa}`);
-  }
-  const { available } = native.isaInfo();
-  if (!available.includes(isa)) throw new RangeError(`isa "${isa}" is not available: this CPU runs ${available.join(', ')}`);
-  native.setIsa(isa);
+  native.setIsa(checkIsa('isa', isa, native.isaInfo().available));
 }
 
 /** The active instruction-set path, the best one and those this CPU runs. */

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "binding/common.h"
 #include "binding/device.h"
@@ -73,12 +74,18 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Array IsaList(Napi::Env env, bool supported_only) {
-  Napi::Array list = Napi::Array::New(env);
-  uint32_t k = 0;
+// Path names, best first: every one the build knows, or only those this CPU runs.
+std::vector<std::string> isa_names(bool available_only) {
+  std::vector<std::string> names;
   for (int i = kIsaCount - 1; i >= 0; --i)
-    if (!supported_only || isa_supported(Isa(i))) list.Set(k++, isa_name(Isa(i)));
-  return list;
+    if (!available_only || isa_supported(Isa(i))) names.push_back(isa_name(Isa(i)));
+  return names;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
 }
 
 // isaInfo() -> { active, available: names this CPU runs, best first, gemmF32, gemmF64: the tiles }
@@ -88,7 +95,10 @@ Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
   const Isa isa = active_isa();
   o.Set("active", isa_name(isa));
   o.Set("best", isa_name(best_isa()));
-  o.Set("available", IsaList(env, true));
+  Napi::Array available = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (const std::string& n : isa_names(true)) available.Set(k++, n);
+  o.Set("available", available);
   o.Set("gemmF32", cpu::gemm_kernel<float>(isa).name);
   o.Set("gemmF64", cpu::gemm_kernel<double>(isa).name);
   return o;
@@ -100,12 +110,11 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
     const std::string name = a.string("isa");
     a.check_arity();
     Isa isa;
-    if (!parse_isa(name.c_str(), &isa)) throw ArgRangeError("isa must be one of avx512, avx2, generic, got \"" + name + "\"");
+    if (!parse_isa(name.c_str(), &isa)) {
+      throw ArgRangeError("isa must be one of " + joined(isa_names(false)) + ", got \"" + name + "\"");
+    }
     if (!isa_supported(isa)) {
-      std::string have;
-      for (int i = kIsaCount - 1; i >= 0; --i)
-        if (isa_supported(Isa(i))) have += std::string(have.empty() ? "" : ", ") + isa_name(Isa(i));
-      throw ArgRangeError("isa \"" + name + "\" is not available: this CPU runs " + have);
+      throw ArgRangeError("isa \"" + name + "\" is not available: this CPU runs " + joined(isa_names(true)));
     }
     set_isa(isa);
     return info.Env().Undefined();

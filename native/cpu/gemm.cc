@@ -63,13 +63,9 @@ void pack_b_panel(T* dst, int64_t NR, const T* B, int64_t ldb, bool trans, int64
   for (int64_t k = 0; k < kc; ++k) {
     T* d = dst + k * NR;
     const T* src = B + (p0 + k) * ldb + j0;
-    if (cols == NR) {
-      // A loop, not memcpy: NR is 4-32 elements, and a library call per row of a panel was 7% of
-      // a W3 step (perf: __memmove_avx512_unaligned_erms).
-      copy_short(d, src, NR);
-      continue;
-    }
-    for (int64_t j = 0; j < cols; ++j) d[j] = src[j];
+    // A loop, not memcpy: NR is 4-32 elements, and a library call per row of a panel was 7% of
+    // a W3 step (perf: __memmove_avx512_unaligned_erms).
+    copy_short(d, src, cols);
     for (int64_t j = cols; j < NR; ++j) d[j] = T(0);
   }
 }
