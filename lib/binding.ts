@@ -1,6 +1,7 @@
 // The one place that loads the compiled addon. Everything native goes through `native`.
 import * as fs from 'fs';
 import * as path from 'path';
+import { loadContext, loadErrorMessage } from './load-error';
 import type { OpBindings } from './ops';
 
 /**
@@ -78,6 +79,16 @@ export function packageRoot(): string {
   }
 }
 
+/** The platform-arch folders under prebuilds/ that hold a binary. */
+export function shippedPrebuilds(root: string): string[] {
+  const dir = path.join(root, 'prebuilds');
+  try {
+    return fs.readdirSync(dir).filter((d) => fs.readdirSync(path.join(dir, d)).some((f) => f.endsWith('.node')));
+  } catch {
+    return [];
+  }
+}
+
 function load(): NativeBinding {
   const root = packageRoot();
   // DEEPCONV_ADDON points at another build of the addon (the sanitizer build, for instance).
@@ -87,13 +98,7 @@ function load(): NativeBinding {
     return require('node-gyp-build')(root) as NativeBinding;
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new Error(
-      `deepconv: could not load the native addon (${explicit ? `DEEPCONV_ADDON=${explicit}` : root}).\n` +
-        `  ${why}\n` +
-        'Possible solutions:\n' +
-        `  - build it from source: run \`npm install\` (or \`npm run build\`) in ${root};\n` +
-        '    that needs a C++17 compiler with OpenMP (g++), make and python3.',
-    );
+    throw new Error(loadErrorMessage(explicit ? `DEEPCONV_ADDON=${explicit}` : root, why, loadContext(shippedPrebuilds(root))));
   }
 }
 

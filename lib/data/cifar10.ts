@@ -127,7 +127,7 @@ async function readArchive(file: string, compressed: number, want: string[]): Pr
     const name = header.name.replace(/\/+$/, '');
     const base = pathlib.posix.basename(name);
     if (header.type === 'file' || header.type === 'contiguous-file') seen.push(name);
-    const size = header.size;
+    const size = header.size ?? 0;
     // A member cut short fails here too; the pipeline below reports it, once.
     stream.on('error', () => {});
     if ((header.type === 'file' || header.type === 'contiguous-file') && wanted.has(base) && !found.has(base)) {

@@ -125,12 +125,12 @@ function checksum(pieces: readonly Uint8Array[]): string {
   return `sha256:${h.digest('hex')}`;
 }
 
-/** The whole file in memory. */
-export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: ChecksumOption = {}): Buffer {
+/** The whole file in memory (a Node Buffer; typed as Uint8Array so the public types need no @types/node). */
+export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: ChecksumOption = {}): Uint8Array {
   return Buffer.concat(encodeParts(tensors, metadata, opts));
 }
 
-function writeAll(fd: number, buf: Buffer): void {
+function writeAll(fd: number, buf: Uint8Array): void {
   let done = 0;
   while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done);
 }
@@ -140,7 +140,7 @@ function writeAll(fd: number, buf: Buffer): void {
  * rename over the target, fsync of the folder. On any failure the temp file is removed and the
  * target is left as it was.
  */
-export function writeFileAtomic(path: string, parts: readonly Buffer[]): void {
+export function writeFileAtomic(path: string, parts: readonly Uint8Array[]): void {
   removeStaleTemps(path);
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let fd: number;
