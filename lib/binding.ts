@@ -89,13 +89,14 @@ export function shippedPrebuilds(root: string): string[] {
   }
 }
 
-function load(): NativeBinding {
+function load(): { binding: NativeBinding; file: string } {
   const root = packageRoot();
   // DEEPCONV_ADDON points at another build of the addon (the sanitizer build, for instance).
   const explicit = process.env.DEEPCONV_ADDON;
   try {
-    if (explicit) return require(path.resolve(explicit)) as NativeBinding;
-    return require('node-gyp-build')(root) as NativeBinding;
+    // node-gyp-build's choice: build/Release (a source build) first, else the matching prebuild.
+    const file = explicit ? path.resolve(explicit) : (require('node-gyp-build').path(root) as string);
+    return { binding: require(file) as NativeBinding, file };
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     throw new Error(loadErrorMessage(explicit ? `DEEPCONV_ADDON=${explicit}` : root, why, loadContext(shippedPrebuilds(root))));
@@ -123,4 +124,7 @@ function applyIsaEnv(b: NativeBinding): NativeBinding {
   return b;
 }
 
-export const native: NativeBinding = applyIsaEnv(load());
+const loaded = load();
+export const native: NativeBinding = applyIsaEnv(loaded.binding);
+/** The addon file this process loaded. */
+export const addonFile: string = loaded.file;

@@ -1,5 +1,5 @@
 // deepconv: convolutional networks for Node.js on native CPU kernels (and CUDA, when built with it).
-import { checkIsa, native } from './binding';
+import { addonFile, checkIsa, native } from './binding';
 import type { Isa, IsaInfo } from './binding';
 import { checkInt } from './validate';
 
@@ -34,6 +34,11 @@ export function setIsa(isa: Isa): void {
 /** The active instruction-set path, the best one and those this CPU runs. */
 export function isaInfo(): IsaInfo {
   return native.isaInfo();
+}
+
+/** The native addon file in use: a prebuilt binary (prebuilds/) or a build from source (build/Release). */
+export function addonPath(): string {
+  return addonFile;
 }
 
 /** How the addon was built and what this CPU offers. */

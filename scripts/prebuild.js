@@ -156,7 +156,7 @@ function build(arch) {
   if (!run(cxx, ['--version']).ok) {
     fail(`${cxx} not found${a.cross ? ' (apt-get install g++-aarch64-linux-gnu)' : ''}`);
   }
-  const env = { ...process.env, DEEPCONV_PORTABLE: '1' };
+  const env = { JOBS: 'max', ...process.env, DEEPCONV_PORTABLE: '1' };  // node-gyp: make -j<cores>
   // N-API headers are the same for every Node version: build against this Node's own, so that
   // node-gyp downloads nothing (npm run passes npm's nodedir setting; a direct call may not).
   const prefix = path.resolve(process.execPath, '..', '..');

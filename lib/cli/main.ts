@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { packageRoot } from '../binding';
-import { buildInfo, cudaDeviceCount, getNumThreads, isaInfo, setNumThreads } from '../index';
+import { addonPath, buildInfo, cudaDeviceCount, getNumThreads, isaInfo, setNumThreads } from '../index';
 import { DatasetName, loadDataset } from '../data';
 import { FileFormatError } from '../io/errors';
 import { loadModelFile } from '../io/model-file';
@@ -144,12 +144,14 @@ export function program(): Command {
       const cpus = os.cpus();
       console.log(`deepconv ${prog.version()} (Node.js ${process.version}, N-API ${b.napiVersion})`);
       console.log(`build:        ${b.compiler}, OpenMP ${b.openmp ?? 'off'}`);
+      const prebuilt = /[\\/]prebuilds[\\/]/.test(addonPath()) ? 'prebuilt' : 'built from source';
+      console.log(`addon:        ${addonPath()} (${prebuilt})`);
       const cuda = !b.cuda
         ? ' (cuda: not built; `npm run build:cuda`, see README)'
         : `, cuda${b.cudaEmulator ? ' (host emulator: for tests only)' : ''}: ${cudaDeviceCount()} device(s)`;
       console.log(`backends:     cpu${cuda}`);
       console.log(`cpu:          ${cpus[0]?.model ?? 'unknown'}, ${b.hardwareThreads} hardware threads`);
-      console.log(`cpu features: ${b.cpuFeatures.join(', ') || 'baseline x86-64'}`);
+      console.log(`cpu features: ${b.cpuFeatures.join(', ') || `baseline ${process.arch}`}`);
       const isa = isaInfo();
       const forced = isa.active !== isa.best ? ` (forced by DEEPCONV_ISA or setIsa; best: ${isa.best})` : '';
       console.log(`isa path:     ${isa.active}${forced}; gemm tiles ${isa.gemmF32} (float32), ${isa.gemmF64} (float64); available: ${isa.available.join(', ')}`);
