@@ -5,6 +5,7 @@
 #include "binding/executor.h"
 #include "binding/host_memory.h"
 #include "binding/team.h"
+#include "deepconv/compiler.h"
 #include "deepconv/parallel.h"
 
 namespace deepconv {
@@ -162,7 +163,7 @@ std::string kind_of(const Napi::Value& v) {
 int64_t checked_product(std::initializer_list<int64_t> dims, const char* what) {
   int64_t p = 1;
   for (int64_t d : dims) {
-    if (d < 0 || __builtin_mul_overflow(p, d, &p) || p > (int64_t(1) << 40)) {
+    if (d < 0 || mul_overflows(p, d, &p) || p > (int64_t(1) << 40)) {
       throw ArgRangeError(std::string(what) + " is too large");
     }
   }

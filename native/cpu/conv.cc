@@ -13,6 +13,7 @@
 #include <new>
 #include <vector>
 
+#include "deepconv/compiler.h"
 #include "deepconv/cpu.h"
 #include "deepconv/parallel.h"
 #include "deepconv/workspace.h"
@@ -33,8 +34,7 @@ namespace {
 // (no-tree-loop-distribute-patterns: GCC would turn the short copy and fill loops back into
 // memmove / memset calls, one per output row of 8-32 values.)
 template <typename T>
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col_ld(T* col, int64_t ld, const T* x,
-                                                                             const ConvShape& s) {
+DEEPCONV_KEEP_LOOPS void im2col_ld(T* col, int64_t ld, const T* x, const ConvShape& s) {
   for (int64_t c = 0; c < s.C; ++c) {
     for (int64_t kh = 0; kh < s.HH; ++kh) {
       for (int64_t kw = 0; kw < s.WW; ++kw) {

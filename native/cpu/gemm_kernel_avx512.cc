@@ -8,8 +8,13 @@
 
 // Everything below is compiled for this path (tile_body included); it holds no inline function
 // with external linkage, so no code for this ISA can leak into other files through the linker.
+// (clang, macOS's compiler, has no `#pragma GCC target`: it takes the attribute form.)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f")
+#endif
 #include "gemm_tile.h"
 
 namespace deepconv {
@@ -71,5 +76,9 @@ const GemmKernel<double> kAvx512F64 = {"avx512 8x16", 8, 16, 256, 128, 1536, til
 
 }  // namespace cpu
 }  // namespace deepconv
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif

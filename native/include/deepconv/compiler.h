@@ -1,0 +1,28 @@
+// What differs between the compilers deepconv builds with: GCC (Linux prebuilds), clang (macOS)
+// and MSVC (Windows). One place, so kernels stay free of #ifs.
+#pragma once
+#include <cstdint>
+#include <limits>
+
+// GCC turns short copy and fill loops into memmove / memset calls (loop distribution); where that
+// costs more than it saves (rows of 8-32 values), this keeps the loop. Other compilers: nothing.
+#if defined(__GNUC__) && !defined(__clang__)
+#define DEEPCONV_KEEP_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define DEEPCONV_KEEP_LOOPS
+#endif
+
+namespace deepconv {
+
+// a * b into *out for a, b >= 0; true when it overflows.
+inline bool mul_overflows(int64_t a, int64_t b, int64_t* out) {
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_mul_overflow(a, b, out);
+#else
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return true;
+  *out = a * b;
+  return false;
+#endif
+}
+
+}  // namespace deepconv
