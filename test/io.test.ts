@@ -101,7 +101,7 @@ describe('safetensors', () => {
     expect(Array.from(back.tensors.d.data)).toEqual([0.1]);
     expect(Array.from(back.tensors.w.data)).toEqual([1.5, -2]);
     // no metadata: no __metadata__ key
-    const bare = encodeSafetensors({ w: tensors.w });
+    const bare = Buffer.from(encodeSafetensors({ w: tensors.w }));
     const n = Number(bare.readBigUInt64LE(0));
     expect(bare.subarray(8, 8 + n).toString()).toBe('{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'.padEnd(n, ' '));
   });
