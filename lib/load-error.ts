@@ -5,7 +5,7 @@
 
 /** The command that builds the addon from source, and what that needs. */
 export const BUILD_FROM_SOURCE =
-  'build it from source: `npm rebuild deepconv --build-from-source` (needs a C++17 compiler with OpenMP, make and python3; ' +
+  'build it from source: `DEEPCONV_BUILD_FROM_SOURCE=1 npm rebuild deepconv` (needs a C++17 compiler with OpenMP, make and python3; ' +
   'on Debian/Ubuntu `apt-get install g++ make python3`, on Fedora/RHEL `dnf install gcc-c++ make python3`)';
 
 /** How to install a shared library the addon needs, by its file name. */

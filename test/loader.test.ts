@@ -37,7 +37,7 @@ describe('explainLoadError on the messages the dynamic loader and node-gyp-build
     const msg = 'No native build was found for platform=linux arch=riscv64 runtime=node abi=115 uv=1 libc=glibc node=20.20.2\n    loaded from: /x\n';
     const f = explainLoadError(msg, { ...ctx, arch: 'riscv64' });
     expect(f.problem).toBe('no prebuilt binary for linux-riscv64 (glibc) and no build from source (this package ships prebuilt binaries for: linux-x64, linux-arm64)');
-    expect(f.fixes).toEqual([expect.stringMatching(/npm rebuild deepconv --build-from-source.*g\+\+ make python3/)]);
+    expect(f.fixes).toEqual([expect.stringMatching(/DEEPCONV_BUILD_FROM_SOURCE=1 npm rebuild deepconv.*g\+\+ make python3/)]);
   });
   test('musl (Alpine) is told that no glibc prebuild fits', () => {
     const f = explainLoadError('No native build was found for platform=linux arch=x64 runtime=node abi=115 uv=1 libc=musl node=20.20.2', ctx);
