@@ -2,7 +2,8 @@
 # What users get, tested the way they get it (`npm run test:package`; .ci/run calls it):
 #   1. `npm run package`'s tarball (prebuilt linux-x64, and linux-arm64 where the cross compiler is);
 #   2. installed into an empty app whose PATH holds node, npm and a shell but no compiler, make or
-#      python, once plainly (timed) and once with --ignore-scripts;
+#      python, once plainly (timed), once with --ignore-scripts and once with pnpm 10 (which runs
+#      no install script it was not told to);
 #   3. there: require (the prebuilt binary, 20 training steps, predict, save and load), ESM import,
 #      a TypeScript consumer compiled with `tsc --strict` and no @types/node, `npx deepconv info`,
 #      `deepconv train` for 20 steps and `deepconv predict` on a small generated CIFAR-10 folder;
@@ -120,6 +121,16 @@ check "CLI: info, train 20 steps, predict" cli_checks "$appA" ""
 appB=$work/app-ignore-scripts
 check "npm install --ignore-scripts" install_app "$appB" --ignore-scripts
 check "--ignore-scripts: require and ESM import" bash -c "cd '$appB' && PATH='$nobuild' node smoke.cjs --expect-prebuilt && PATH='$nobuild' node smoke.mjs"
+
+# pnpm 10 runs no dependency's install script unless approved: the prebuilt binary must suffice.
+appC=$work/app-pnpm
+pnpm_app() {
+  mkdir -p "$appC" && cp test/package/smoke.cjs "$appC/"
+  echo '{ "name": "app", "version": "1.0.0", "private": true }' > "$appC/package.json"
+  (cd "$appC" && PATH=$nobuild npx --yes pnpm@10 add "$tarball" > "$appC/install.log" 2>&1) || { cat "$appC/install.log"; return 1; }
+  (cd "$appC" && PATH=$nobuild node smoke.cjs --expect-prebuilt)
+}
+check "pnpm 10 (install scripts blocked): require, 20 steps, predict" pnpm_app
 
 # ---- 4. other Node versions, and arm64 under qemu
 node_dist() {  # node_dist <platform-arch> <major>: a Node binary from the npm registry, cached
