@@ -119,6 +119,19 @@ describe.each(isaPaths())('isa %s', (isa) => {
       }
     });
 
+    test('backward gives the same bits at 1 and 2 threads (the same seed trains alike on an idle or busy machine)', () => {
+      // float32, 16 images of 16x16: 16 groups cut into runs whose partial dw sums are added in
+      // order. The cut must not follow the team (the adaptive team shrinks under load).
+      const f32 = (shape: number[], seed: number) => Tensor.randn(shape, { seed });
+      const x = f32([16, 8, 16, 16], 1), w = f32([16, 8, 3, 3], 2), b = f32([16], 3), dout = f32([16, 16, 16, 16], 4);
+      const p = { stride: 1, pad: 1 };
+      const grads = (n: number) => withThreads(n, () => Conv.backward(dout, Conv.forward(x, w, b, p).cache));
+      const one = grads(1), two = grads(2);
+      expect(Array.from(two.dw.data)).toEqual(Array.from(one.dw.data));
+      expect(Array.from(two.db.data)).toEqual(Array.from(one.db.data));
+      expect(Array.from(two.dx.data)).toEqual(Array.from(one.dx.data));
+    });
+
     test('forwardAsync gives the forward result', async () => {
       const { x, w, b, p } = make(cases[1], 30);
       const sync = Conv.forward(x, w, b, p).out;

@@ -97,17 +97,28 @@ void col2im_ld(T* dx, const T* col, int64_t ld, const ConvShape& s) {
 // How the batch is cut: `team` threads take groups of `group` images each (team 1: the GEMMs
 // themselves run on the thread team). A group's columns share one GEMM, so small feature maps
 // still give the micro-kernel wide enough panels (g * Ho*Wo >= 256 columns when possible).
+//
+// The cut itself (group size; conv_backward's runs) follows kNominal, a fixed count of the
+// machine's threads, never the team of this call: the team shrinks when other processes take
+// cores (binding/team.cc) or with DEEPCONV_NUM_THREADS, and a cut that followed it would change
+// the order of dw's sums, so the same seed would train to different bits on a busy machine.
 struct Split {
   int team;
   int64_t group;
 };
 
+inline int nominal_threads() {
+  static const int n = std::max(1, std::min(hardware_threads(), 16));
+  return n;
+}
+
 inline Split split_batch(const ConvShape& s) {
   const int t = in_parallel() ? 1 : max_threads();
   const int team = s.N >= t ? t : 1;
+  const int nominal = nominal_threads();
   const int64_t P = s.Ho * s.Wo;
   const int64_t want = (256 + P - 1) / P;
-  const int64_t share = (s.N + team - 1) / team;
+  const int64_t share = (s.N + nominal - 1) / nominal;
   const int64_t budget = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, s.C * s.HH * s.WW * P));
   return {team, std::max<int64_t>(1, std::min({want, share, budget}))};
 }
@@ -191,9 +202,10 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
 
   // The groups are cut into `chunks` fixed runs, taken dynamically by the team (see
   // conv_forward). Each run sums its dw and db into its own slot (run 0 straight into dw, db) and
-  // the slots are added in run order: the result does not depend on which thread took which run,
-  // so training stays bit-for-bit reproducible.
-  const int64_t chunks = sp.team > 1 ? std::min<int64_t>(groups, 4 * sp.team) : 1;
+  // the slots are added in run order: the result depends neither on which thread took which run
+  // nor on the team's size (the runs follow nominal_threads), so training stays bit-for-bit
+  // reproducible, idle or busy, at any DEEPCONV_NUM_THREADS.
+  const int64_t chunks = std::min<int64_t>(groups, 4 * nominal_threads());
   const int64_t per_chunk = (groups + chunks - 1) / chunks;
   const int64_t slot = s.F * K + s.F;  // one run's dw, then its db
   static thread_local std::vector<T> parts_space;
