@@ -63,4 +63,6 @@ export * from './io';
 export * from './models';
 export * from './optim';
 export * from './solver';
+export * from './optimizer';
+export * from './schedule';
 export * from './init';

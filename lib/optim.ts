@@ -11,38 +11,38 @@ import { Tensor } from './tensor';
 import { checkInt, checkNumber, checkOptions, checkSameDtype, checkShape, checkTensor, describe } from './validate';
 
 export interface SgdConfig {
-  /** Default 1e-2. */
+  /** Default: RULE_DEFAULTS.sgd. */
   learningRate?: number;
 }
 
 export interface SgdMomentumConfig {
-  /** Default 1e-2. */
+  /** Default: RULE_DEFAULTS.sgd_momentum. */
   learningRate?: number;
-  /** Default 0.9. */
+  /** Default: RULE_DEFAULTS.sgd_momentum. */
   momentum?: number;
   /** Moving average of the updates, shaped like w (zeros on the first call). */
   velocity?: Tensor;
 }
 
 export interface RmspropConfig {
-  /** Default 1e-2. */
+  /** Default: RULE_DEFAULTS.rmsprop. */
   learningRate?: number;
-  /** Decay of the squared-gradient cache, default 0.99. */
+  /** Decay of the squared-gradient cache (default: RULE_DEFAULTS.rmsprop). */
   decayRate?: number;
-  /** Default 1e-8. */
+  /** Default: RULE_DEFAULTS.rmsprop. */
   epsilon?: number;
   /** Moving average of squared gradients, shaped like w (zeros on the first call). */
   cache?: Tensor;
 }
 
 export interface AdamConfig {
-  /** Default 1e-3. */
+  /** Default: RULE_DEFAULTS.adam. */
   learningRate?: number;
-  /** Decay of the first moment, default 0.9. */
+  /** Decay of the first moment (default: RULE_DEFAULTS.adam). */
   beta1?: number;
-  /** Decay of the second moment, default 0.999. */
+  /** Decay of the second moment (default: RULE_DEFAULTS.adam). */
   beta2?: number;
-  /** Default 1e-8. */
+  /** Default: RULE_DEFAULTS.adam. */
   epsilon?: number;
   /** First moment, shaped like w (zeros on the first call). */
   m?: Tensor;
@@ -63,6 +63,17 @@ export interface UpdateResult<C> {
 export type UpdateRuleFn = (w: Tensor, dw: Tensor, config: Record<string, unknown>) => UpdateResult<unknown> | Promise<UpdateResult<unknown>>;
 
 export type UpdateRuleName = 'sgd' | 'sgd_momentum' | 'rmsprop' | 'adam';
+
+/**
+ * The one table of the named rules' hyperparameters and their defaults (the seed's values): the
+ * functional rules below, the Optimizer, the Solver and the CLI all read it.
+ */
+export const RULE_DEFAULTS = {
+  sgd: { learningRate: 1e-2 },
+  sgd_momentum: { learningRate: 1e-2, momentum: 0.9 },
+  rmsprop: { learningRate: 1e-2, decayRate: 0.99, epsilon: 1e-8 },
+  adam: { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+} as const satisfies Record<UpdateRuleName, Record<string, number>>;
 
 function checkPair(w: Tensor, dw: Tensor): void {
   checkTensor('w', w);
@@ -93,7 +104,7 @@ const positive = (name: string, v: unknown) => checkNumber(name, v, (x) => x > 0
 function prepareSgd(w: Tensor, dw: Tensor, config?: SgdConfig): Prepared<UpdateResult<Required<SgdConfig>>> {
   checkPair(w, dw);
   const c = checkConfig(config, ['learningRate']);
-  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-2);
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? RULE_DEFAULTS.sgd.learningRate);
   const lr = c.learningRate;
   return { result: { w, config: c as Required<SgdConfig> }, call: (async) => native.sgdUpdate(w.size, lr, w.buffer, dw.buffer, async), writes: { w } };
 }
@@ -101,8 +112,8 @@ function prepareSgd(w: Tensor, dw: Tensor, config?: SgdConfig): Prepared<UpdateR
 function prepareSgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): Prepared<UpdateResult<Required<SgdMomentumConfig>>> {
   checkPair(w, dw);
   const c = checkConfig(config, ['learningRate', 'momentum', 'velocity']);
-  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-2);
-  c.momentum = unitOpen('config.momentum', c.momentum ?? 0.9);
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? RULE_DEFAULTS.sgd_momentum.learningRate);
+  c.momentum = unitOpen('config.momentum', c.momentum ?? RULE_DEFAULTS.sgd_momentum.momentum);
   c.velocity = state('velocity', c.velocity, w);
   const { learningRate: lr, momentum, velocity } = c;
   return {
@@ -115,9 +126,9 @@ function prepareSgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): 
 function prepareRmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): Prepared<UpdateResult<Required<RmspropConfig>>> {
   checkPair(w, dw);
   const c = checkConfig(config, ['learningRate', 'decayRate', 'epsilon', 'cache']);
-  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-2);
-  c.decayRate = unitClosed('config.decayRate', c.decayRate ?? 0.99);
-  c.epsilon = positive('config.epsilon', c.epsilon ?? 1e-8);
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? RULE_DEFAULTS.rmsprop.learningRate);
+  c.decayRate = unitClosed('config.decayRate', c.decayRate ?? RULE_DEFAULTS.rmsprop.decayRate);
+  c.epsilon = positive('config.epsilon', c.epsilon ?? RULE_DEFAULTS.rmsprop.epsilon);
   c.cache = state('cache', c.cache, w);
   const { learningRate: lr, decayRate, epsilon, cache } = c;
   return {
@@ -130,10 +141,10 @@ function prepareRmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): Prepared
 function prepareAdam(w: Tensor, dw: Tensor, config?: AdamConfig): Prepared<UpdateResult<Required<AdamConfig>>> {
   checkPair(w, dw);
   const c = checkConfig(config, ['learningRate', 'beta1', 'beta2', 'epsilon', 'm', 'v', 't']);
-  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? 1e-3);
-  c.beta1 = unitOpen('config.beta1', c.beta1 ?? 0.9);
-  c.beta2 = unitOpen('config.beta2', c.beta2 ?? 0.999);
-  c.epsilon = positive('config.epsilon', c.epsilon ?? 1e-8);
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? RULE_DEFAULTS.adam.learningRate);
+  c.beta1 = unitOpen('config.beta1', c.beta1 ?? RULE_DEFAULTS.adam.beta1);
+  c.beta2 = unitOpen('config.beta2', c.beta2 ?? RULE_DEFAULTS.adam.beta2);
+  c.epsilon = positive('config.epsilon', c.epsilon ?? RULE_DEFAULTS.adam.epsilon);
   c.m = state('m', c.m, w);
   c.v = state('v', c.v, w);
   c.t = checkInt('config.t', c.t ?? 0, 0) + 1;
@@ -194,10 +205,10 @@ export const prepareUpdate: Record<UpdateRuleName, (w: Tensor, dw: Tensor, confi
 
 /** The scalar hyperparameters each named rule reads (its config may also hold its state tensors). */
 export const OPTIM_HYPERPARAMETERS: Readonly<Record<UpdateRuleName, readonly string[]>> = {
-  sgd: ['learningRate'],
-  sgd_momentum: ['learningRate', 'momentum'],
-  rmsprop: ['learningRate', 'decayRate', 'epsilon'],
-  adam: ['learningRate', 'beta1', 'beta2', 'epsilon'],
+  sgd: Object.keys(RULE_DEFAULTS.sgd),
+  sgd_momentum: Object.keys(RULE_DEFAULTS.sgd_momentum),
+  rmsprop: Object.keys(RULE_DEFAULTS.rmsprop),
+  adam: Object.keys(RULE_DEFAULTS.adam),
 };
 
 /** The names the Solver's updateRule accepts ('sgdMomentum' is read as 'sgd_momentum'). */

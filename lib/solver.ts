@@ -11,9 +11,10 @@ import { randomCropFlip } from './data/augment';
 import { loadModelFile, saveModel } from './io/model-file';
 import { FileFormatError } from './io/errors';
 import { Arena } from './layers/alloc';
-import { runAsync, settleAll } from './layers/op';
 import { Model, sliceRows } from './models/model';
-import { OPTIM_HYPERPARAMETERS, prepareUpdate, UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
+import { UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
+import { Optimizer } from './optimizer';
+import { Schedule, SCHEDULES, ScheduleName } from './schedule';
 import { Rng } from './random';
 import { checkDevice, Device, stageOn, Tensor } from './tensor';
 import { checkInt, checkLabels, checkNumber, checkOptions, checkTensor, describe, invalidType, Labels, shapeStr } from './validate';
@@ -53,7 +54,38 @@ export interface ProgressInfo {
   elapsed: number;
 }
 
-export type LrSchedule = 'step' | 'linear-warmup';
+export type LrSchedule = ScheduleName;
+
+/** What onEval receives: the accuracies of an evaluation (after the first step, each epoch, the end). */
+export interface EvalInfo {
+  /** Completed epochs (0 for the evaluation after the first step). */
+  epoch: number;
+  /** Iterations done. */
+  step: number;
+  trainAcc: number;
+  valAcc: number;
+  /** Best validation accuracy so far (this one included). */
+  bestValAcc: number;
+  /** Seconds of training so far (across resumes). */
+  elapsed: number;
+}
+
+/** What onEpochEnd receives. */
+export interface EpochInfo {
+  /** The epoch just completed (1-based). */
+  epoch: number;
+  step: number;
+  /** Mean training loss over the epoch's steps. */
+  meanLoss: number;
+  elapsed: number;
+}
+
+export interface EarlyStoppingOptions {
+  /** Evaluations without a validation accuracy above the best by more than minDelta before training stops. */
+  patience: number;
+  /** Default 0. */
+  minDelta?: number;
+}
 
 export interface SolverOptions {
   /**
@@ -101,12 +133,21 @@ export interface SolverOptions {
   augment?: boolean | AugmentOptions;
   /** 'replacement': each minibatch drawn with replacement, as in the seed (default); 'epoch': a fresh permutation each epoch. */
   sampling?: 'replacement' | 'epoch';
-  /** Called after every training step. */
+  /** Called after every training step (onProgress is its earlier name; give one of them). */
+  onStep?: ((info: ProgressInfo) => void) | null;
   onProgress?: ((info: ProgressInfo) => void) | null;
+  /** Called after each evaluation (after the first step, each epoch, and where a cut-short run stops). */
+  onEval?: ((info: EvalInfo) => void) | null;
+  /** Called when an epoch completes (before its evaluation). */
+  onEpochEnd?: ((info: EpochInfo) => void) | null;
+  /** Stop when validation accuracy has not improved for `patience` evaluations (default null: never). */
+  earlyStopping?: EarlyStoppingOptions | null;
   /**
    * 'step' (default): lrDecay after each epoch, as in the seed. 'linear-warmup': linear warmup over
-   * warmupFraction of the budget, then linear decay to 0 at its end; the budget is train()'s
-   * timeLimit when given, else the planned iterations.
+   * warmupFraction of the budget, then linear decay to 0 at its end; 'cosine': the same warm-up, then
+   * a half cosine to 0; 'one-cycle': from rate/25 up to the rate over warmupFraction, then linearly
+   * down (PyTorch's OneCycleLR, linear). The budget is train()'s timeLimit when given, else the
+   * planned iterations (or maxSteps). See lib/schedule.ts.
    */
   lrSchedule?: LrSchedule;
   /** Fraction of the budget spent warming up with lrSchedule 'linear-warmup' (default 0.05). */
@@ -125,7 +166,12 @@ export interface TrainOptions {
   timeLimit?: number | null;
   /** Leave the model with the parameters of the best validation accuracy (default true). */
   returnBestParams?: boolean;
+  /** Stop when this many iterations are done in total (across resumes; default: no cap). Also the schedules' budget when smaller than the planned iterations. */
+  maxSteps?: number | null;
 }
+
+/** Why train() stopped: its planned iterations ran ('done'), or timeLimit, maxSteps, earlyStopping or stop(). */
+export type StopReason = 'done' | 'timeLimit' | 'maxSteps' | 'earlyStopping' | 'stop';
 
 export interface TrainSummary {
   /** Iterations done in total (across resumes). */
@@ -135,6 +181,7 @@ export interface TrainSummary {
   stoppedEarly: boolean;
   /** True when stop() ended it. */
   interrupted: boolean;
+  reason: StopReason;
   /** Seconds of training in this call. */
   seconds: number;
   bestValAcc: number;
@@ -149,11 +196,9 @@ export interface AccuracyOptions {
 
 const OPTION_KEYS = [
   'updateRule', 'optimConfig', 'lrDecay', 'batchSize', 'numEpochs', 'numTrainSamples', 'numValSamples', 'printEvery',
-  'printAccEvery', 'verbose', 'checkpointName', 'checkpointFile', 'checkpointEvery', 'seed', 'augment', 'sampling', 'onProgress', 'lrSchedule', 'warmupFraction',
-  'resume', 'logger', 'device',
+  'printAccEvery', 'verbose', 'checkpointName', 'checkpointFile', 'checkpointEvery', 'seed', 'augment', 'sampling', 'onProgress', 'onStep', 'onEval',
+  'onEpochEnd', 'earlyStopping', 'lrSchedule', 'warmupFraction', 'resume', 'logger', 'device',
 ];
-
-const DEFAULT_LR: Record<UpdateRuleName, number> = { sgd: 1e-2, sgd_momentum: 1e-2, rmsprop: 1e-2, adam: 1e-3 };
 const CHECKPOINT_VERSION = 1;
 const OPTIM_PREFIX = 'optim/';
 const BEST_PREFIX = 'best/';
@@ -258,8 +303,14 @@ export class Solver {
   readonly seed: number;
   readonly augment: Required<AugmentOptions> | null;
   readonly sampling: 'replacement' | 'epoch';
+  /** Called after every step (the onStep / onProgress option). */
   onProgress: ((info: ProgressInfo) => void) | null;
+  onEval: ((info: EvalInfo) => void) | null;
+  onEpochEnd: ((info: EpochInfo) => void) | null;
+  readonly earlyStopping: Required<EarlyStoppingOptions> | null;
   readonly lrSchedule: LrSchedule;
+  /** The update rule, its hyperparameters (the current learning rate) and each parameter's state. */
+  readonly optimizer: Optimizer;
   readonly warmupFraction: number;
   readonly logger: (line: string) => void;
 
@@ -273,8 +324,13 @@ export class Solver {
   lossHistory: number[] = [];
   trainAccHistory: number[] = [];
   valAccHistory: number[] = [];
-  /** One optimizer config per parameter (the update rule's state lives here). */
-  optimConfigs: Record<string, Record<string, unknown>> = {};
+  /** One optimizer config per parameter (the update rule's state lives here): the optimizer's. */
+  get optimConfigs(): Record<string, Record<string, unknown>> {
+    return this.optimizer.configs;
+  }
+  set optimConfigs(v: Record<string, Record<string, unknown>>) {
+    this.optimizer.configs = v;
+  }
   /** Seconds trained so far, across resumes. */
   elapsed = 0;
   /** Path of the last checkpoint written (null before the first). */
@@ -284,7 +340,8 @@ export class Solver {
   private readonly rng: Rng;
   private readonly trainArena = new Arena();
   private readonly evalArena = new Arena();
-  private readonly baseLearningRate: number | null;
+  /** The schedule's rate: the learning rate given, or the rule's default (undefined: a custom rule given none). */
+  private readonly scheduleBase: number | undefined;
   private running = false;
 
   constructor(model: Model, data: SolverData, options?: SolverOptions) {
@@ -319,13 +376,9 @@ export class Solver {
     else throw invalidType('options.updateRule', "'sgd', 'sgd_momentum', 'rmsprop', 'adam' or a function", rule);
     const oc = o.optimConfig ?? {};
     if (oc === null || typeof oc !== 'object' || Array.isArray(oc)) throw invalidType('options.optimConfig', 'an object of update-rule hyperparameters', oc);
-    if (typeof this.updateRule === 'string') {
-      const allowed = OPTIM_HYPERPARAMETERS[this.updateRule];
-      for (const k of Object.keys(oc)) {
-        if (!allowed.includes(k)) throw new TypeError(`options.optimConfig.${k} is not a hyperparameter of '${this.updateRule}' (expected one of ${allowed.join(', ')})`);
-      }
-    }
     this.optimConfig = { ...(oc as Record<string, unknown>) };
+    this.optimizer = new Optimizer(this.updateRule, this.optimConfig, 'options.optimConfig');
+    this.scheduleBase = this.optimizer.learningRate;
     this.lrDecay = checkNumber('options.lrDecay', o.lrDecay ?? 1, (v) => v > 0, 'a positive finite number');
     this.batchSize = checkInt('options.batchSize', o.batchSize ?? 100, 1);
     this.numEpochs = checkInt('options.numEpochs', o.numEpochs ?? 10, 0);
@@ -348,23 +401,26 @@ export class Solver {
     const sampling = o.sampling ?? 'replacement';
     if (sampling !== 'replacement' && sampling !== 'epoch') throw invalidType('options.sampling', "'replacement' or 'epoch'", sampling);
     this.sampling = sampling;
-    const onProgress = o.onProgress ?? null;
-    if (onProgress !== null && typeof onProgress !== 'function') throw invalidType('options.onProgress', 'a function or null', onProgress);
-    this.onProgress = onProgress as ((info: ProgressInfo) => void) | null;
+    const fn = <T>(name: string): T | null => {
+      const f = o[name] ?? null;
+      if (f !== null && typeof f !== 'function') throw invalidType(`options.${name}`, 'a function or null', f);
+      return f as T | null;
+    };
+    if (o.onStep != null && o.onProgress != null) throw new TypeError('options.onStep and options.onProgress are one callback under two names: give one');
+    this.onProgress = fn<(info: ProgressInfo) => void>('onStep') ?? fn<(info: ProgressInfo) => void>('onProgress');
+    this.onEval = fn<(info: EvalInfo) => void>('onEval');
+    this.onEpochEnd = fn<(info: EpochInfo) => void>('onEpochEnd');
+    this.earlyStopping = this.readEarlyStopping(o.earlyStopping);
     const sched = o.lrSchedule ?? 'step';
-    if (sched !== 'step' && sched !== 'linear-warmup') throw invalidType('options.lrSchedule', "'step' or 'linear-warmup'", sched);
-    this.lrSchedule = sched;
+    if (!(SCHEDULES as readonly unknown[]).includes(sched)) throw invalidType('options.lrSchedule', SCHEDULES.map((x) => `'${x}'`).join(', '), sched);
+    this.lrSchedule = sched as LrSchedule;
     this.warmupFraction = checkNumber('options.warmupFraction', o.warmupFraction ?? 0.05, (v) => v >= 0 && v < 1, 'a fraction in [0, 1)');
     const logger = o.logger ?? ((line: string) => console.log(line));
     if (typeof logger !== 'function') throw invalidType('options.logger', 'a function (line: string) => void', logger);
     this.logger = logger as (line: string) => void;
-    if (sched === 'linear-warmup') {
-      if (o.lrDecay !== undefined && this.lrDecay !== 1) throw new RangeError(`options.lrDecay must be 1 with lrSchedule 'linear-warmup' (that schedule sets the learning rate itself), got ${this.lrDecay}`);
-      const lr = this.optimConfig.learningRate ?? (typeof this.updateRule === 'string' ? DEFAULT_LR[this.updateRule] : undefined);
-      if (lr === undefined) throw new TypeError("options.optimConfig.learningRate must be given for lrSchedule 'linear-warmup' with a custom update rule");
-      this.baseLearningRate = checkNumber('options.optimConfig.learningRate', lr, (v) => v >= 0, 'a finite number >= 0');
-    } else {
-      this.baseLearningRate = null;
+    if (sched !== 'step') {
+      if (o.lrDecay !== undefined && this.lrDecay !== 1) throw new RangeError(`options.lrDecay must be 1 with lrSchedule '${sched}' (that schedule sets the learning rate itself), got ${this.lrDecay}`);
+      if (this.scheduleBase === undefined) throw new TypeError(`options.optimConfig.learningRate must be given for lrSchedule '${sched}' with a custom update rule`);
     }
     if (this.augment && this.xTrain.ndim !== 4) throw new RangeError(`options.augment needs (N, C, H, W) images, but data.xTrain has shape ${shapeStr(this.xTrain.shape)}`);
     this.rng = new Rng(this.seed);
@@ -373,6 +429,17 @@ export class Solver {
       if (typeof o.resume !== 'string') throw invalidType('options.resume', 'a checkpoint path', o.resume);
       this.resume(o.resume);
     }
+  }
+
+  private readEarlyStopping(v: unknown): Required<EarlyStoppingOptions> | null {
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'object' || Array.isArray(v)) throw invalidType('options.earlyStopping', '{ patience, minDelta? } or null', v);
+    const e = v as Record<string, unknown>;
+    for (const k of Object.keys(e)) if (k !== 'patience' && k !== 'minDelta') throw new TypeError(`options.earlyStopping.${k} is not an early-stopping option (expected patience, minDelta)`);
+    return {
+      patience: checkInt('options.earlyStopping.patience', e.patience, 1),
+      minDelta: checkNumber('options.earlyStopping.minDelta', e.minDelta ?? 0, (x) => x >= 0 && x < 1, 'a number in [0, 1)'),
+    };
   }
 
   private readAugment(v: unknown): Required<AugmentOptions> | null {
@@ -398,8 +465,8 @@ export class Solver {
     this.trainAccHistory = [];
     this.valAccHistory = [];
     this.elapsed = 0;
-    this.optimConfigs = {};
-    for (const k of Object.keys(this.model.params)) this.optimConfigs[k] = { ...this.optimConfig };
+    this.optimizer.learningRate = this.scheduleBase;
+    this.optimizer.reset(Object.keys(this.model.params));
   }
 
   get iterationsPerEpoch(): number {
@@ -452,21 +519,8 @@ export class Solver {
     return idx;
   }
 
-  private learningRateFactor(t: number, elapsed: number, timeLimit: number | null): number {
-    const w = this.warmupFraction;
-    if (timeLimit !== null) {
-      const f = Math.min(1, elapsed / timeLimit);
-      if (f < w) return Math.max(f / w, 0.01);
-      return Math.max(0, (1 - f) / (1 - w));
-    }
-    const T = Math.max(1, this.numIterations);
-    const warm = Math.round(w * T);
-    if (t < warm) return (t + 1) / warm;
-    return Math.max(0, (T - t) / (T - warm));
-  }
-
   /** One training step: minibatch, forward + backward (async), updates (async). Returns the loss. */
-  private async step(t: number, learningRate: number | null): Promise<number> {
+  private async step(t: number): Promise<number> {
     const X = this.xTrain;
     const B = this.batchSize;
     const rng = new Rng(mix(this.seed, t, SALT_BATCH));
@@ -485,22 +539,7 @@ export class Solver {
     }
     input = await this.onModelDevice(input, 'deviceX');
     const { loss, grads } = await this.model.lossAsync(input, this.batchY, { arena: this.trainArena });
-    const params = this.model.params;
-    const updates: Promise<unknown>[] = [];
-    for (const k of Object.keys(params)) {
-      const config = this.optimConfigs[k] ?? (this.optimConfigs[k] = { ...this.optimConfig });
-      if (learningRate !== null) config.learningRate = learningRate;
-      const dw = grads[k];
-      if (typeof this.updateRule === 'string') {
-        updates.push(runAsync(prepareUpdate[this.updateRule](params[k], dw, config)));  // queued in order
-      } else {
-        const r = await this.updateRule(params[k], dw, config);
-        if (!r || !(r.w instanceof Tensor)) throw new TypeError(`the updateRule function must return { w: Tensor, config }, got ${describe(r)} for parameter ${k}`);
-        params[k] = r.w;
-        this.optimConfigs[k] = (r.config ?? config) as Record<string, unknown>;
-      }
-    }
-    await settleAll(updates);
+    await this.optimizer.step(this.model.params, grads);
     return loss;
   }
 
@@ -563,38 +602,62 @@ export class Solver {
    */
   async train(opts?: TrainOptions): Promise<TrainSummary> {
     const o = checkOptions('opts', opts);
+    const keys = ['timeLimit', 'returnBestParams', 'maxSteps'];
     for (const k of Object.keys(o)) {
-      if (k !== 'timeLimit' && k !== 'returnBestParams') throw new TypeError(`opts.${k} is not a train() option (expected timeLimit, returnBestParams)`);
+      if (!keys.includes(k)) throw new TypeError(`opts.${k} is not a train() option (expected ${keys.join(', ')})`);
     }
     const timeLimit = o.timeLimit === undefined || o.timeLimit === null ? null : checkNumber('opts.timeLimit', o.timeLimit, (v) => v > 0, 'a positive number of seconds');
+    const maxSteps = o.maxSteps === undefined || o.maxSteps === null ? null : checkInt('opts.maxSteps', o.maxSteps, 1);
     const returnBest = o.returnBestParams ?? true;
     if (typeof returnBest !== 'boolean') throw invalidType('opts.returnBestParams', 'a boolean', returnBest);
     if (this.running) throw new Error('this Solver is already training (await the running train() first)');
     this.running = true;
     this.stopRequested = false;
     try {
-      return await this.trainLoop(timeLimit, returnBest);
+      return await this.trainLoop(timeLimit, maxSteps, returnBest);
     } finally {
       this.running = false;
     }
   }
 
-  private async trainLoop(timeLimit: number | null, returnBest: boolean): Promise<TrainSummary> {
+  /** The learning-rate schedule of a train() call (null: a custom rule that sets its own rate). */
+  private schedule(timeLimit: number | null, lastStep: number): Schedule | null {
+    if (this.scheduleBase === undefined) return null;
+    return new Schedule({
+      kind: this.lrSchedule,
+      baseRate: this.scheduleBase,
+      warmupFraction: this.warmupFraction,
+      decay: this.lrDecay,
+      stepsPerEpoch: this.iterationsPerEpoch,
+      totalSteps: lastStep,
+      timeLimit,
+    });
+  }
+
+  private async trainLoop(timeLimit: number | null, maxSteps: number | null, returnBest: boolean): Promise<TrainSummary> {
     const numIterations = this.numIterations;
+    const lastStep = maxSteps === null ? numIterations : Math.min(numIterations, maxSteps);
+    const schedule = this.schedule(timeLimit, lastStep);
     const ipe = this.iterationsPerEpoch;
     const now = () => performance.now() / 1000;
     const startTime = now();
     const elapsedBefore = this.elapsed;
     let prevTime = startTime;
-    let stoppedEarly = false;
     const first = this.iteration;
-    let interrupted = false;
+    let reason: StopReason = 'done';
     let lastEvaluated = -1;
     let lastWrite = this.elapsed;  // training seconds at the last write of checkpointFile
+    let epochLoss = 0;
+    let epochSteps = 0;
     for (let t = this.iteration; t < numIterations; t++) {
       if (this.stopRequested) {
         this.log(`(Iteration ${t} / ${numIterations}) stopping: stop() was called`);
-        interrupted = true;
+        reason = 'stop';
+        break;
+      }
+      if (t >= lastStep) {
+        this.log(`(Iteration ${t} / ${numIterations}) stopping: maxSteps ${maxSteps} reached`);
+        reason = 'maxSteps';
         break;
       }
       const curTime = now();
@@ -602,19 +665,23 @@ export class Solver {
         const nextTime = curTime - prevTime;
         if (elapsedBefore + curTime - startTime + nextTime > timeLimit) {
           this.log(`(Iteration ${t} / ${numIterations}) stopping: the time limit of ${timeLimit} s would be exceeded`);
-          stoppedEarly = true;
+          reason = 'timeLimit';
           break;
         }
       }
       prevTime = curTime;
-      let lr: number | null = null;
-      if (this.baseLearningRate !== null) lr = this.baseLearningRate * this.learningRateFactor(t, elapsedBefore + curTime - startTime, timeLimit);
+      if (schedule) this.optimizer.learningRate = schedule.rate(t, elapsedBefore + curTime - startTime);
+      const lr = this.optimizer.learningRate ?? NaN;
       const stepStart = now();
-      const loss = await this.step(t, lr);
+      const loss = await this.step(t);
       const stepTime = now() - stepStart;
       this.iteration = t + 1;
       this.elapsed = elapsedBefore + now() - startTime;
+      // The configs show the rate the next step will use (the seed's per-epoch decay, visible in optimConfigs).
+      if (schedule) this.optimizer.learningRate = schedule.rate(t + 1, this.elapsed);
       this.lossHistory.push(loss);
+      epochLoss += loss;
+      epochSteps++;
       if (!Number.isFinite(loss)) throw new RangeError(`the training loss became ${loss} at iteration ${t + 1} (try a smaller learning rate)`);
       const epochEnds = (t + 1) % ipe === 0 || t === 0 || t === numIterations - 1;
       if (this.checkpointFile !== null && !epochEnds && this.elapsed - lastWrite >= this.checkpointEvery) {
@@ -622,20 +689,12 @@ export class Solver {
         lastWrite = this.elapsed;
       }
       if (t % this.printEvery === 0) this.log(`(Iteration ${t + 1} / ${numIterations}) loss: ${loss.toFixed(6)}`);
-      const epochEnd = (t + 1) % ipe === 0;
-      if (epochEnd) {
-        this.epoch += 1;
-        if (this.lrSchedule === 'step') {
-          for (const c of Object.values(this.optimConfigs)) {
-            if (typeof c.learningRate === 'number') c.learningRate *= this.lrDecay;
-            else if (this.lrDecay !== 1 && typeof this.updateRule === 'string') c.learningRate = DEFAULT_LR[this.updateRule] * this.lrDecay;
-          }
-        }
-      }
-      if (this.onProgress) {
-        const c0 = Object.values(this.optimConfigs)[0];
-        const cur = lr ?? (typeof c0?.learningRate === 'number' ? c0.learningRate : typeof this.updateRule === 'string' ? DEFAULT_LR[this.updateRule] : NaN);
-        this.onProgress({ step: t + 1, iterations: numIterations, epoch: this.epoch, loss, imagesPerSecond: this.batchSize / Math.max(stepTime, 1e-9), stepSeconds: stepTime, learningRate: cur, elapsed: this.elapsed });
+      if ((t + 1) % ipe === 0) this.epoch += 1;
+      this.onProgress?.({ step: t + 1, iterations: numIterations, epoch: this.epoch, loss, imagesPerSecond: this.batchSize / Math.max(stepTime, 1e-9), stepSeconds: stepTime, learningRate: lr, elapsed: this.elapsed });
+      if ((t + 1) % ipe === 0) {
+        this.onEpochEnd?.({ epoch: this.epoch, step: t + 1, meanLoss: epochLoss / Math.max(1, epochSteps), elapsed: this.elapsed });
+        epochLoss = 0;
+        epochSteps = 0;
       }
       if (epochEnds) {
         await this.evaluate(t);
@@ -646,14 +705,29 @@ export class Solver {
           lastWrite = this.elapsed;
         }
         lastEvaluated = t;
+        if (this.patienceExhausted()) {
+          this.log(`(Iteration ${t + 1} / ${numIterations}) stopping: no validation improvement in ${this.earlyStopping!.patience} evaluations`);
+          reason = 'earlyStopping';
+          break;
+        }
       }
     }
-    // A run cut short by its time limit is evaluated where it stopped, so that the best
+    const interrupted = reason === 'stop';
+    // A run cut short by its time limit or step cap is evaluated where it stopped, so that the best
     // parameters include its last stretch of training.
-    if (stoppedEarly && !interrupted && this.iteration > 0 && lastEvaluated !== this.iteration - 1) await this.evaluate(this.iteration - 1);
+    if ((reason === 'timeLimit' || reason === 'maxSteps') && this.iteration > 0 && lastEvaluated !== this.iteration - 1 && this.iteration > first) await this.evaluate(this.iteration - 1);
     // After stop() the model keeps its current parameters, so that a checkpoint resumes exactly.
     if (returnBest && !interrupted && Object.keys(this.bestParams).length > 0) this.restoreBest();
-    return { iterations: this.iteration, epoch: this.epoch, stoppedEarly: stoppedEarly || interrupted, interrupted, seconds: now() - startTime, bestValAcc: this.bestValAcc };
+    return { iterations: this.iteration, epoch: this.epoch, stoppedEarly: reason !== 'done', interrupted, reason, seconds: now() - startTime, bestValAcc: this.bestValAcc };
+  }
+
+  /** Whether the last earlyStopping.patience evaluations all failed to beat the best before them by minDelta. */
+  private patienceExhausted(): boolean {
+    const e = this.earlyStopping;
+    const h = this.valAccHistory;
+    if (!e || this.xVal.shape[0] === 0 || h.length <= e.patience) return false;
+    const before = Math.max(...h.slice(0, h.length - e.patience));
+    return h.slice(h.length - e.patience).every((v) => v <= before + e.minDelta);
   }
 
   /** Training and validation accuracy after iteration t; keeps the best parameters so far. */
@@ -672,6 +746,7 @@ export class Solver {
       this.bestState = {};
       for (const [k, v] of Object.entries(this.model.stateTensors())) this.bestState[k] = v.clone();
     }
+    this.onEval?.({ epoch: this.epoch, step: t + 1, trainAcc, valAcc, bestValAcc: this.bestValAcc, elapsed: this.elapsed });
   }
 
   /** Puts the best parameters (copies) and their batchnorm statistics into the model. */
@@ -720,7 +795,7 @@ export class Solver {
       bestValAcc: this.bestValAcc,
       hasBest: Object.keys(this.bestParams).length > 0,
       optimScalars,
-      baseLearningRate: this.baseLearningRate,
+      baseLearningRate: this.scheduleBase ?? null,
     };
     saveModel(path, { config: this.model.config, params: this.model.params, extra, metadata: { solver: JSON.stringify(state) } });
     this.lastCheckpoint = path;

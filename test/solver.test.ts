@@ -52,7 +52,7 @@ describe('options', () => {
     expect(() => solver(deepNet(), { batchSize: 0 })).toThrow(/options.batchSize/);
     expect(() => solver(deepNet(), { lrDecay: -1 })).toThrow(/options.lrDecay/);
     expect(() => solver(deepNet(), { optimConfig: { lr: 1e-3 } })).toThrow(/options.optimConfig.lr is not a hyperparameter of 'adam'/);
-    expect(() => solver(deepNet(), { lrSchedule: 'cosine' as never })).toThrow(/options.lrSchedule/);
+    expect(() => solver(deepNet(), { lrSchedule: 'triangle' as never })).toThrow(/options.lrSchedule must be 'step', 'linear-warmup', 'cosine' or 'one-cycle'|options.lrSchedule/);
     expect(() => solver(deepNet(), { augment: { pad: 4, rotate: true } as never })).toThrow(/options.augment.rotate/);
     expect(() => solver(deepNet(), { lrSchedule: 'linear-warmup', lrDecay: 0.9 })).toThrow(/options.lrDecay must be 1 with lrSchedule 'linear-warmup'/);
     expect(() => solver(deepNet(), { checkpointName: 3 as never })).toThrow(/options.checkpointName/);
@@ -213,6 +213,74 @@ describe('training', () => {
     const sub = await s.checkAccuracy(val.X, val.y, { numSamples: 10 });
     expect(Math.round(sub * 10)).toBeCloseTo(sub * 10, 10);
     await expect(s.checkAccuracy(val.X, val.y, { numSamples: 0 })).rejects.toThrow(/opts.numSamples/);
+  });
+});
+
+describe('callbacks, early stopping, maxSteps', () => {
+  test('onStep, onEpochEnd and onEval come in loop order with their figures', async () => {
+    const events: string[] = [];
+    const s = solver(deepNet(), {
+      numEpochs: 2,
+      onStep: (p) => events.push(`step ${p.step}`),
+      onEpochEnd: (e) => {
+        expect(Number.isFinite(e.meanLoss)).toBe(true);
+        events.push(`epoch ${e.epoch} at ${e.step}`);
+      },
+      onEval: (e) => {
+        expect(e.valAcc).toBe(s.valAccHistory[s.valAccHistory.length - 1]);
+        expect(e.bestValAcc).toBe(s.bestValAcc);
+        events.push(`eval ${e.epoch} at ${e.step}`);
+      },
+    });
+    const summary = await s.train();
+    expect(summary.reason).toBe('done');
+    // 4 steps an epoch; evaluations after the first step and each epoch
+    expect(events).toEqual([
+      'step 1', 'eval 0 at 1', 'step 2', 'step 3', 'step 4', 'epoch 1 at 4', 'eval 1 at 4',
+      'step 5', 'step 6', 'step 7', 'step 8', 'epoch 2 at 8', 'eval 2 at 8',
+    ]);
+  });
+
+  test('onProgress is onStep under its earlier name; both at once is refused', async () => {
+    const steps: number[] = [];
+    await solver(deepNet(), { numEpochs: 1, onProgress: (p) => steps.push(p.step) }).train();
+    expect(steps).toEqual([1, 2, 3, 4]);
+    expect(() => solver(deepNet(), { onStep: () => {}, onProgress: () => {} })).toThrow(/options.onStep and options.onProgress are one callback under two names/);
+  });
+
+  test('early stopping ends training after `patience` evaluations without a better validation accuracy', async () => {
+    // learning rate 0: validation accuracy never moves, so the evaluations after the first cannot beat it
+    const s = solver(deepNet(), { numEpochs: 50, optimConfig: { learningRate: 0 }, earlyStopping: { patience: 2 } });
+    const summary = await s.train();
+    expect(summary.reason).toBe('earlyStopping');
+    expect(s.valAccHistory.length).toBe(3);  // after step 1, epoch 1, epoch 2
+    expect(summary.iterations).toBe(8);
+    expect(() => solver(deepNet(), { earlyStopping: { patience: 0 } })).toThrow(/options.earlyStopping.patience/);
+    expect(() => solver(deepNet(), { earlyStopping: { wait: 2 } as never })).toThrow(/options.earlyStopping.wait is not an early-stopping option/);
+  });
+
+  test('maxSteps caps the iterations, evaluates where it stops and is the schedule budget', async () => {
+    const lrs: number[] = [];
+    const s = solver(deepNet(), { numEpochs: 100, lrSchedule: 'linear-warmup', warmupFraction: 0.2, onStep: (p) => lrs.push(p.learningRate) });
+    const summary = await s.train({ maxSteps: 10 });
+    expect(summary).toMatchObject({ iterations: 10, reason: 'maxSteps', stoppedEarly: true });
+    expect(lrs.length).toBe(10);
+    expect(lrs[1]).toBeCloseTo(1e-2, 12);  // warm-up over round(0.2 * 10) = 2 steps
+    expect(lrs[9]).toBeCloseTo(1e-2 / 8, 12);  // (10 - 9) / (10 - 2)
+    expect(s.valAccHistory.length).toBe(4);  // after step 1, epochs 1 and 2, and at step 10
+    expect(() => s.train({ maxSteps: 0 })).rejects.toThrow(/opts.maxSteps/);
+  });
+
+  test("lrSchedule 'cosine' and 'one-cycle' train, and their rates follow lib/schedule.ts", async () => {
+    for (const kind of ['cosine', 'one-cycle'] as const) {
+      const lrs: number[] = [];
+      const s = solver(deepNet(), { lrSchedule: kind, warmupFraction: 0.25, onStep: (p) => lrs.push(p.learningRate) });
+      await s.train();
+      expect(lrs.length).toBe(12);
+      expect(Math.max(...lrs)).toBeCloseTo(1e-2, 12);
+      expect(lrs[11]).toBeLessThan(lrs[3]);
+      expect(s.lossHistory.every(Number.isFinite)).toBe(true);
+    }
   });
 });
 

@@ -13,7 +13,8 @@ import { modelFromFile } from '../models/model';
 import { Device, requireCuda, Tensor } from '../tensor';
 import { DataInfo, resolveData } from './find-data';
 import { predictImages, predictIndices } from './predict';
-import { runTraining, TrainArgs } from './train';
+import { RECIPE_LEARNING_RATE, runTraining, TrainArgs } from './train';
+import { SCHEDULES } from '../schedule';
 
 const DATASETS: DatasetName[] = ['cifar10', 'fashion-mnist', 'mnist'];
 
@@ -71,8 +72,12 @@ export function program(): Command {
     .option('--reg <v>', 'L2 regularization strength', numArg('--reg', (n) => n >= 0, 'a number >= 0'), 0)
     .option('--dropout <p>', 'fc: drop probability', numArg('--dropout', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
     .addOption(new Option('--optimizer <rule>', 'update rule').choices(['adam', 'sgd', 'sgd_momentum', 'rmsprop']).default('adam'))
-    .option('--lr <v>', 'learning rate (default 2e-3 for CIFAR-10, 4e-3 otherwise)', numArg('--lr', (n) => n > 0, 'a positive number'))
-    .addOption(new Option('--lr-schedule <s>', "'linear-warmup' (warm-up, then linear decay to 0 at the end of the budget) or 'step' (--lr-decay per epoch)").choices(['linear-warmup', 'step']).default('linear-warmup'))
+    .option('--lr <v>', `learning rate (default ${RECIPE_LEARNING_RATE.cifar10} for CIFAR-10, ${RECIPE_LEARNING_RATE.other} otherwise)`, numArg('--lr', (n) => n > 0, 'a positive number'))
+    .addOption(
+      new Option('--lr-schedule <s>', "'linear-warmup' (warm-up, then linear decay to 0 at the end of the budget), 'cosine' (the warm-up, then a half cosine), 'one-cycle' (rate/25 up to the rate, then down) or 'step' (--lr-decay per epoch)")
+        .choices([...SCHEDULES])
+        .default('linear-warmup'),
+    )
     .option('--warmup <fraction>', 'warm-up fraction of the budget', numArg('--warmup', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0.03)
     .option('--lr-decay <v>', 'step schedule: learning-rate factor per epoch', numArg('--lr-decay', (n) => n > 0, 'a positive number'), 1)
     .option('--batch-size <n>', 'minibatch size', intArg('--batch-size', 1), 128)

@@ -6,7 +6,8 @@ import * as path from 'path';
 import { DatasetName, loadDataset } from '../data';
 import { saveModel } from '../io/model-file';
 import { DeepConvNet, FullyConnectedNet, Model, ThreeLayerConvNet } from '../models';
-import { ProgressInfo, Solver } from '../solver';
+import { ScheduleName } from '../schedule';
+import { EvalInfo, ProgressInfo, Solver } from '../solver';
 import { Device } from '../tensor';
 import { DataInfo, resolveData } from './find-data';
 import { writeCurves, writeFilterGrid } from './plots';
@@ -24,7 +25,7 @@ export interface TrainArgs {
   dropout: number;
   optimizer: 'adam' | 'sgd' | 'sgd_momentum' | 'rmsprop';
   lr?: number;
-  lrSchedule: 'linear-warmup' | 'step';
+  lrSchedule: ScheduleName;
   warmup: number;
   lrDecay: number;
   batchSize: number;
@@ -97,13 +98,16 @@ function fmtTime(s: number): string {
   return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
 }
 
+/** The recipe's learning rate (Adam) by data set: the one place; main.ts's --lr help reads it. */
+export const RECIPE_LEARNING_RATE = { cifar10: 2e-3, other: 4e-3 } as const;
+
 export async function runTraining(a: TrainArgs): Promise<void> {
   const where = resolveData(a.dataset, a.data);
   const augment = augmentOption(a.augment);
   const isCifar = where.dataset === 'cifar10';
   const timeLimit = a.timeLimit === undefined ? (isCifar ? 120 : 60) : a.timeLimit > 0 ? a.timeLimit : null;
   const numEpochs = a.epochs ?? (timeLimit !== null ? 1000 : 10);
-  const lr = a.lr ?? (isCifar ? 2e-3 : 4e-3);
+  const lr = a.lr ?? (isCifar ? RECIPE_LEARNING_RATE.cifar10 : RECIPE_LEARNING_RATE.other);
 
   console.log(`loading ${where.dataset} from ${where.path}`);
   let t = performance.now();
@@ -144,28 +148,21 @@ export async function runTraining(a: TrainArgs): Promise<void> {
       console.log(`  step ${p.step} epoch ${p.epoch + 1} loss ${fields.loss} ${fields.ips} img/s ${Math.round(fraction * 100)}% ETA ${fields.eta_t}`);
     }
     if (p.step % 50 === 0 || p.step === 1) metric({ type: 'step', step: p.step, epoch: p.epoch, loss: p.loss, learningRate: p.learningRate, imagesPerSecond: p.imagesPerSecond, elapsed: p.elapsed });
-    reportEvals();
   };
-  // The Solver records accuracies after the first step and after each epoch.
-  const reportEvals = () => {
-    if (!solver) return;
-    while (evals < solver.valAccHistory.length) {
-      const trainAcc = solver.trainAccHistory[evals];
-      const valAcc = solver.valAccHistory[evals];
-      const epoch = evals === 0 ? 0 : evals;
-      metric({ type: 'eval', epoch, step: solver.iteration, trainAcc, valAcc, elapsed: solver.elapsed });
-      if (epoch > 0) {
-        // The last evaluation of a run cut short by its time limit comes mid-epoch: say how far.
-        const done = solver.iteration / solver.iterationsPerEpoch;
-        const label = Math.abs(done - Math.round(done)) < 0.01 ? `epoch ${Math.round(done)}` : `epoch ${done.toFixed(1)}`;
-        const line = `${label}: train acc ${(trainAcc * 100).toFixed(2)}%, val acc ${(valAcc * 100).toFixed(2)}% (${solver.elapsed.toFixed(0)} s)`;
-        if (bar) {
-          process.stderr.write('\r\x1b[2K');
-          console.log(line);
-        } else if (!a.quiet) console.log(line);
-      }
-      evals++;
-    }
+  // The Solver evaluates after the first step, after each epoch and where a cut-short run stops.
+  const onEval = (e: EvalInfo) => {
+    const epoch = evals === 0 ? 0 : evals;
+    evals++;
+    metric({ type: 'eval', epoch, step: e.step, trainAcc: e.trainAcc, valAcc: e.valAcc, elapsed: e.elapsed });
+    if (epoch === 0 || !solver) return;
+    // The last evaluation of a run cut short by its time limit comes mid-epoch: say how far.
+    const done = e.step / solver.iterationsPerEpoch;
+    const label = Math.abs(done - Math.round(done)) < 0.01 ? `epoch ${Math.round(done)}` : `epoch ${done.toFixed(1)}`;
+    const line = `${label}: train acc ${(e.trainAcc * 100).toFixed(2)}%, val acc ${(e.valAcc * 100).toFixed(2)}% (${e.elapsed.toFixed(0)} s)`;
+    if (bar) {
+      process.stderr.write('\r\x1b[2K');
+      console.log(line);
+    } else if (!a.quiet) console.log(line);
   };
 
   solver = new Solver(model, { xTrain: ds.xTrain, yTrain: ds.yTrain, xVal: ds.xVal, yVal: ds.yVal }, {
@@ -181,7 +178,8 @@ export async function runTraining(a: TrainArgs): Promise<void> {
     augment,
     sampling: 'epoch',
     verbose: false,
-    onProgress,
+    onStep: onProgress,
+    onEval,
     resume: a.resume ?? null,
     checkpointFile: path.join(out, 'checkpoint.safetensors'),
     checkpointEvery: a.checkpointEvery,
@@ -205,7 +203,6 @@ export async function runTraining(a: TrainArgs): Promise<void> {
     bar?.stop();
     process.off('SIGINT', onSigint);
   }
-  reportEvals();
   const checkpoint = path.join(out, 'checkpoint.safetensors');
   if (interrupted) {
     solver.saveCheckpoint(checkpoint);
