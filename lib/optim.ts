@@ -6,7 +6,7 @@
 // Every rule also has an *Async variant that runs the kernel on the executor thread, and a prepared
 // form (prepareUpdate) for generator-driven code.
 import { native } from './binding';
-import { Prepared, runAsync, runSync } from './layers/op';
+import { Prepared, runAsync, runSync } from './engine/op';
 import { Tensor } from './tensor';
 import { checkInt, checkNumber, checkOptions, checkSameDtype, checkShape, checkTensor, describe } from './validate';
 

@@ -6,7 +6,7 @@
 // function receives and fills: the seed's optim_configs, kept under that shape (solver.optimConfigs)
 // so checkpoints and user code see what they always saw. The optimizer writes the current learning
 // rate into each before the update; nothing else sets it.
-import { runAsync, settleAll } from './layers/op';
+import { runAsync, settleAll } from './engine/op';
 import { OPTIM_HYPERPARAMETERS, prepareUpdate, RULE_DEFAULTS, UpdateRuleFn, UpdateRuleName } from './optim';
 import { Tensor } from './tensor';
 import { checkNumber, describe } from './validate';

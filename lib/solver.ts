@@ -10,7 +10,7 @@
 import { randomCropFlip } from './data/augment';
 import { loadModelFile, saveModel } from './io/model-file';
 import { FileFormatError } from './io/errors';
-import { Arena } from './layers/alloc';
+import { Arena } from './engine/arena';
 import { Model, sliceRows } from './models/model';
 import { UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
 import { Optimizer } from './optimizer';

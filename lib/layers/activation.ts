@@ -3,8 +3,8 @@ import { native } from '../binding';
 import { Rng } from '../random';
 import { Tensor } from '../tensor';
 import { checkInt, checkNumber, checkOptions, checkSameDtype, checkTensor, invalidType, shapeStr } from '../validate';
-import { Prepared, runAsync, runSync } from './op';
-import { output } from './alloc';
+import { Prepared, runAsync, runSync } from '../engine/op';
+import { output } from '../engine/arena';
 
 function checkLike(name: string, t: Tensor, like: Tensor, likeName: string): void {
   checkTensor(name, t);

@@ -4,8 +4,8 @@
 import { native } from '../binding';
 import { Tensor } from '../tensor';
 import { checkNumber, checkOptions, checkSameDtype, checkShape, checkTensor, invalidType } from '../validate';
-import { Prepared, runAsync, runSync } from './op';
-import { output } from './alloc';
+import { Prepared, runAsync, runSync } from '../engine/op';
+import { output } from '../engine/arena';
 
 export interface BatchNormParam {
   mode: 'train' | 'test';

@@ -2,8 +2,8 @@
 import { native } from '../binding';
 import { Tensor } from '../tensor';
 import { checkInt, checkOptions, checkSameDtype, checkShape, checkTensor, shapeStr } from '../validate';
-import { Prepared, runAsync, runSync } from './op';
-import { output } from './alloc';
+import { Prepared, runAsync, runSync } from '../engine/op';
+import { output } from '../engine/arena';
 
 export interface ConvParam {
   /** Step between windows, >= 1 (default 1). */
@@ -83,7 +83,7 @@ function prepareBackward(dout: Tensor, cache: ConvCache, needDx = true): Prepare
 }
 
 export const Conv = {
-  /** The forward and backward as prepared native calls, for drivers that choose sync or async (see op.ts). */
+  /** The forward and backward as prepared native calls, for drivers that choose sync or async (see engine/op.ts). */
   prepareForward: (x: Tensor, w: Tensor, b: Tensor, convParam?: ConvParam) => prepareForward(x, w, b, convParam, false),
   prepareBackward,
   /** im2col + GEMM convolution. */

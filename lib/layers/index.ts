@@ -5,5 +5,5 @@ export * from './linear';
 export * from './loss';
 export * from './pool';
 export * from './sandwich';
-export * from './op';
-export { Arena, withArena } from './alloc';
+export * from '../engine/op';
+export { Arena, withArena } from '../engine/arena';

@@ -2,8 +2,8 @@
 import { native } from '../binding';
 import { Tensor, sizeOf } from '../tensor';
 import { checkSameDtype, checkShape, checkTensor, shapeStr } from '../validate';
-import { Prepared, runAsync, runSync } from './op';
-import { output } from './alloc';
+import { Prepared, runAsync, runSync } from '../engine/op';
+import { output } from '../engine/arena';
 
 export interface LinearCache {
   x: Tensor;

@@ -2,8 +2,8 @@
 import { native } from '../binding';
 import { hostArray, Tensor } from '../tensor';
 import { checkLabels, checkTensor, Labels } from '../validate';
-import { Prepared, runAsync, runSync } from './op';
-import { output } from './alloc';
+import { Prepared, runAsync, runSync } from '../engine/op';
+import { output } from '../engine/arena';
 
 export interface LossResult {
   loss: number;

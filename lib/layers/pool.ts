@@ -2,8 +2,8 @@
 import { CudaBuffer, native } from '../binding';
 import { Tensor } from '../tensor';
 import { checkInt, checkOptions, checkSameDtype, checkShape, checkTensor } from '../validate';
-import { Prepared, runAsync, runSync } from './op';
-import { output, outputInt32 } from './alloc';
+import { Prepared, runAsync, runSync } from '../engine/op';
+import { output, outputInt32 } from '../engine/arena';
 
 export interface PoolParam {
   poolHeight?: number;

@@ -4,7 +4,7 @@ import { Dropout, DropoutCache, ReLU } from '../layers/activation';
 import { BatchNorm, BatchNormCache } from '../layers/batchnorm';
 import { Linear, LinearCache } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
-import { barrier, step, Steps } from '../layers/op';
+import { barrier, step, Steps } from '../engine/op';
 import { Rng } from '../random';
 import { Device, DType, Tensor } from '../tensor';
 import { checkNumber } from '../validate';

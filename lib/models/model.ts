@@ -3,10 +3,10 @@
 // regularization, batched asynchronous prediction, and save / load.
 import { FileFormatError } from '../io/errors';
 import { loadModelFile, ModelFile, saveModel } from '../io/model-file';
-import { Arena } from '../layers/alloc';
+import { Arena } from '../engine/arena';
 import { BatchNormParam } from '../layers/batchnorm';
 import { native } from '../binding';
-import { barrier, driveAsync, driveSync, step, Steps } from '../layers/op';
+import { barrier, driveAsync, driveSync, step, Steps } from '../engine/op';
 import { checkDevice, Device, DType, hostArray, stageOn, Tensor, withAllocationLimit } from '../tensor';
 import { checkInt, checkLabels, checkOptions, checkTensor, describe, Labels, shapeStr } from '../validate';
 
@@ -18,7 +18,7 @@ export interface LossAndGrads {
 
 export interface LossOptions {
   /**
-   * Recycle the outputs of the previous call made with this arena (see layers/alloc.ts): no
+   * Recycle the outputs of the previous call made with this arena (see engine/arena.ts): no
    * allocation in steady state, but the returned scores / grads are only valid until the next
    * call with the same arena.
    */

@@ -3,7 +3,7 @@ import { ReLU } from '../layers/activation';
 import { Conv } from '../layers/conv';
 import { Linear } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
-import { barrier, step, Steps } from '../layers/op';
+import { barrier, step, Steps } from '../engine/op';
 import { MaxPool } from '../layers/pool';
 import { Rng } from '../random';
 import { Device, DType, Tensor } from '../tensor';

@@ -1,11 +1,12 @@
 import { native } from '../binding';
 import { Tensor } from '../tensor';
 import { describe } from '../validate';
-import { Arena, withArena } from './alloc';
+import { Arena, withArena } from './arena';
 
-// Every layer prepares its outputs and a native call, then runs that call either inline
-// (the seed's synchronous API) or on the addon's executor thread (the *Async variants used by models,
-// so a server's event loop stays free).
+// The execution engine (lib/engine: this file and arena.ts). Every layer prepares its outputs and
+// a native call, then runs that call either inline (the seed's synchronous API) or on the addon's
+// executor thread (the *Async variants used by models, so a server's event loop stays free).
+// Exported through lib/layers for custom layers: Prepared, runSync / runAsync, the drivers, Arena.
 
 export type NativeCall = (async: boolean) => undefined | Promise<void>;
 
@@ -49,7 +50,7 @@ function callAsync(p: Prepared<unknown>): undefined | Promise<void> {
 /**
  * A computation written once as a generator that yields prepared native calls (`yield* step(p)`
  * hands back p's result), driven either synchronously or asynchronously. With an arena, the
- * outputs the steps allocate are recycled from the previous drive (see alloc.ts): callers must
+ * outputs the steps allocate are recycled from the previous drive (see arena.ts): callers must
  * be done with the previous drive's results before the next one starts.
  *
  * The asynchronous driver pipelines: it queues each call on the addon's executor thread (which
