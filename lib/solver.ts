@@ -8,8 +8,7 @@
 // random crop + flip augmentation, an onProgress callback, a linear warmup / linear decay
 // learning-rate schedule, and resume from a checkpoint.
 import { randomCropFlip } from './data/augment';
-import { loadModelFile, saveModel } from './io/model-file';
-import { FileFormatError } from './io/errors';
+import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { Arena } from './engine/arena';
 import { Model, sliceRows } from './models/model';
 import { UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
@@ -199,11 +198,6 @@ const OPTION_KEYS = [
   'printAccEvery', 'verbose', 'checkpointName', 'checkpointFile', 'checkpointEvery', 'seed', 'augment', 'sampling', 'onProgress', 'onStep', 'onEval',
   'onEpochEnd', 'earlyStopping', 'lrSchedule', 'warmupFraction', 'resume', 'logger', 'device',
 ];
-const CHECKPOINT_VERSION = 1;
-const OPTIM_PREFIX = 'optim/';
-const BEST_PREFIX = 'best/';
-const LOSS_HISTORY = 'solver/lossHistory';
-
 /** A 32-bit seed for the draw `salt` of iteration t (stateless, so resumes draw the same). */
 function mix(seed: number, t: number, salt: number): number {
   let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(t + 1, 0xc2b2ae35) ^ Math.imul(salt + 1, 0x27d4eb2f);
@@ -261,22 +255,6 @@ function sampleWithoutReplacement(N: number, k: number, rng: Rng): Int32Array {
     a[j] = t;
   }
   return a.subarray(0, k);
-}
-
-interface SolverState {
-  version: number;
-  className: string;
-  updateRule: string;
-  epoch: number;
-  iteration: number;
-  seed: number;
-  elapsed: number;
-  trainAccHistory: number[];
-  valAccHistory: number[];
-  bestValAcc: number;
-  hasBest: boolean;
-  optimScalars: Record<string, Record<string, unknown>>;
-  baseLearningRate: number | null;
 }
 
 export class Solver {
@@ -764,28 +742,13 @@ export class Solver {
 
   /**
    * Writes model (config, params, batchnorm statistics) and solver state (epoch, iteration,
-   * histories, optimizer configs and moments, best parameters) to checkpointPath(), atomically.
-   * A checkpoint is also a model file: loadModel() reads it.
+   * histories, optimizer configs and moments, best parameters) to checkpointPath(), atomically
+   * (lib/checkpoint.ts). A checkpoint is also a model file: loadModel() reads it.
    */
   saveCheckpoint(path: string | null = this.checkpointPath()): void {
     if (path === null) return;
-    const extra: Record<string, Tensor> = { ...this.model.stateTensors() };
-    const optimScalars: Record<string, Record<string, unknown>> = {};
-    for (const [k, c] of Object.entries(this.optimConfigs)) {
-      const scalars: Record<string, unknown> = {};
-      for (const [f, v] of Object.entries(c)) {
-        if (v instanceof Tensor) extra[`${OPTIM_PREFIX}${k}/${f}`] = v;
-        else scalars[f] = v;
-      }
-      optimScalars[k] = scalars;
-    }
-    for (const [k, v] of Object.entries(this.bestParams)) extra[`${BEST_PREFIX}${k}`] = v;
-    for (const [k, v] of Object.entries(this.bestState)) extra[`${BEST_PREFIX}state/${k}`] = v;
-    extra[LOSS_HISTORY] = Tensor.from(Float64Array.from(this.lossHistory));
-    const state: SolverState = {
-      version: CHECKPOINT_VERSION,
-      className: this.model.className,
-      updateRule: typeof this.updateRule === 'string' ? this.updateRule : 'custom',
+    writeCheckpoint(path, this.model, {
+      updateRule: this.ruleName(),
       epoch: this.epoch,
       iteration: this.iteration,
       seed: this.seed,
@@ -793,12 +756,17 @@ export class Solver {
       trainAccHistory: this.trainAccHistory,
       valAccHistory: this.valAccHistory,
       bestValAcc: this.bestValAcc,
-      hasBest: Object.keys(this.bestParams).length > 0,
-      optimScalars,
+      optimConfigs: this.optimConfigs,
+      bestParams: this.bestParams,
+      bestState: this.bestState,
+      lossHistory: this.lossHistory,
       baseLearningRate: this.scheduleBase ?? null,
-    };
-    saveModel(path, { config: this.model.config, params: this.model.params, extra, metadata: { solver: JSON.stringify(state) } });
+    });
     this.lastCheckpoint = path;
+  }
+
+  private ruleName(): string {
+    return typeof this.updateRule === 'string' ? this.updateRule : 'custom';
   }
 
   /**
@@ -808,55 +776,18 @@ export class Solver {
    * checkpoint's class and options.
    */
   resume(path: string): void {
-    const file = loadModelFile(path);
-    const fail = (problem: string) => new FileFormatError(path, problem);
-    if (file.metadata.solver === undefined) throw fail('is a model file without solver state (not a Solver checkpoint)');
-    let state: SolverState;
-    try {
-      state = JSON.parse(file.metadata.solver) as SolverState;
-    } catch (e) {
-      throw fail(`solver state is not valid JSON (${(e as Error).message})`);
-    }
-    if (state.version !== CHECKPOINT_VERSION) throw fail(`solver state version ${state.version} is not ${CHECKPOINT_VERSION}`);
-    const cfg = file.config as { class?: unknown; options?: Record<string, unknown> };
-    const mine = this.model.config;
-    if (cfg.class !== mine.class) throw fail(`holds a ${String(cfg.class)}, but this Solver's model is a ${mine.class}`);
-    const strip = (opts: Record<string, unknown> | undefined) => JSON.stringify({ ...(opts ?? {}), reg: undefined, seed: undefined });
-    if (strip(cfg.options) !== strip(mine.options)) {
-      throw fail(`model options ${JSON.stringify(cfg.options)} differ from this Solver's model ${JSON.stringify(mine.options)}`);
-    }
-    const rule = typeof this.updateRule === 'string' ? this.updateRule : 'custom';
-    if (state.updateRule !== rule) throw fail(`was written with updateRule '${state.updateRule}', this Solver uses '${rule}'`);
-    this.model.assign(file.params, file.extra, path);
-    this.optimConfigs = {};
-    for (const k of Object.keys(this.model.params)) {
-      const c: Record<string, unknown> = { ...(state.optimScalars[k] ?? this.optimConfig) };
-      const prefix = `${OPTIM_PREFIX}${k}/`;
-      for (const [name, t] of Object.entries(file.extra)) if (name.startsWith(prefix)) c[name.slice(prefix.length)] = t.toDevice(this.model.device);
-      this.optimConfigs[k] = c;
-    }
-    this.bestParams = {};
-    this.bestState = {};
-    if (state.hasBest) {
-      for (const k of Object.keys(this.model.params)) {
-        const t = file.extra[`${BEST_PREFIX}${k}`];
-        if (!t) throw fail(`best parameter ${JSON.stringify(`${BEST_PREFIX}${k}`)} is missing`);
-        this.bestParams[k] = t.toDevice(this.model.device);
-      }
-      for (const k of Object.keys(this.model.stateTensors())) {
-        const t = file.extra[`${BEST_PREFIX}state/${k}`];
-        if (t) this.bestState[k] = t.toDevice(this.model.device);
-      }
-    }
-    const lh = file.extra[LOSS_HISTORY];
-    this.lossHistory = lh ? Array.from(lh.data) : [];
-    this.trainAccHistory = [...state.trainAccHistory];
-    this.valAccHistory = [...state.valAccHistory];
-    this.bestValAcc = state.bestValAcc;
-    this.epoch = state.epoch;
-    this.iteration = state.iteration;
-    this.elapsed = state.elapsed;
-    (this as { seed: number }).seed = state.seed;
+    const st = readCheckpoint(path, this.model, this.ruleName(), this.optimConfig);
+    this.optimConfigs = st.optimConfigs;
+    this.bestParams = st.bestParams;
+    this.bestState = st.bestState;
+    this.lossHistory = st.lossHistory;
+    this.trainAccHistory = st.trainAccHistory;
+    this.valAccHistory = st.valAccHistory;
+    this.bestValAcc = st.bestValAcc;
+    this.epoch = st.epoch;
+    this.iteration = st.iteration;
+    this.elapsed = st.elapsed;
+    (this as { seed: number }).seed = st.seed;
     this.permEpoch = -1;
     this.lastCheckpoint = path;
   }

@@ -1,0 +1,146 @@
+// Solver checkpoints: a model file (config, parameters, batchnorm statistics; loadModel() reads
+// it) that also holds the training state: epoch, iteration, seed, seconds trained, histories, the
+// optimizer's per-parameter configs (scalars in the metadata, state tensors under optim/<param>/),
+// the best parameters so far (best/...) and the loss history. Written atomically.
+import { FileFormatError } from './io/errors';
+import { loadModelFile, saveModel } from './io/model-file';
+import { Model } from './models/model';
+import { Tensor } from './tensor';
+
+const CHECKPOINT_VERSION = 1;
+const OPTIM_PREFIX = 'optim/';
+const BEST_PREFIX = 'best/';
+const LOSS_HISTORY = 'solver/lossHistory';
+
+/** A training run's state beyond the model's own tensors. */
+export interface TrainingState {
+  /** The rule's name, or 'custom' for a function. */
+  updateRule: string;
+  epoch: number;
+  iteration: number;
+  seed: number;
+  elapsed: number;
+  trainAccHistory: number[];
+  valAccHistory: number[];
+  bestValAcc: number;
+  optimConfigs: Record<string, Record<string, unknown>>;
+  bestParams: Record<string, Tensor>;
+  bestState: Record<string, Tensor>;
+  lossHistory: number[];
+  /** The schedule's base rate (kept for the record; a resumed Solver uses its own options). */
+  baseLearningRate: number | null;
+}
+
+/** The JSON in the file's `solver` metadata entry. */
+interface StoredState {
+  version: number;
+  className: string;
+  updateRule: string;
+  epoch: number;
+  iteration: number;
+  seed: number;
+  elapsed: number;
+  trainAccHistory: number[];
+  valAccHistory: number[];
+  bestValAcc: number;
+  hasBest: boolean;
+  optimScalars: Record<string, Record<string, unknown>>;
+  baseLearningRate: number | null;
+}
+
+/** Writes `model` and `s` to `path` (atomically). */
+export function writeCheckpoint(path: string, model: Model, s: TrainingState): void {
+  const extra: Record<string, Tensor> = { ...model.stateTensors() };
+  const optimScalars: Record<string, Record<string, unknown>> = {};
+  for (const [k, c] of Object.entries(s.optimConfigs)) {
+    const scalars: Record<string, unknown> = {};
+    for (const [f, v] of Object.entries(c)) {
+      if (v instanceof Tensor) extra[`${OPTIM_PREFIX}${k}/${f}`] = v;
+      else scalars[f] = v;
+    }
+    optimScalars[k] = scalars;
+  }
+  for (const [k, v] of Object.entries(s.bestParams)) extra[`${BEST_PREFIX}${k}`] = v;
+  for (const [k, v] of Object.entries(s.bestState)) extra[`${BEST_PREFIX}state/${k}`] = v;
+  extra[LOSS_HISTORY] = Tensor.from(Float64Array.from(s.lossHistory));
+  const stored: StoredState = {
+    version: CHECKPOINT_VERSION,
+    className: model.className,
+    updateRule: s.updateRule,
+    epoch: s.epoch,
+    iteration: s.iteration,
+    seed: s.seed,
+    elapsed: s.elapsed,
+    trainAccHistory: s.trainAccHistory,
+    valAccHistory: s.valAccHistory,
+    bestValAcc: s.bestValAcc,
+    hasBest: Object.keys(s.bestParams).length > 0,
+    optimScalars,
+    baseLearningRate: s.baseLearningRate,
+  };
+  saveModel(path, { config: model.config, params: model.params, extra, metadata: { solver: JSON.stringify(stored) } });
+}
+
+/**
+ * Reads a checkpoint for `model` (which must have the checkpoint's class and options; reg and
+ * seed may differ) trained with `updateRule`, loads the model's parameters and batchnorm
+ * statistics from it, and returns the training state (tensors on the model's device). A parameter
+ * without stored optimizer scalars gets a copy of `freshConfig`.
+ */
+export function readCheckpoint(path: string, model: Model, updateRule: string, freshConfig: Readonly<Record<string, unknown>>): TrainingState {
+  const file = loadModelFile(path);
+  const fail = (problem: string) => new FileFormatError(path, problem);
+  if (file.metadata.solver === undefined) throw fail('is a model file without solver state (not a Solver checkpoint)');
+  let state: StoredState;
+  try {
+    state = JSON.parse(file.metadata.solver) as StoredState;
+  } catch (e) {
+    throw fail(`solver state is not valid JSON (${(e as Error).message})`);
+  }
+  if (state.version !== CHECKPOINT_VERSION) throw fail(`solver state version ${state.version} is not ${CHECKPOINT_VERSION}`);
+  const cfg = file.config as { class?: unknown; options?: Record<string, unknown> };
+  const mine = model.config;
+  if (cfg.class !== mine.class) throw fail(`holds a ${String(cfg.class)}, but this Solver's model is a ${mine.class}`);
+  const strip = (opts: Record<string, unknown> | undefined) => JSON.stringify({ ...(opts ?? {}), reg: undefined, seed: undefined });
+  if (strip(cfg.options) !== strip(mine.options)) {
+    throw fail(`model options ${JSON.stringify(cfg.options)} differ from this Solver's model ${JSON.stringify(mine.options)}`);
+  }
+  if (state.updateRule !== updateRule) throw fail(`was written with updateRule '${state.updateRule}', this Solver uses '${updateRule}'`);
+  model.assign(file.params, file.extra, path);
+  const optimConfigs: Record<string, Record<string, unknown>> = {};
+  for (const k of Object.keys(model.params)) {
+    const c: Record<string, unknown> = { ...(state.optimScalars[k] ?? freshConfig) };
+    const prefix = `${OPTIM_PREFIX}${k}/`;
+    for (const [name, t] of Object.entries(file.extra)) if (name.startsWith(prefix)) c[name.slice(prefix.length)] = t.toDevice(model.device);
+    optimConfigs[k] = c;
+  }
+  const bestParams: Record<string, Tensor> = {};
+  const bestState: Record<string, Tensor> = {};
+  if (state.hasBest) {
+    for (const k of Object.keys(model.params)) {
+      const t = file.extra[`${BEST_PREFIX}${k}`];
+      if (!t) throw fail(`best parameter ${JSON.stringify(`${BEST_PREFIX}${k}`)} is missing`);
+      bestParams[k] = t.toDevice(model.device);
+    }
+    for (const k of Object.keys(model.stateTensors())) {
+      const t = file.extra[`${BEST_PREFIX}state/${k}`];
+      if (t) bestState[k] = t.toDevice(model.device);
+    }
+  }
+  const lh = file.extra[LOSS_HISTORY];
+  return {
+    updateRule: state.updateRule,
+    epoch: state.epoch,
+    iteration: state.iteration,
+    seed: state.seed,
+    elapsed: state.elapsed,
+    trainAccHistory: [...state.trainAccHistory],
+    valAccHistory: [...state.valAccHistory],
+    bestValAcc: state.bestValAcc,
+    optimConfigs,
+    bestParams,
+    bestState,
+    lossHistory: lh ? Array.from(lh.data) : [],
+    baseLearningRate: state.baseLearningRate ?? null,
+  };
+}
