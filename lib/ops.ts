@@ -31,7 +31,7 @@ export const OPS = {
   batchnormForwardTrain: ['N:int', 'D:int', 'S:int', 'eps:num', 'momentum:num', 'out:out', 'mean:out', 'rstd:out', 'runningMean:out', 'runningVar:out', 'x:in', 'gamma:in', 'beta:in'],
   batchnormForwardTest: ['N:int', 'D:int', 'S:int', 'eps:num', 'out:out', 'x:in', 'gamma:in', 'beta:in', 'runningMean:in', 'runningVar:in'],
   batchnormBackward: ['N:int', 'D:int', 'S:int', 'alt:bool', 'dx:out', 'dgamma:out', 'dbeta:out', 'dout:in', 'x:in', 'gamma:in', 'mean:in', 'rstd:in'],
-  softmaxLoss: ['N:int', 'C:int', 'dx:out', 'scores:in', 'y:labels', 'loss:scalar'],
+  softmaxLoss: ['N:int', 'C:int', 'smoothing:num', 'dx:out', 'scores:in', 'y:labels', 'loss:scalar'],
   svmLoss: ['N:int', 'C:int', 'dx:out', 'scores:in', 'y:labels', 'loss:scalar'],
   sgdUpdate: ['n:int', 'learningRate:num', 'w:out', 'dw:in'],
   sgdMomentumUpdate: ['n:int', 'learningRate:num', 'momentum:num', 'w:out', 'velocity:out', 'dw:in'],

@@ -12,6 +12,7 @@ import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { Arena } from './engine/arena';
 import { Model, sliceRows } from './models/model';
 import { UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
+import { checkLabelSmoothing } from './layers/loss';
 import { Optimizer } from './optimizer';
 import { Schedule, SCHEDULES, ScheduleName } from './schedule';
 import { Rng } from './random';
@@ -139,6 +140,8 @@ export interface SolverOptions {
   onEval?: ((info: EvalInfo) => void) | null;
   /** Called when an epoch completes (before its evaluation). */
   onEpochEnd?: ((info: EpochInfo) => void) | null;
+  /** Label smoothing of the training loss, in [0, 1) (default 0; see softmaxLoss). Evaluation is unaffected. */
+  labelSmoothing?: number;
   /** Stop when validation accuracy has not improved for `patience` evaluations (default null: never). */
   earlyStopping?: EarlyStoppingOptions | null;
   /**
@@ -196,7 +199,7 @@ export interface AccuracyOptions {
 const OPTION_KEYS = [
   'updateRule', 'optimConfig', 'lrDecay', 'batchSize', 'numEpochs', 'numTrainSamples', 'numValSamples', 'printEvery',
   'printAccEvery', 'verbose', 'checkpointName', 'checkpointFile', 'checkpointEvery', 'seed', 'augment', 'sampling', 'onProgress', 'onStep', 'onEval',
-  'onEpochEnd', 'earlyStopping', 'lrSchedule', 'warmupFraction', 'resume', 'logger', 'device',
+  'onEpochEnd', 'earlyStopping', 'labelSmoothing', 'lrSchedule', 'warmupFraction', 'resume', 'logger', 'device',
 ];
 /** A 32-bit seed for the draw `salt` of iteration t (stateless, so resumes draw the same). */
 function mix(seed: number, t: number, salt: number): number {
@@ -286,6 +289,7 @@ export class Solver {
   onEval: ((info: EvalInfo) => void) | null;
   onEpochEnd: ((info: EpochInfo) => void) | null;
   readonly earlyStopping: Required<EarlyStoppingOptions> | null;
+  readonly labelSmoothing: number;
   readonly lrSchedule: LrSchedule;
   /** The update rule, its hyperparameters (the current learning rate) and each parameter's state. */
   readonly optimizer: Optimizer;
@@ -389,6 +393,7 @@ export class Solver {
     this.onEval = fn<(info: EvalInfo) => void>('onEval');
     this.onEpochEnd = fn<(info: EpochInfo) => void>('onEpochEnd');
     this.earlyStopping = this.readEarlyStopping(o.earlyStopping);
+    this.labelSmoothing = checkLabelSmoothing('options.labelSmoothing', o.labelSmoothing);
     const sched = o.lrSchedule ?? 'step';
     if (!(SCHEDULES as readonly unknown[]).includes(sched)) throw invalidType('options.lrSchedule', SCHEDULES.map((x) => `'${x}'`).join(', '), sched);
     this.lrSchedule = sched as LrSchedule;
@@ -516,7 +521,7 @@ export class Solver {
       input = this.augX;
     }
     input = await this.onModelDevice(input, 'deviceX');
-    const { loss, grads } = await this.model.lossAsync(input, this.batchY, { arena: this.trainArena });
+    const { loss, grads } = await this.model.lossAsync(input, this.batchY, { arena: this.trainArena, labelSmoothing: this.labelSmoothing });
     await this.optimizer.step(this.model.params, grads);
     return loss;
   }

@@ -247,6 +247,11 @@ describe('layers on cuda equal the cpu', () => {
       closeTo(lc.loss, l.loss, LAYER, 'loss');
       same(lc.dx, l.dx, 'loss dx');
     }
+    const ls = dc.softmaxLoss(f.out, y, { labelSmoothing: 0.1 });
+    const lsc = dc.softmaxLoss(fc.out, y, { labelSmoothing: 0.1 });
+    closeTo(lsc.loss, ls.loss, LAYER, 'smoothed loss');
+    same(lsc.dx, ls.dx, 'smoothed loss dx');
+    expect(ls.loss).not.toBe(dc.softmaxLoss(f.out, y).loss);
     expectThrow(() => dc.softmaxLoss(fc.out, [0, 1, 2, 3, 0, 4]), 'RangeError', /^y\[5\] must be an integer label in \[0, 4\), got 4$/);
   });
 

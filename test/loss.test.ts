@@ -51,6 +51,40 @@ describe('softmaxLoss (float64)', () => {
     expectRel(dx, lossGrad((s) => softmaxLoss(s, y).loss, scores), 1e-7, 'dx vs numeric');
   });
 
+  test.each(shapes)('(%i, %i) with labelSmoothing 0.1: loss and dx match the definition; dx matches numeric gradients', (N, C) => {
+    const scores = randn64([N, C], N * 100 + C + 7, 2);
+    const y = labels(N, C, N + C + 1);
+    const e = 0.1;
+    const { loss, dx } = softmaxLoss(scores, y, { labelSmoothing: e });
+    expect(relLoss(loss, ref.softmaxLossSmoothed(nd(scores), y, e))).toBeLessThan(1e-12);
+    expectRel(dx, ref.softmaxLossSmoothedGrad(nd(scores), y, e), 1e-12, 'dx vs reference');
+    expectRel(dx, lossGrad((s) => softmaxLoss(s, y, { labelSmoothing: e }).loss, scores), 1e-7, 'dx vs numeric');
+  });
+
+  test('labelSmoothing: equal scores still give log(C); 0 is the plain loss; out of [0, 1) is refused', () => {
+    const e = 0.3;
+    const { loss, dx } = softmaxLoss(Tensor.full([2, 5], 1.5, 'float64'), [4, 0], { labelSmoothing: e });
+    expect(Math.abs(loss - Math.log(5))).toBeLessThan(1e-12);
+    expect(dx.data[4]).toBeCloseTo((0.2 - (1 - e) - e / 5) / 2, 14);
+    expect(dx.data[0]).toBeCloseTo((0.2 - e / 5) / 2, 14);
+    const scores = randn64([6, 4], 3);
+    const plain = softmaxLoss(scores, [0, 1, 2, 3, 0, 1]);
+    const zero = softmaxLoss(scores, [0, 1, 2, 3, 0, 1], { labelSmoothing: 0 });
+    expect(zero.loss).toBe(plain.loss);
+    for (const bad of [1, -0.1, NaN, '0.1']) {
+      expect(() => softmaxLoss(scores, [0, 1, 2, 3, 0, 1], { labelSmoothing: bad as number })).toThrow(/^opts.labelSmoothing must be a number in \[0, 1\)/);
+    }
+  });
+
+  test('labelSmoothing in float32 agrees with the float64 definition', async () => {
+    const s64 = randn64([16, 10], 9, 2);
+    const s32 = s64.astype('float32');
+    const y = labels(16, 10, 5);
+    const r = await softmaxLossAsync(s32, y, { labelSmoothing: 0.2 });
+    expect(relLoss(r.loss, ref.softmaxLossSmoothed(nd(s64), y, 0.2))).toBeLessThan(1e-6);
+    expectRel(r.dx, ref.softmaxLossSmoothedGrad(nd(s64), y, 0.2), 1e-5, 'float32 dx');
+  });
+
   test('huge scores stay finite (max-shifted exponentials)', () => {
     const scores = Tensor.from([[1000, 0, -1000], [-800, 800, 799]], { dtype: 'float64' });
     const { loss, dx } = softmaxLoss(scores, [1, 2]);

@@ -27,13 +27,13 @@ function biasesBeforeBatchnorm(model: Model): string[] {
 }
 
 /** Numeric gradient of every parameter against the analytic one; returns the worst relError. */
-function gradCheck(model: Model, X: Tensor, y: number[]): number {
-  const { grads } = model.loss(X, y);
+function gradCheck(model: Model, X: Tensor, y: number[], labelSmoothing = 0): number {
+  const { grads } = model.loss(X, y, { labelSmoothing });
   expect(Object.keys(grads)).toEqual(Object.keys(model.params));
   const zero = biasesBeforeBatchnorm(model);
   let worst = 0;
   for (const k of Object.keys(model.params)) {
-    const f = () => Tensor.from([model.loss(X, y).loss], { dtype: 'float64' });
+    const f = () => Tensor.from([model.loss(X, y, { labelSmoothing }).loss], { dtype: 'float64' });
     const num = computeNumericGradient(f, model.params[k], undefined, 1e-6);
     if (zero.includes(k)) {
       // Both should be 0 up to rounding.
@@ -57,6 +57,12 @@ describe('gradient checks (float64, every parameter)', () => {
   test.each([0, 0.7])('ThreeLayerConvNet, reg %p', (reg) => {
     const model = new ThreeLayerConvNet({ inputDims: [3, 8, 8], numFilters: 3, filterSize: 3, hiddenDim: 7, weightScale: 0.1, reg, dtype: 'float64', seed: 1 });
     gradCheck(model, X4(), Y4);
+  });
+
+  test('DeepConvNet with batchnorm and label smoothing 0.2', () => {
+    const model = new DeepConvNet({ inputDims: [3, 8, 8], numFilters: [4, 5], maxPools: [0, 1], batchnorm: true, weightScale: 'kaiming', reg: 0.1, dtype: 'float64', seed: 4 });
+    gradCheck(model, X4(), Y4, 0.2);
+    expect(model.loss(X4(), Y4, { labelSmoothing: 0.2 }).loss).not.toBe(model.loss(X4(), Y4).loss);
   });
 
   test('ThreeLayerConvNet with a 5x5 filter on non-square input', () => {

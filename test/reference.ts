@@ -232,6 +232,34 @@ export function softmaxLossGrad(scores: ND, y: ArrayLike<number>): ND {
   return dx;
 }
 
+/**
+ * Cross-entropy against the smoothed target q = (1 - e) onehot(y) + e / C, straight from its
+ * definition: mean over rows of -sum_j q_j log softmax(scores)_j.
+ */
+export function softmaxLossSmoothed(scores: ND, y: ArrayLike<number>, e: number): number {
+  const [N, C] = scores.shape;
+  let total = 0;
+  for (let n = 0; n < N; n++) {
+    const row = Array.from({ length: C }, (_, c) => scores.data[n * C + c]);
+    const mx = Math.max(...row);
+    const logZ = Math.log(row.reduce((acc, v) => acc + Math.exp(v - mx), 0));
+    for (let c = 0; c < C; c++) {
+      const q = (c === y[n] ? 1 - e : 0) + e / C;
+      total -= q * (row[c] - mx - logZ);
+    }
+  }
+  return total / N;
+}
+
+/** Its gradient: (softmax - q) / N. */
+export function softmaxLossSmoothedGrad(scores: ND, y: ArrayLike<number>, e: number): ND {
+  const [N, C] = scores.shape;
+  const dx = softmaxLossGrad(scores, y);  // (p - onehot) / N
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < C; c++) dx.data[n * C + c] += ((c === y[n] ? e : 0) - e / C) / N;
+  return dx;
+}
+
 /** Mean over rows of sum_{j != y} max(0, s_j - s_y + 1). */
 export function svmLoss(scores: ND, y: ArrayLike<number>): number {
   const [N, C] = scores.shape;

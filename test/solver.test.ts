@@ -271,6 +271,16 @@ describe('callbacks, early stopping, maxSteps', () => {
     expect(() => s.train({ maxSteps: 0 })).rejects.toThrow(/opts.maxSteps/);
   });
 
+  test('labelSmoothing smooths the training loss (not the evaluation); bad values are refused', async () => {
+    const plain = solver(deepNet(), { numEpochs: 1 });
+    const smooth = solver(deepNet(), { numEpochs: 1, labelSmoothing: 0.2 });
+    await plain.train();
+    await smooth.train();
+    expect(smooth.lossHistory[0]).not.toBe(plain.lossHistory[0]);
+    expect(smooth.lossHistory.every(Number.isFinite)).toBe(true);
+    expect(() => solver(deepNet(), { labelSmoothing: 1 })).toThrow(/^options.labelSmoothing must be a number in \[0, 1\), got 1$/);
+  });
+
   test("lrSchedule 'cosine' and 'one-cycle' train, and their rates follow lib/schedule.ts", async () => {
     for (const kind of ['cosine', 'one-cycle'] as const) {
       const lrs: number[] = [];

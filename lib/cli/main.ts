@@ -78,6 +78,7 @@ export function program(): Command {
         .choices([...SCHEDULES])
         .default('linear-warmup'),
     )
+    .option('--label-smoothing <e>', 'label smoothing of the training loss, in [0, 1)', numArg('--label-smoothing', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
     .option('--warmup <fraction>', 'warm-up fraction of the budget', numArg('--warmup', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0.03)
     .option('--lr-decay <v>', 'step schedule: learning-rate factor per epoch', numArg('--lr-decay', (n) => n > 0, 'a positive number'), 1)
     .option('--batch-size <n>', 'minibatch size', intArg('--batch-size', 1), 128)

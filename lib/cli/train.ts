@@ -26,6 +26,7 @@ export interface TrainArgs {
   optimizer: 'adam' | 'sgd' | 'sgd_momentum' | 'rmsprop';
   lr?: number;
   lrSchedule: ScheduleName;
+  labelSmoothing: number;
   warmup: number;
   lrDecay: number;
   batchSize: number;
@@ -123,7 +124,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const info: DataInfo = { dataset: where.dataset, mean: ds.mean, std: ds.std, classes: ds.classes, shape: ds.shape };
   const recipe = {
     model: model.config,
-    optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay,
+    optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay, labelSmoothing: a.labelSmoothing,
     batchSize: a.batchSize, numEpochs, timeLimit, augment, seed: a.seed, val: a.val,
   };
   metric({ type: 'config', dataset: where.dataset, data: where.path, ...recipe });
@@ -170,6 +171,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
     optimConfig: { learningRate: lr },
     lrDecay: a.lrDecay,
     lrSchedule: a.lrSchedule,
+    labelSmoothing: a.labelSmoothing,
     warmupFraction: a.warmup,
     batchSize: a.batchSize,
     numEpochs,

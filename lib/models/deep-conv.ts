@@ -125,7 +125,7 @@ export class DeepConvNet extends Model {
     return checkSampleShape(X, this.inputDims);
   }
 
-  protected *forwardBackward(X: Tensor, y: Int32Array | null): Steps<Tensor | LossAndGrads> {
+  protected *forwardBackward(X: Tensor, y: Int32Array | null, labelSmoothing = 0): Steps<Tensor | LossAndGrads> {
     const p = this.params;
     const L = this.numLayers - 1;
     const mode = y === null ? 'test' : 'train';
@@ -152,7 +152,7 @@ export class DeepConvNet extends Model {
     }
     const fc = yield* step(Linear.prepareForward(h, p[`W${L}`], p[`b${L}`]));
     if (y === null) return fc.out;
-    const l = yield* step(prepareLoss('softmax', fc.out, y));
+    const l = yield* step(prepareLoss('softmax', fc.out, y, labelSmoothing));
     release(fc.out);
     const grads: Record<string, Tensor> = {};
     const g = yield* step(Linear.prepareBackward(l.dx, fc.cache));

@@ -73,13 +73,13 @@ export class TwoLayerNet extends Model {
     return checkFlatSample(X, this.inputDim);
   }
 
-  protected *forwardBackward(X: Tensor, y: Int32Array | null): Steps<Tensor | LossAndGrads> {
+  protected *forwardBackward(X: Tensor, y: Int32Array | null, labelSmoothing = 0): Steps<Tensor | LossAndGrads> {
     const { W1, b1, W2, b2 } = this.params;
     const a1 = yield* step(Linear.prepareForward(X, W1, b1));
     const r1 = yield* step(ReLU.prepareForward(a1.out));
     const a2 = yield* step(Linear.prepareForward(r1.out, W2, b2));
     if (y === null) return a2.out;
-    const l = yield* step(prepareLoss('softmax', a2.out, y));
+    const l = yield* step(prepareLoss('softmax', a2.out, y, labelSmoothing));
     const g2 = yield* step(Linear.prepareBackward(l.dx, a2.cache));
     const dr1 = yield* step(ReLU.prepareBackward(g2.dx, r1.cache));
     const g1 = yield* step(Linear.prepareBackward(dr1, a1.cache));
@@ -182,7 +182,7 @@ export class FullyConnectedNet extends Model {
     return checkFlatSample(X, this.inputDim);
   }
 
-  protected *forwardBackward(X: Tensor, y: Int32Array | null): Steps<Tensor | LossAndGrads> {
+  protected *forwardBackward(X: Tensor, y: Int32Array | null, labelSmoothing = 0): Steps<Tensor | LossAndGrads> {
     const p = this.params;
     const L = this.numLayers;
     const mode = y === null ? 'test' : 'train';
@@ -210,7 +210,7 @@ export class FullyConnectedNet extends Model {
     }
     const last = yield* step(Linear.prepareForward(h, p[`W${L}`], p[`b${L}`]));
     if (y === null) return last.out;
-    const l = yield* step(prepareLoss('softmax', last.out, y));
+    const l = yield* step(prepareLoss('softmax', last.out, y, labelSmoothing));
     const grads: Record<string, Tensor> = {};
     const g = yield* step(Linear.prepareBackward(l.dx, last.cache));
     grads[`W${L}`] = g.dw;

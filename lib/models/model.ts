@@ -5,6 +5,7 @@ import { FileFormatError } from '../io/errors';
 import { loadModelFile, ModelFile, saveModel } from '../io/model-file';
 import { Arena } from '../engine/arena';
 import { BatchNormParam } from '../layers/batchnorm';
+import { checkLabelSmoothing } from '../layers/loss';
 import { native } from '../binding';
 import { barrier, driveAsync, driveSync, step, Steps } from '../engine/op';
 import { checkDevice, Device, DType, hostArray, stageOn, Tensor, withAllocationLimit } from '../tensor';
@@ -23,6 +24,8 @@ export interface LossOptions {
    * call with the same arena.
    */
   arena?: Arena | null;
+  /** With labels: label smoothing of the softmax loss, in [0, 1) (default 0; see softmaxLoss). */
+  labelSmoothing?: number;
 }
 
 export interface PredictOptions {
@@ -125,12 +128,12 @@ export abstract class Model {
    * The network's computation, written once: scores (test mode) when y is null, else loss and
    * gradients (train mode) without the L2 term (added by steps()).
    */
-  protected abstract forwardBackward(X: Tensor, y: Int32Array | null): Steps<Tensor | LossAndGrads>;
+  protected abstract forwardBackward(X: Tensor, y: Int32Array | null, labelSmoothing?: number): Steps<Tensor | LossAndGrads>;
 
   /** The whole computation with its checks and regularization, as a generator of native calls. */
-  *steps(X: Tensor, y?: Labels | null): Steps<Tensor | LossAndGrads> {
+  *steps(X: Tensor, y?: Labels | null, labelSmoothing = 0): Steps<Tensor | LossAndGrads> {
     const labels = this.checkCall(X, y);
-    const r = yield* this.forwardBackward(X, labels);
+    const r = yield* this.forwardBackward(X, labels, labelSmoothing);
     if (labels === null) return r;
     const out = r as LossAndGrads;
     const reg = this.reg;
@@ -171,7 +174,8 @@ export abstract class Model {
   loss(X: Tensor, y?: null, opts?: LossOptions): Tensor;
   loss(X: Tensor, y: Labels, opts?: LossOptions): LossAndGrads;
   loss(X: Tensor, y?: Labels | null, opts?: LossOptions): Tensor | LossAndGrads {
-    return driveSync(this.steps(X, y), checkOptions('opts', opts).arena ?? null);
+    const o = checkOptions('opts', opts);
+    return driveSync(this.steps(X, y, checkLabelSmoothing('opts.labelSmoothing', o.labelSmoothing)), o.arena ?? null);
   }
 
   /** loss() with every native call on the addon's executor thread: the event loop stays free. */
@@ -179,7 +183,8 @@ export abstract class Model {
   lossAsync(X: Tensor, y: Labels, opts?: LossOptions): Promise<LossAndGrads>;
   lossAsync(X: Tensor, y?: Labels | null, opts?: LossOptions): Promise<Tensor | LossAndGrads> {
     try {
-      return driveAsync(this.steps(X, y), checkOptions('opts', opts).arena ?? null);
+      const o = checkOptions('opts', opts);
+      return driveAsync(this.steps(X, y, checkLabelSmoothing('opts.labelSmoothing', o.labelSmoothing)), o.arena ?? null);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -92,7 +92,7 @@ export class ThreeLayerConvNet extends Model {
     return checkSampleShape(X, this.inputDims);
   }
 
-  protected *forwardBackward(X: Tensor, y: Int32Array | null): Steps<Tensor | LossAndGrads> {
+  protected *forwardBackward(X: Tensor, y: Int32Array | null, labelSmoothing = 0): Steps<Tensor | LossAndGrads> {
     const { W1, b1, W2, b2, W3, b3 } = this.params;
     const convParam = { stride: 1, pad: (this.filterSize - 1) / 2 };
     const c1 = yield* step(Conv.prepareForward(X, W1, b1, convParam));
@@ -102,7 +102,7 @@ export class ThreeLayerConvNet extends Model {
     const r2 = yield* step(ReLU.prepareForward(a2.out));
     const a3 = yield* step(Linear.prepareForward(r2.out, W3, b3));
     if (y === null) return a3.out;
-    const l = yield* step(prepareLoss('softmax', a3.out, y));
+    const l = yield* step(prepareLoss('softmax', a3.out, y, labelSmoothing));
     const g3 = yield* step(Linear.prepareBackward(l.dx, a3.cache));
     const dr2 = yield* step(ReLU.prepareBackward(g3.dx, r2.cache));
     const g2 = yield* step(Linear.prepareBackward(dr2, a2.cache));

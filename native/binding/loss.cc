@@ -1,4 +1,5 @@
-// softmaxLoss(N, C, dx, scores, y, loss, async?)   svmLoss(N, C, dx, scores, y, loss, async?)
+// softmaxLoss(N, C, smoothing, dx, scores, y, loss, async?)   svmLoss(N, C, dx, scores, y, loss, async?)
+// smoothing: label smoothing in [0, 1) (the target (1 - e) one-hot + e / C).
 // dx and scores: typed arrays or cuda buffers; y and loss stay typed arrays either way.
 // loss is a Float64Array(1) that receives the mean loss; y an Int32Array of labels in [0, C).
 #include "common.h"
@@ -10,6 +11,8 @@ namespace {
 template <typename T, bool Softmax>
 Napi::Value loss_t(Args& a) {
   const int64_t N = a.integer("N"), C = a.integer("C");
+  const double smoothing = Softmax ? a.number("smoothing") : 0.0;
+  if (!(smoothing >= 0 && smoothing < 1)) throw ArgRangeError("smoothing must be in [0, 1)");
   T* dx = a.out<T>("dx", checked_product({N, C}, "dx"));
   const T* scores = a.in<T>("scores", checked_product({N, C}, "scores"));
   const int32_t* y = a.host_in<int32_t>("y", N);     // on the host for either device; a copy when async, checked here
@@ -18,13 +21,18 @@ Napi::Value loss_t(Args& a) {
     if (y[i] < 0 || y[i] >= C) throw ArgRangeError("y[" + std::to_string(i) + "] is out of range");
   }
   return run<T>(
-      a, [=] { (Softmax ? cpu::softmax_loss<T> : cpu::svm_loss<T>)(loss, dx, scores, y, N, C); },
+      a,
+      [=] {
+        if (Softmax) cpu::softmax_loss<T>(loss, dx, scores, y, N, C, smoothing);
+        else cpu::svm_loss<T>(loss, dx, scores, y, N, C);
+      },
       [=](auto& ctx) {
         // aux: [mean loss (double)][labels (N int32)]; labels go up, the loss comes down.
         auto* dev_loss = static_cast<double*>(ctx.aux(sizeof(double) + sizeof(int32_t) * size_t(N)));
         auto* dev_y = reinterpret_cast<int32_t*>(dev_loss + 1);
         ctx.upload(dev_y, y, sizeof(int32_t) * size_t(N));
-        (Softmax ? cuda::softmax_loss : cuda::svm_loss)(ctx, dev_loss, dx, scores, dev_y, N, C);
+        if (Softmax) cuda::softmax_loss(ctx, dev_loss, dx, scores, dev_y, N, C, smoothing);
+        else cuda::svm_loss(ctx, dev_loss, dx, scores, dev_y, N, C);
         ctx.download(loss, dev_loss, sizeof(double));
       });
 }

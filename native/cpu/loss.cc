@@ -19,8 +19,11 @@ bool bad_label(int32_t label, T* d, int64_t C, double* total) {
 }
 }  // namespace
 
+// Row i's loss is -sum_j q_j log p_j with q = (1 - e) one-hot(y_i) + e / C, which is
+// log_z - (1 - e)(s_y - mx) - (e / C) sum_j (s_j - mx); its gradient (p - q) / N.
 template <typename T>
-void softmax_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N, int64_t C) {
+void softmax_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N, int64_t C, double smoothing) {
+  const double e = smoothing, off = e / double(C), on = 1.0 - e + off;
   double total = 0;
 #pragma omp parallel for reduction(+ : total) schedule(static) if (N * C > 65536)
   for (int64_t i = 0; i < N; ++i) {
@@ -28,12 +31,14 @@ void softmax_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_
     T* d = dx + i * C;
     if (bad_label(y[i], d, C, &total)) continue;
     const double mx = *std::max_element(s, s + C);  // shift for exp's range
-    double z = 0;
-    for (int64_t j = 0; j < C; ++j) z += std::exp(double(s[j]) - mx);
+    double z = 0, shifted = 0;
+    for (int64_t j = 0; j < C; ++j) {
+      z += std::exp(double(s[j]) - mx);
+      shifted += double(s[j]) - mx;
+    }
     const double log_z = std::log(z);
-    total += log_z - (double(s[y[i]]) - mx);
-    for (int64_t j = 0; j < C; ++j) d[j] = T(std::exp(double(s[j]) - mx - log_z) / double(N));
-    d[y[i]] -= T(1.0 / double(N));
+    total += log_z - (1.0 - e) * (double(s[y[i]]) - mx) - off * (e > 0 ? shifted : 0.0);
+    for (int64_t j = 0; j < C; ++j) d[j] = T((std::exp(double(s[j]) - mx - log_z) - (j == y[i] ? on : off)) / double(N));
   }
   *loss = total / double(N);
 }
@@ -63,8 +68,8 @@ void svm_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N,
   *loss = total / double(N);
 }
 
-template void softmax_loss<float>(double*, float*, const float*, const int32_t*, int64_t, int64_t);
-template void softmax_loss<double>(double*, double*, const double*, const int32_t*, int64_t, int64_t);
+template void softmax_loss<float>(double*, float*, const float*, const int32_t*, int64_t, int64_t, double);
+template void softmax_loss<double>(double*, double*, const double*, const int32_t*, int64_t, int64_t, double);
 template void svm_loss<float>(double*, float*, const float*, const int32_t*, int64_t, int64_t);
 template void svm_loss<double>(double*, double*, const double*, const int32_t*, int64_t, int64_t);
 

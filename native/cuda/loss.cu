@@ -16,9 +16,11 @@ __device__ __forceinline__ double warp_max(double v) {
   return v;
 }
 
+// Label smoothing e (see cpu/loss.cc): the target is (1 - e) one-hot(y) + e / C.
 __global__ void softmax_rows_kernel(double* __restrict__ row_loss, float* __restrict__ dx,
                                     const float* __restrict__ scores, const int32_t* __restrict__ y, int64_t N,
-                                    int64_t C) {
+                                    int64_t C, double smoothing) {
+  const double off = smoothing / double(C), on = 1.0 - smoothing + off;
   const int lane = threadIdx.x & 31;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x >> 5);
   for (int64_t i = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); i < N; i += warps) {
@@ -33,23 +35,22 @@ __global__ void softmax_rows_kernel(double* __restrict__ row_loss, float* __rest
     double mx = -INFINITY;  // shift for exp's range
     for (int64_t j = lane; j < C; j += 32) mx = fmax(mx, double(s[j]));
     mx = warp_max(mx);
-    double z = 0;
-    for (int64_t j = lane; j < C; j += 32) z += exp(double(s[j]) - mx);
-    z = detail::warp_sum(z);
-    const double log_z = log(z);
-    const float inv_n = float(1.0 / double(N));
+    double z = 0, shifted = 0;
     for (int64_t j = lane; j < C; j += 32) {
-      float v = float(exp(double(s[j]) - mx - log_z) / double(N));
-      if (j == yi) v -= inv_n;
-      d[j] = v;
+      z += exp(double(s[j]) - mx);
+      shifted += double(s[j]) - mx;
     }
-    if (lane == 0) row_loss[i] = log_z - (double(s[yi]) - mx);
+    z = detail::warp_sum(z);
+    shifted = detail::warp_sum(shifted);
+    const double log_z = log(z);
+    for (int64_t j = lane; j < C; j += 32) d[j] = float((exp(double(s[j]) - mx - log_z) - (j == yi ? on : off)) / double(N));
+    if (lane == 0) row_loss[i] = log_z - (1.0 - smoothing) * (double(s[yi]) - mx) - off * (smoothing > 0 ? shifted : 0.0);
   }
 }
 
 __global__ void svm_rows_kernel(double* __restrict__ row_loss, float* __restrict__ dx,
                                 const float* __restrict__ scores, const int32_t* __restrict__ y, int64_t N,
-                                int64_t C) {
+                                int64_t C, double /*smoothing: softmax only*/) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x >> 5);
   for (int64_t i = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); i < N; i += warps) {
@@ -95,13 +96,13 @@ __global__ void mean_kernel(double* __restrict__ loss, const double* __restrict_
 
 template <typename RowKernel>
 void run_loss(Context& ctx, RowKernel rows, const char* name, double* loss, float* dx, const float* scores,
-              const int32_t* y, int64_t N, int64_t C) {
+              const int32_t* y, int64_t N, int64_t C, double smoothing) {
   ctx.activate();
   double* row_loss = static_cast<double*>(ctx.scratch(size_t(std::max<int64_t>(N, 1)) * sizeof(double)));
   if (N > 0) {
     const int64_t rows_per_block = kLossThreads / 32;
     const unsigned blocks = unsigned(std::min<int64_t>((N + rows_per_block - 1) / rows_per_block, 65535));
-    rows<<<blocks, kLossThreads, 0, ctx.stream()>>>(row_loss, dx, scores, y, N, C);
+    rows<<<blocks, kLossThreads, 0, ctx.stream()>>>(row_loss, dx, scores, y, N, C, smoothing);
     detail::check_cuda(cudaGetLastError(), name, __FILE__, __LINE__);
   }
   mean_kernel<<<1, 1024, 0, ctx.stream()>>>(loss, row_loss, N);
@@ -111,12 +112,12 @@ void run_loss(Context& ctx, RowKernel rows, const char* name, double* loss, floa
 }  // namespace
 
 void softmax_loss(Context& ctx, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N,
-                  int64_t C) {
-  run_loss(ctx, softmax_rows_kernel, "launch of softmax_rows_kernel", loss, dx, scores, y, N, C);
+                  int64_t C, double smoothing) {
+  run_loss(ctx, softmax_rows_kernel, "launch of softmax_rows_kernel", loss, dx, scores, y, N, C, smoothing);
 }
 
 void svm_loss(Context& ctx, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N, int64_t C) {
-  run_loss(ctx, svm_rows_kernel, "launch of svm_rows_kernel", loss, dx, scores, y, N, C);
+  run_loss(ctx, svm_rows_kernel, "launch of svm_rows_kernel", loss, dx, scores, y, N, C, 0.0);
 }
 
 }  // namespace cuda

@@ -219,8 +219,9 @@ void batchnorm_backward_alt(Context&, float* dx, float* dgamma, float* dbeta, co
 }
 
 // *loss is host memory here: the bindings' aux "device" buffer.
-void softmax_loss(Context&, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N, int64_t C) {
-  cpu::softmax_loss<float>(loss, dx, scores, y, N, C);
+void softmax_loss(Context&, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N, int64_t C,
+                  double smoothing) {
+  cpu::softmax_loss<float>(loss, dx, scores, y, N, C, smoothing);
 }
 void svm_loss(Context&, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N, int64_t C) {
   cpu::svm_loss<float>(loss, dx, scores, y, N, C);

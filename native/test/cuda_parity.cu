@@ -505,13 +505,13 @@ void test_loss(dc::cuda::Context& ctx, Report& rep, Rng& rng) {
       guarded(rep, kname, cas, [&] {
         double loss_ref = 0;
         std::vector<float> dx_ref(scores.size());
-        using CpuLoss = void (*)(double*, float*, const float*, const int32_t*, int64_t, int64_t);
-        const CpuLoss cpu_loss = svm ? CpuLoss(dc::cpu::svm_loss<float>) : CpuLoss(dc::cpu::softmax_loss<float>);
-        cpu_loss(&loss_ref, dx_ref.data(), scores.data(), y.data(), N, C);
+        if (svm) dc::cpu::svm_loss<float>(&loss_ref, dx_ref.data(), scores.data(), y.data(), N, C);
+        else dc::cpu::softmax_loss<float>(&loss_ref, dx_ref.data(), scores.data(), y.data(), N, C, 0.1);
         Dev<double> loss(1);
         Dev<float> dx(scores.size());
         loss.poison(), dx.poison();
-        (svm ? dc::cuda::svm_loss : dc::cuda::softmax_loss)(ctx, loss.p, dx.p, dscores.p, dy.p, N, C);
+        if (svm) dc::cuda::svm_loss(ctx, loss.p, dx.p, dscores.p, dy.p, N, C);
+        else dc::cuda::softmax_loss(ctx, loss.p, dx.p, dscores.p, dy.p, N, C, 0.1);  // with label smoothing
         rep.line(kname, cas, {{"loss", scalar_err(loss.get()[0], loss_ref)}, {"dx", norm_err(dx.get(), dx_ref)}});
       });
     }
@@ -635,7 +635,7 @@ class Net {
       forward(L, in);
       in = L.out.p;
     }
-    dc::cuda::softmax_loss(ctx_, loss_.p, dscores_.p, in, y_.p, N_, C_);
+    dc::cuda::softmax_loss(ctx_, loss_.p, dscores_.p, in, y_.p, N_, C_, 0.0);
     const float* g = dscores_.p;
     for (size_t i = layers_.size(); i-- > 0;) {
       Layer& L = layers_[i];

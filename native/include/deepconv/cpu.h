@@ -101,8 +101,9 @@ void batchnorm_backward_alt(T* dx, T* dgamma, T* dbeta, const T* dout, const T* 
 
 // ---- loss.cc. scores and dx are (N,C), y is (N) with labels in [0, C). loss is the mean. A label
 // outside [0, C) makes that row's dx NaN and the loss NaN (the bindings refuse such labels).
+// softmax_loss's smoothing e in [0, 1): the target is (1 - e) one-hot(y) + e / C (label smoothing).
 template <typename T>
-void softmax_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N, int64_t C);
+void softmax_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N, int64_t C, double smoothing);
 template <typename T>
 void svm_loss(double* loss, T* dx, const T* scores, const int32_t* y, int64_t N, int64_t C);
 

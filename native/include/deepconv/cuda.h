@@ -142,8 +142,9 @@ void batchnorm_backward_alt(Context& ctx, float* dx, float* dgamma, float* dbeta
 
 // ---- loss.cu. scores and dx are (N,C), y is (N) with labels in [0, C); loss is ONE device double,
 // the mean. A label outside [0, C) makes that row's dx NaN and the loss NaN (the bindings check y).
+// softmax_loss's smoothing e in [0, 1): the target is (1 - e) one-hot(y) + e / C (as cpu.h).
 void softmax_loss(Context& ctx, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N,
-                  int64_t C);
+                  int64_t C, double smoothing);
 void svm_loss(Context& ctx, double* loss, float* dx, const float* scores, const int32_t* y, int64_t N, int64_t C);
 
 // ---- optim.cu: in-place parameter updates, n elements each.
