@@ -194,6 +194,8 @@ export interface AccuracyOptions {
   numSamples?: number | null;
   /** Samples per forward pass (default 100). */
   batchSize?: number;
+  /** Test-time augmentation, as model.predict's: 'flip' averages each image's and its mirror's scores (default 'none'). */
+  tta?: 'none' | 'flip';
 }
 
 const OPTION_KEYS = [
@@ -534,13 +536,16 @@ export class Solver {
     const o = checkOptions('opts', opts);
     const numSamples = o.numSamples === undefined || o.numSamples === null ? null : checkInt('opts.numSamples', o.numSamples, 1);
     const batchSize = checkInt('opts.batchSize', o.batchSize ?? 100, 1);
+    const tta = o.tta ?? 'none';
+    if (tta !== 'none' && tta !== 'flip') throw invalidType('opts.tta', "'none' or 'flip'", tta);
     checkTensor('X', X);
     if (X.ndim < 2) throw new RangeError(`X must have shape (N, ...), got ${shapeStr(X.shape)}`);
+    if (tta === 'flip' && X.ndim !== 4) throw new RangeError(`opts.tta 'flip' needs (N, C, H, W) images, got X of shape ${shapeStr(X.shape)}`);
     const labels = labelsOf('y', y, X.shape[0], this.model.numClasses);
-    return this.accuracy(X, labels, numSamples, batchSize, this.rng);
+    return this.accuracy(X, labels, numSamples, batchSize, this.rng, tta);
   }
 
-  private async accuracy(X: Tensor, y: Int32Array, numSamples: number | null, batchSize: number, rng: Rng): Promise<number> {
+  private async accuracy(X: Tensor, y: Int32Array, numSamples: number | null, batchSize: number, rng: Rng, tta: 'none' | 'flip' = 'none'): Promise<number> {
     const N = X.shape[0];
     if (N === 0) return 0;
     let idx: Int32Array | null = null;
@@ -564,6 +569,10 @@ export class Solver {
       } else {
         xb = sliceRows(X, start, end);
         yb = y.subarray(start, end);
+      }
+      if (tta === 'flip') {
+        correct += argmaxAccuracy(await this.model.predict(xb, { batchSize, tta }), yb, 0);
+        continue;
       }
       const scores = await this.model.lossAsync(await this.onModelDevice(xb, 'evalX'), null, { arena: this.evalArena });
       correct += argmaxAccuracy(scores.device === 'cpu' ? scores : await scores.toDeviceAsync('cpu'), yb, 0);

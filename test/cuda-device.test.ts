@@ -356,6 +356,10 @@ describe('models on cuda', () => {
     closeArrays(pc.data, p.data, NETWORK, 'predict');
     closeArrays((await mc.predict(cuda(X))).data, p.data, NETWORK, 'predict from cuda');
     await expect(m.predict(cuda(X))).rejects.toThrow(/^X must be on cpu like the model's parameters, got a tensor on cuda/);
+    // flip TTA on a cuda model: each batch and its mirror go up in turn
+    const t = await m.predict(X, { batchSize: 4, tta: 'flip' });
+    closeArrays((await mc.predict(X, { batchSize: 4, tta: 'flip' })).data, t.data, NETWORK, 'predict with tta');
+    await expect(mc.predict(cuda(X), { tta: 'flip' })).rejects.toThrow(/^opts.tta 'flip' needs X on the cpu/);
   });
 
   test('toDevice moves back and forth; float64 models stay on the cpu', () => {

@@ -236,6 +236,50 @@ describe('predict', () => {
     expect(Array.from(p100.data)).toEqual(Array.from(whole.data));
     await expect(model.predict(X, { batchSize: 0 })).rejects.toThrow(/opts.batchSize/);
   });
+
+  /** X with every image mirrored left-right, by plain loops. */
+  function mirrored(X: Tensor): Tensor {
+    const [N, C, H, W] = X.shape;
+    const out = X.clone();
+    for (let n = 0; n < N; n++)
+      for (let c = 0; c < C; c++)
+        for (let h = 0; h < H; h++)
+          for (let w = 0; w < W; w++) out.data[((n * C + c) * H + h) * W + w] = X.data[((n * C + c) * H + h) * W + (W - 1 - w)];
+    return out;
+  }
+
+  test("tta 'flip' averages the scores of each image and of its mirror image, batch by batch", async () => {
+    const model = new DeepConvNet({ inputDims: [3, 8, 6], numFilters: [4], maxPools: [0], numClasses: 5, weightScale: 'kaiming', dtype: 'float64', seed: 5 });
+    const X = randn64([5, 3, 8, 6], 21);
+    const plain = await model.predict(X);
+    const flipped = await model.predict(mirrored(X));
+    const tta = await model.predict(X, { tta: 'flip', batchSize: 2 });
+    for (let i = 0; i < tta.size; i++) expect(tta.data[i]).toBeCloseTo(0.5 * (plain.data[i] + flipped.data[i]), 12);
+    expect(relError(tta, plain)).toBeGreaterThan(1e-6);  // the mirror image scores differently
+    // an image that is its own mirror scores the same either way
+    const sym = X.clone();
+    const m = mirrored(X);
+    for (let i = 0; i < sym.size; i++) sym.data[i] = 0.5 * (X.data[i] + m.data[i]);
+    const symTta = await model.predict(sym, { tta: 'flip' });
+    expect(relError(symTta, await model.predict(sym))).toBeLessThan(1e-12);
+    await expect(model.predict(X, { tta: 'rotate' as never })).rejects.toThrow(/opts.tta must be 'none' or 'flip'/);
+    const fc = new FullyConnectedNet({ inputDim: 12, hiddenDims: [4], numClasses: 3, dtype: 'float64', seed: 1 });
+    await expect(fc.predict(randn64([2, 12], 3), { tta: 'flip' })).rejects.toThrow(/^opts.tta 'flip' needs \(N, C, H, W\) images, got X of shape \[2, 12\]$/);
+  });
+
+  test("Solver.checkAccuracy with tta 'flip' counts the argmax of the averaged scores", async () => {
+    const model = new DeepConvNet({ inputDims: [3, 8, 8], numFilters: [4], maxPools: [0], numClasses: 4, weightScale: 'kaiming', dtype: 'float64', seed: 8 });
+    const X = randn64([12, 3, 8, 8], 22);
+    const y = Int32Array.from({ length: 12 }, (_, i) => i % 4);
+    const solver = new Solver(model, { xTrain: X, yTrain: y, xVal: X, yVal: y }, { verbose: false, seed: 0 });
+    const scores = await model.predict(X, { tta: 'flip' });
+    let correct = 0;
+    for (let n = 0; n < 12; n++) {
+      const row = Array.from(scores.data.subarray(n * 4, n * 4 + 4));
+      if (row.indexOf(Math.max(...row)) === y[n]) correct++;
+    }
+    expect(await solver.checkAccuracy(X, y, { tta: 'flip', batchSize: 5 })).toBe(correct / 12);
+  });
 });
 
 describe('save / load', () => {

@@ -78,6 +78,7 @@ export function program(): Command {
         .choices([...SCHEDULES])
         .default('linear-warmup'),
     )
+    .addOption(new Option('--tta <kind>', "test-time augmentation of the final test accuracy: 'flip' averages each image's and its mirror's scores").choices(['none', 'flip']).default('none'))
     .option('--label-smoothing <e>', 'label smoothing of the training loss, in [0, 1)', numArg('--label-smoothing', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
     .option('--warmup <fraction>', 'warm-up fraction of the budget', numArg('--warmup', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0.03)
     .option('--lr-decay <v>', 'step schedule: learning-rate factor per epoch', numArg('--lr-decay', (n) => n > 0, 'a positive number'), 1)
@@ -105,18 +106,19 @@ export function program(): Command {
     .addOption(new Option('--dataset <name>', 'data set (default: the one the model was trained on)').choices(DATASETS))
     .option('--data <path>', 'data location (default: found as train does)')
     .option('--batch-size <n>', 'images per forward pass', intArg('--batch-size', 1), 500)
+    .addOption(new Option('--tta <kind>', "test-time augmentation: 'flip' averages each image's and its mirror image's scores").choices(['none', 'flip']).default('none'))
     .option('--threads <n>', 'CPU threads', intArg('--threads', 1))
     .addOption(deviceOption())
-    .action(async (opts: { model: string; dataset?: DatasetName; data?: string; batchSize: number; threads?: number; device: Device }) => {
+    .action(async (opts: { model: string; dataset?: DatasetName; data?: string; batchSize: number; tta: 'none' | 'flip'; threads?: number; device: Device }) => {
       threadsHook(opts);
       const { model, info } = readModel(opts.model, opts.device);
       const where = resolveData(opts.dataset ?? info.dataset, opts.data);
       const ds = await loadDataset(where.dataset, where.path, { parts: ['test'], mean: info.mean, std: info.std, dtype: model.dtype });
       const t0 = performance.now();
-      const scores = await model.predict(ds.xTest, { batchSize: opts.batchSize });
+      const scores = await model.predict(ds.xTest, { batchSize: opts.batchSize, tta: opts.tta });
       const seconds = (performance.now() - t0) / 1000;
       const { accuracy, perClass } = accuracyOf(scores, ds.yTest, ds.classes.length);
-      console.log(`${where.dataset} test accuracy: ${(accuracy * 100).toFixed(2)}% (${ds.yTest.length} images, ${(ds.yTest.length / seconds).toFixed(0)} images/s)`);
+      console.log(`${where.dataset} test accuracy: ${(accuracy * 100).toFixed(2)}%${opts.tta === 'flip' ? ' (flip TTA)' : ''} (${ds.yTest.length} images, ${(ds.yTest.length / seconds).toFixed(0)} images/s)`);
       ds.classes.forEach((c, i) => console.log(`  ${c.padEnd(12)} ${(perClass[i] * 100).toFixed(1)}%`));
     });
 

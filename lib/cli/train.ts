@@ -27,6 +27,7 @@ export interface TrainArgs {
   lr?: number;
   lrSchedule: ScheduleName;
   labelSmoothing: number;
+  tta: 'none' | 'flip';
   warmup: number;
   lrDecay: number;
   batchSize: number;
@@ -124,7 +125,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const info: DataInfo = { dataset: where.dataset, mean: ds.mean, std: ds.std, classes: ds.classes, shape: ds.shape };
   const recipe = {
     model: model.config,
-    optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay, labelSmoothing: a.labelSmoothing,
+    optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay, labelSmoothing: a.labelSmoothing, tta: a.tta,
     batchSize: a.batchSize, numEpochs, timeLimit, augment, seed: a.seed, val: a.val,
   };
   metric({ type: 'config', dataset: where.dataset, data: where.path, ...recipe });
@@ -212,7 +213,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
     console.log(`resume with: npx deepconv train --resume ${checkpoint} ${process.argv.slice(3).filter((x) => x !== '--resume').join(' ')}`);
   }
 
-  const testAcc = ds.xTest.shape[0] > 0 ? await solver.checkAccuracy(ds.xTest, ds.yTest, { batchSize: 500 }) : NaN;
+  const testAcc = ds.xTest.shape[0] > 0 ? await solver.checkAccuracy(ds.xTest, ds.yTest, { batchSize: 500, tta: a.tta }) : NaN;
   const modelFile = path.join(out, 'model.safetensors');
   saveModel(modelFile, { config: model.config, params: model.params, extra: model.stateTensors(), metadata: { data: JSON.stringify(info), recipe: JSON.stringify(recipe) } });
   metric({ type: 'test', testAcc, bestValAcc: summary.bestValAcc, iterations: summary.iterations, epochs: summary.epoch, trainSeconds: solver.elapsed, stepSeconds, interrupted });

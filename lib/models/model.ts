@@ -4,12 +4,13 @@
 import { FileFormatError } from '../io/errors';
 import { loadModelFile, ModelFile, saveModel } from '../io/model-file';
 import { Arena } from '../engine/arena';
+import { cropFlip } from '../data/augment';
 import { BatchNormParam } from '../layers/batchnorm';
 import { checkLabelSmoothing } from '../layers/loss';
 import { native } from '../binding';
 import { barrier, driveAsync, driveSync, step, Steps } from '../engine/op';
 import { checkDevice, Device, DType, hostArray, stageOn, Tensor, withAllocationLimit } from '../tensor';
-import { checkInt, checkLabels, checkOptions, checkTensor, describe, Labels, shapeStr } from '../validate';
+import { checkInt, checkLabels, checkOptions, checkTensor, describe, invalidType, Labels, shapeStr } from '../validate';
 
 /** Loss and gradients of a training forward/backward pass (grads keyed like params). */
 export interface LossAndGrads {
@@ -31,6 +32,11 @@ export interface LossOptions {
 export interface PredictOptions {
   /** Samples per forward pass (default 256). */
   batchSize?: number;
+  /**
+   * Test-time augmentation: 'flip' averages the scores of each image and of its left-right mirror
+   * image ((N, C, H, W) input on the cpu); 'none' (default) scores the images as they are.
+   */
+  tta?: 'none' | 'flip';
 }
 
 /** What a model file's config holds: the class and its constructor options. */
@@ -198,7 +204,11 @@ export abstract class Model {
   async predict(X: Tensor, opts?: PredictOptions): Promise<Tensor> {
     const o = checkOptions('opts', opts);
     const batchSize = checkInt('opts.batchSize', o.batchSize ?? 256, 1);
+    const tta = o.tta ?? 'none';
+    if (tta !== 'none' && tta !== 'flip') throw invalidType('opts.tta', "'none' or 'flip'", tta);
     checkTensor('X', X);
+    if (tta === 'flip' && X.ndim !== 4) throw new RangeError(`opts.tta 'flip' needs (N, C, H, W) images, got X of shape ${shapeStr(X.shape)}`);
+    if (tta === 'flip' && X.device !== 'cpu') throw new TypeError("opts.tta 'flip' needs X on the cpu (it mirrors the images there, batch by batch)");
     if (X.dtype !== this.dtype) throw new TypeError(`X must have dtype ${this.dtype} like the model's parameters, got ${X.dtype}`);
     const N = this.checkInput(X);
     const C = this.numClasses;
@@ -210,17 +220,35 @@ export abstract class Model {
     // Calls in flight together each take their own.
     const arena = device === 'cuda' ? new Arena() : (this.idleArenas.pop() ?? new Arena());
     let staged: Tensor | null = null;  // the batch on the model's device
+    let mirror: Tensor | null = null;  // tta 'flip': the batch mirrored (cpu)
+    let mirrorScores: Tensor | null = null;
     try {
       for (let start = 0; start < N; start += batchSize) {
         const end = Math.min(N, start + batchSize);
-        let xb = sliceRows(X, start, end);
-        if (device === 'cuda') xb = staged = await stageOn(device, xb, staged);
-        const scores = await this.lossAsync(xb, null, { arena });
-        if (scores.device === 'cpu') out.data.set(scores.data, start * C);
-        else await new Tensor(out.data.subarray(start * C, end * C), scores.shape).copyFromAsync(scores);
+        const rows = sliceRows(X, start, end);
+        const dst = new Tensor(out.data.subarray(start * C, end * C), [end - start, C]);
+        const score = async (x: Tensor, into: Tensor) => {
+          const xb = device === 'cuda' ? (staged = await stageOn(device, x, staged)) : x;
+          const scores = await this.lossAsync(xb, null, { arena });
+          if (scores.device === 'cpu') into.data.set(scores.data);
+          else await into.copyFromAsync(scores);
+        };
+        await score(rows, dst);
+        if (tta === 'flip') {
+          const [n, Cin, H, W] = rows.shape;
+          if (!mirror || mirror.shape[0] !== n) {
+            mirror = Tensor.zeros(rows.shape, rows.dtype);
+            mirrorScores = Tensor.zeros([n, C], this.dtype);
+          }
+          const none = new Int32Array(n);
+          cropFlip(rows.data, mirror.data, n, Cin, H, W, none, none, new Int32Array(n).fill(1));
+          await score(mirror, mirrorScores!);
+          const d = dst.data, m = mirrorScores!.data;
+          for (let i = 0; i < d.length; i++) d[i] = 0.5 * (d[i] + m[i]);
+        }
       }
     } finally {
-      staged?.dispose();
+      (staged as Tensor | null)?.dispose();  // assigned inside score()
       if (device === 'cuda') arena.dispose();
       else if (this.idleArenas.length < MAX_IDLE_ARENAS) this.idleArenas.push(arena);
     }
