@@ -124,16 +124,19 @@ describe('labels and argmax from JavaScript', () => {
     ['huge', Int32Array.from([0, 2 ** 31 - 1])],
   ])('a label %s is a RangeError (softmax and SVM)', (_l, y) => {
     const bad = y[0] !== 0 ? 0 : 1;
-    expectThrow(() => native.softmaxLoss(2, 3, F64(6), F64(6), y, F64(1)), 'RangeError', new RegExp(`^deepconv native: y\\[${bad}\\] is out of range$`));
+    expectThrow(() => native.softmaxLoss(2, 3, 0, F64(6), F64(6), y, F64(1)), 'RangeError', new RegExp(`^deepconv native: y\\[${bad}\\] is out of range$`));
     expectThrow(() => native.svmLoss(2, 3, F64(6), F64(6), y, F64(1)), 'RangeError', /is out of range/);
   });
 
   test('labels of the wrong length or type, and a wrong loss buffer, are refused', () => {
-    expectThrow(() => native.softmaxLoss(2, 3, F64(6), F64(6), new Int32Array(3), F64(1)), 'RangeError', /^deepconv native: y must hold 2 elements, got 3$/);
-    expectThrow(() => native.softmaxLoss(2, 3, F64(6), F64(6), new Uint8Array(2) as never, F64(1)), 'TypeError', /^deepconv native: y must be an Int32Array, got .+$/);
-    expectThrow(() => native.softmaxLoss(2, 3, F64(6), F64(6), [0, 1] as never, F64(1)), 'TypeError', /y must be an Int32Array/);
+    expectThrow(() => native.softmaxLoss(2, 3, 0, F64(6), F64(6), new Int32Array(3), F64(1)), 'RangeError', /^deepconv native: y must hold 2 elements, got 3$/);
+    expectThrow(() => native.softmaxLoss(2, 3, 0, F64(6), F64(6), new Uint8Array(2) as never, F64(1)), 'TypeError', /^deepconv native: y must be an Int32Array, got .+$/);
+    expectThrow(() => native.softmaxLoss(2, 3, 0, F64(6), F64(6), [0, 1] as never, F64(1)), 'TypeError', /y must be an Int32Array/);
     expectThrow(() => native.svmLoss(2, 3, F64(6), F64(6), new Int32Array(2), F64(2)), 'RangeError', /^deepconv native: loss must hold 1 elements, got 2$/);
-    expectThrow(() => native.softmaxLoss(2, 3, F32(6), F32(6), new Int32Array(2), F32(1) as never), 'TypeError', /^deepconv native: loss must be a Float64Array, got .+$/);
+    expectThrow(() => native.softmaxLoss(2, 3, 0, F32(6), F32(6), new Int32Array(2), F32(1) as never), 'TypeError', /^deepconv native: loss must be a Float64Array, got .+$/);
+    for (const e of [1, -0.5, NaN]) {
+      expectThrow(() => native.softmaxLoss(2, 3, e, F64(6), F64(6), new Int32Array(2), F64(1)), 'RangeError', /^deepconv native: smoothing must be (in \[0, 1\)|finite, got nan)$/);
+    }
   });
 
   test("an argmax inside the plane but outside its own window is ignored, as the CUDA backend's gather does", () => {

@@ -134,7 +134,7 @@ const variants = {
     const loss = new Float64Array(native.hostAlloc(8));
     const x = big([32, 16, 32, 32], 13), w = big([32, 16, 3, 3], 14), b = big([32], 15);
     const ahead = dc.Conv.forwardAsync(x, w, b, { stride: 1, pad: 1 });  // keeps the executor busy
-    const p = native.softmaxLoss(N, C, dx, scores.data, y, loss, true);
+    const p = native.softmaxLoss(N, C, 0, dx, scores.data, y, loss, true);
     y.fill(1 << 30);
     await ahead;
     await p;
