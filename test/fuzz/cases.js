@@ -229,7 +229,8 @@ const LAYER_CASES = [
     const N = pick(rng, [0, 1, 4]), C = pick(rng, [1, 3]);
     const y = pick(rng, [Int32Array.from({ length: N }, () => rng.int(C)), Array.from({ length: N }, () => rng.int(C + 1) - (rng.uniform() < 0.1 ? 1 : 0)), new Uint8Array(N), 'y', [0.5]]);
     const scores = tensor(rng, [N, C]);
-    return rng.uniform() < 0.5 ? dc.softmaxLoss(scores, y) : dc.svmLossAsync(scores, y);
+    const opts = pick(rng, [undefined, { labelSmoothing: 0.1 }, { labelSmoothing: 1 }, { labelSmoothing: NaN }, { labelSmoothing: '0.1' }, null]);
+    return rng.uniform() < 0.5 ? dc.softmaxLoss(scores, y, opts) : dc.svmLossAsync(scores, y);
   },
   (rng) => async () => {
     const s = shape(rng);
