@@ -52,7 +52,15 @@ export interface AdamConfig {
   t?: number;
 }
 
-export type OptimConfig = SgdConfig | SgdMomentumConfig | RmspropConfig | AdamConfig;
+export interface AdamWConfig extends AdamConfig {
+  /**
+   * Decoupled weight decay (Loshchilov & Hutter; PyTorch's AdamW): before the Adam step,
+   * w -= learningRate * weightDecay * w (default: RULE_DEFAULTS.adamw).
+   */
+  weightDecay?: number;
+}
+
+export type OptimConfig = SgdConfig | SgdMomentumConfig | RmspropConfig | AdamConfig | AdamWConfig;
 
 export interface UpdateResult<C> {
   w: Tensor;
@@ -62,7 +70,7 @@ export interface UpdateResult<C> {
 /** A user update rule: like sgd/adam, synchronous or returning a Promise. */
 export type UpdateRuleFn = (w: Tensor, dw: Tensor, config: Record<string, unknown>) => UpdateResult<unknown> | Promise<UpdateResult<unknown>>;
 
-export type UpdateRuleName = 'sgd' | 'sgd_momentum' | 'rmsprop' | 'adam';
+export type UpdateRuleName = 'sgd' | 'sgd_momentum' | 'rmsprop' | 'adam' | 'adamw';
 
 /**
  * The one table of the named rules' hyperparameters and their defaults (the seed's values): the
@@ -73,6 +81,7 @@ export const RULE_DEFAULTS = {
   sgd_momentum: { learningRate: 1e-2, momentum: 0.9 },
   rmsprop: { learningRate: 1e-2, decayRate: 0.99, epsilon: 1e-8 },
   adam: { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+  adamw: { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-2 },
 } as const satisfies Record<UpdateRuleName, Record<string, number>>;
 
 function checkPair(w: Tensor, dw: Tensor): void {
@@ -156,6 +165,32 @@ function prepareAdam(w: Tensor, dw: Tensor, config?: AdamConfig): Prepared<Updat
   };
 }
 
+function prepareAdamW(w: Tensor, dw: Tensor, config?: AdamWConfig): Prepared<UpdateResult<Required<AdamWConfig>>> {
+  checkPair(w, dw);
+  const c = checkConfig(config, ['learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay', 'm', 'v', 't']);
+  const D = RULE_DEFAULTS.adamw;
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? D.learningRate);
+  c.beta1 = unitOpen('config.beta1', c.beta1 ?? D.beta1);
+  c.beta2 = unitOpen('config.beta2', c.beta2 ?? D.beta2);
+  c.epsilon = positive('config.epsilon', c.epsilon ?? D.epsilon);
+  c.weightDecay = checkNumber('config.weightDecay', c.weightDecay ?? D.weightDecay, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+  c.m = state('m', c.m, w);
+  c.v = state('v', c.v, w);
+  c.t = checkInt('config.t', c.t ?? 0, 0) + 1;
+  const { learningRate: lr, beta1, beta2, epsilon, weightDecay: wd, m, v, t } = c;
+  return {
+    result: { w, config: c as Required<AdamWConfig> },
+    call: (async) => {
+      // w -= lr wd w: the sgd kernel with w as its own gradient (elementwise, so in place is exact),
+      // queued before the Adam step.
+      const decay = wd > 0 ? native.sgdUpdate(w.size, lr * wd, w.buffer, w.buffer, async) : undefined;
+      const step = native.adamUpdate(w.size, lr, beta1, beta2, epsilon, t, w.buffer, m.buffer, v.buffer, dw.buffer, async);
+      return async ? Promise.all([decay, step]).then(() => undefined) : undefined;
+    },
+    writes: { w, 'config.m': m, 'config.v': v },
+  };
+}
+
 /** w -= learningRate * dw. */
 export function sgd(w: Tensor, dw: Tensor, config?: SgdConfig): UpdateResult<Required<SgdConfig>> {
   return runSync(prepareSgd(w, dw, config));
@@ -177,6 +212,15 @@ export function rmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): UpdateRe
  */
 export function adam(w: Tensor, dw: Tensor, config?: AdamConfig): UpdateResult<Required<AdamConfig>> {
   return runSync(prepareAdam(w, dw, config));
+}
+
+/** AdamW: w -= learningRate * weightDecay * w, then adam's step. */
+export function adamw(w: Tensor, dw: Tensor, config?: AdamWConfig): UpdateResult<Required<AdamWConfig>> {
+  return runSync(prepareAdamW(w, dw, config));
+}
+
+export function adamwAsync(w: Tensor, dw: Tensor, config?: AdamWConfig): Promise<UpdateResult<Required<AdamWConfig>>> {
+  return runAsync(prepareAdamW(w, dw, config));
 }
 
 export function sgdAsync(w: Tensor, dw: Tensor, config?: SgdConfig): Promise<UpdateResult<Required<SgdConfig>>> {
@@ -201,6 +245,7 @@ export const prepareUpdate: Record<UpdateRuleName, (w: Tensor, dw: Tensor, confi
   sgd_momentum: prepareSgdMomentum as never,
   rmsprop: prepareRmsprop as never,
   adam: prepareAdam as never,
+  adamw: prepareAdamW as never,
 };
 
 /** The scalar hyperparameters each named rule reads (its config may also hold its state tensors). */
@@ -209,10 +254,11 @@ export const OPTIM_HYPERPARAMETERS: Readonly<Record<UpdateRuleName, readonly str
   sgd_momentum: Object.keys(RULE_DEFAULTS.sgd_momentum),
   rmsprop: Object.keys(RULE_DEFAULTS.rmsprop),
   adam: Object.keys(RULE_DEFAULTS.adam),
+  adamw: Object.keys(RULE_DEFAULTS.adamw),
 };
 
 /** The names the Solver's updateRule accepts ('sgdMomentum' is read as 'sgd_momentum'). */
-export const UPDATE_RULES: readonly UpdateRuleName[] = ['sgd', 'sgd_momentum', 'rmsprop', 'adam'];
+export const UPDATE_RULES: readonly UpdateRuleName[] = ['sgd', 'sgd_momentum', 'rmsprop', 'adam', 'adamw'];
 
 /** An update rule's name as given (snake or camel case), or a TypeError naming the choices. */
 export function updateRuleName(name: string, what = 'updateRule'): UpdateRuleName {

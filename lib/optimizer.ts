@@ -65,6 +65,8 @@ export class Optimizer {
     for (const k of Object.keys(params)) {
       const config = this.configs[k] ?? (this.configs[k] = this.freshConfig());
       if (this.rate !== undefined) config.learningRate = this.rate;
+      // AdamW decays weights (2+ dimensions), not biases or batchnorm's gamma and beta.
+      if (this.rule === 'adamw' && params[k].ndim < 2) config.weightDecay = 0;
       const dw = grads[k];
       if (typeof this.rule === 'string') {
         updates.push(runAsync(prepareUpdate[this.rule](params[k], dw, config)));

@@ -11,7 +11,7 @@ import { randomCropFlip } from './data/augment';
 import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { Arena } from './engine/arena';
 import { Model, sliceRows } from './models/model';
-import { UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
+import { UPDATE_RULES, UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
 import { checkLabelSmoothing } from './layers/loss';
 import { Optimizer } from './optimizer';
 import { Schedule, SCHEDULES, ScheduleName } from './schedule';
@@ -89,7 +89,7 @@ export interface EarlyStoppingOptions {
 
 export interface SolverOptions {
   /**
-   * 'sgd' (default), 'sgd_momentum', 'rmsprop', 'adam', or a function like those of optim.ts:
+   * 'sgd' (default), 'sgd_momentum', 'rmsprop', 'adam', 'adamw', or a function like those of optim.ts:
    * (w, dw, config) => { w, config } or a Promise of it; the returned w becomes the parameter.
    * dw is recycled by the next step: copy it if the function keeps it.
    */
@@ -357,7 +357,7 @@ export class Solver {
     const rule = o.updateRule ?? 'sgd';
     if (typeof rule === 'function') this.updateRule = rule as UpdateRuleFn;
     else if (typeof rule === 'string') this.updateRule = updateRuleName(rule, 'options.updateRule');
-    else throw invalidType('options.updateRule', "'sgd', 'sgd_momentum', 'rmsprop', 'adam' or a function", rule);
+    else throw invalidType('options.updateRule', `${UPDATE_RULES.map((r) => `'${r}'`).join(', ')} or a function`, rule);
     const oc = o.optimConfig ?? {};
     if (oc === null || typeof oc !== 'object' || Array.isArray(oc)) throw invalidType('options.optimConfig', 'an object of update-rule hyperparameters', oc);
     this.optimConfig = { ...(oc as Record<string, unknown>) };

@@ -1,7 +1,7 @@
 // The Optimizer (lib/optimizer.ts): updates against hand-computed values, the one learning rate,
 // defaults from RULE_DEFAULTS, custom rules.
 import { Optimizer } from '../lib/optimizer';
-import { RULE_DEFAULTS, sgd } from '../lib/optim';
+import { adamw, adamwAsync, RULE_DEFAULTS, sgd } from '../lib/optim';
 import { Tensor } from '../lib/tensor';
 
 const t64 = (v: number[]) => Tensor.from(v, { dtype: 'float64' });
@@ -32,6 +32,26 @@ describe('Optimizer', () => {
     expect(values(params.w)[0]).toBeCloseTo(1 - (0.01 * 4) / (4 + eps), 14);
     expect(values(params.w)[1]).toBeCloseTo(1 + (0.01 * 0.5) / (0.5 + eps), 14);
     expect(o.configs.w.t).toBe(1);
+  });
+
+  test('adamw: w - lr wd w, then the Adam step; the Optimizer decays weights, not biases', async () => {
+    const eps = RULE_DEFAULTS.adamw.epsilon;
+    const o = new Optimizer('adamw', { learningRate: 0.01, weightDecay: 0.1 });
+    const params = { W: Tensor.from([[1, 2]], { dtype: 'float64' }), b: t64([1]) };
+    await o.step(params, { W: Tensor.from([[4, -1]], { dtype: 'float64' }), b: t64([4]) });
+    expect(values(params.W)[0]).toBeCloseTo(1 - 0.01 * 0.1 * 1 - (0.01 * 4) / (4 + eps), 14);
+    expect(values(params.W)[1]).toBeCloseTo(2 - 0.01 * 0.1 * 2 + (0.01 * 1) / (1 + eps), 14);
+    expect(values(params.b)[0]).toBeCloseTo(1 - (0.01 * 4) / (4 + eps), 14);  // a bias: no decay
+    // the functional rule decays whatever it is given; sync and async agree
+    const a = t64([1]);
+    const b = t64([1]);
+    adamw(a, t64([4]), { learningRate: 0.01, weightDecay: 0.1 });
+    await adamwAsync(b, t64([4]), { learningRate: 0.01, weightDecay: 0.1 });
+    expect(values(a)[0]).toBeCloseTo(1 - 0.001 - (0.01 * 4) / (4 + eps), 14);
+    expect(values(b)).toEqual(values(a));
+    expect(() => adamw(t64([1]), t64([1]), { weightDecay: 1 })).toThrow(/config.weightDecay must be a number in \[0, 1\)/);
+    expect(new Optimizer('adamw').given).toEqual({});
+    expect(() => new Optimizer('adam', { weightDecay: 0.1 }, 'options.optimConfig')).toThrow(/options.optimConfig.weightDecay is not a hyperparameter of 'adam'/);
   });
 
   test('the learning rate has one owner: set once, every parameter steps with it', async () => {

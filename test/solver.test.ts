@@ -48,7 +48,7 @@ describe('options', () => {
   });
 
   test('bad values name the option', () => {
-    expect(() => solver(deepNet(), { updateRule: 'adagrad' as never })).toThrow(/options.updateRule must be one of 'sgd', 'sgd_momentum', 'rmsprop', 'adam' or a function/);
+    expect(() => solver(deepNet(), { updateRule: 'adagrad' as never })).toThrow(/options.updateRule must be one of 'sgd', 'sgd_momentum', 'rmsprop', 'adam', 'adamw' or a function/);
     expect(() => solver(deepNet(), { batchSize: 0 })).toThrow(/options.batchSize/);
     expect(() => solver(deepNet(), { lrDecay: -1 })).toThrow(/options.lrDecay/);
     expect(() => solver(deepNet(), { optimConfig: { lr: 1e-3 } })).toThrow(/options.optimConfig.lr is not a hyperparameter of 'adam'/);
@@ -269,6 +269,17 @@ describe('callbacks, early stopping, maxSteps', () => {
     expect(lrs[9]).toBeCloseTo(1e-2 / 8, 12);  // (10 - 9) / (10 - 2)
     expect(s.valAccHistory.length).toBe(4);  // after step 1, epochs 1 and 2, and at step 10
     expect(() => s.train({ maxSteps: 0 })).rejects.toThrow(/opts.maxSteps/);
+  });
+
+  test("updateRule 'adamw' trains and shrinks the weights more than 'adam'", async () => {
+    const norm = (s: Solver) => Object.values(s.model.params).filter((t) => t.ndim >= 2).reduce((acc, t) => acc + Array.from(t.data).reduce((x, v) => x + v * v, 0), 0);
+    const a = solver(deepNet(), { numEpochs: 2 });
+    const w = solver(deepNet(), { numEpochs: 2, updateRule: 'adamw', optimConfig: { learningRate: 1e-2, weightDecay: 0.5 } });
+    await a.train({ returnBestParams: false });
+    await w.train({ returnBestParams: false });
+    expect(w.lossHistory.every(Number.isFinite)).toBe(true);
+    expect(norm(w)).toBeLessThan(norm(a));
+    expect(() => solver(deepNet(), { optimConfig: { weightDecay: 0.1 } })).toThrow(/options.optimConfig.weightDecay is not a hyperparameter of 'adam'/);
   });
 
   test('labelSmoothing smooths the training loss (not the evaluation); bad values are refused', async () => {

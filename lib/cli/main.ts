@@ -15,6 +15,7 @@ import { DataInfo, resolveData } from './find-data';
 import { predictImages, predictIndices } from './predict';
 import { RECIPE_LEARNING_RATE, runTraining, TrainArgs } from './train';
 import { SCHEDULES } from '../schedule';
+import { RULE_DEFAULTS, UPDATE_RULES } from '../optim';
 
 const DATASETS: DatasetName[] = ['cifar10', 'fashion-mnist', 'mnist'];
 
@@ -71,7 +72,8 @@ export function program(): Command {
     .option('--weight-scale <v>', "'kaiming' or a number (the init's standard deviation)", 'kaiming')
     .option('--reg <v>', 'L2 regularization strength', numArg('--reg', (n) => n >= 0, 'a number >= 0'), 0)
     .option('--dropout <p>', 'fc: drop probability', numArg('--dropout', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
-    .addOption(new Option('--optimizer <rule>', 'update rule').choices(['adam', 'sgd', 'sgd_momentum', 'rmsprop']).default('adam'))
+    .addOption(new Option('--optimizer <rule>', 'update rule').choices([...UPDATE_RULES]).default('adam'))
+    .option('--weight-decay <v>', `adamw: decoupled weight decay of the weights (default ${RULE_DEFAULTS.adamw.weightDecay})`, numArg('--weight-decay', (n) => n >= 0 && n < 1, 'in [0, 1)'))
     .option('--lr <v>', `learning rate (default ${RECIPE_LEARNING_RATE.cifar10} for CIFAR-10, ${RECIPE_LEARNING_RATE.other} otherwise)`, numArg('--lr', (n) => n > 0, 'a positive number'))
     .addOption(
       new Option('--lr-schedule <s>', "'linear-warmup' (warm-up, then linear decay to 0 at the end of the budget), 'cosine' (the warm-up, then a half cosine), 'one-cycle' (rate/25 up to the rate, then down) or 'step' (--lr-decay per epoch)")

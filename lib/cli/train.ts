@@ -7,6 +7,7 @@ import { DatasetName, loadDataset } from '../data';
 import { saveModel } from '../io/model-file';
 import { DeepConvNet, FullyConnectedNet, Model, ThreeLayerConvNet } from '../models';
 import { ScheduleName } from '../schedule';
+import { UpdateRuleName } from '../optim';
 import { EvalInfo, ProgressInfo, Solver } from '../solver';
 import { Device } from '../tensor';
 import { DataInfo, resolveData } from './find-data';
@@ -23,7 +24,8 @@ export interface TrainArgs {
   weightScale: string;
   reg: number;
   dropout: number;
-  optimizer: 'adam' | 'sgd' | 'sgd_momentum' | 'rmsprop';
+  optimizer: UpdateRuleName;
+  weightDecay?: number;
   lr?: number;
   lrSchedule: ScheduleName;
   labelSmoothing: number;
@@ -125,7 +127,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const info: DataInfo = { dataset: where.dataset, mean: ds.mean, std: ds.std, classes: ds.classes, shape: ds.shape };
   const recipe = {
     model: model.config,
-    optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay, labelSmoothing: a.labelSmoothing, tta: a.tta,
+    optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay, weightDecay: a.weightDecay, labelSmoothing: a.labelSmoothing, tta: a.tta,
     batchSize: a.batchSize, numEpochs, timeLimit, augment, seed: a.seed, val: a.val,
   };
   metric({ type: 'config', dataset: where.dataset, data: where.path, ...recipe });
@@ -169,7 +171,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
 
   solver = new Solver(model, { xTrain: ds.xTrain, yTrain: ds.yTrain, xVal: ds.xVal, yVal: ds.yVal }, {
     updateRule: a.optimizer,
-    optimConfig: { learningRate: lr },
+    optimConfig: a.weightDecay === undefined ? { learningRate: lr } : { learningRate: lr, weightDecay: a.weightDecay },
     lrDecay: a.lrDecay,
     lrSchedule: a.lrSchedule,
     labelSmoothing: a.labelSmoothing,

@@ -235,8 +235,8 @@ const LAYER_CASES = [
   (rng) => async () => {
     const s = shape(rng);
     const w = rng.uniform() < 0.2 ? foreignTensor(rng, s) : tensor(rng, s);
-    const rule = pick(rng, ['sgd', 'sgdMomentum', 'rmsprop', 'adam']);
-    const cfg = pick(rng, [undefined, {}, { learningRate: pick(rng, [1e-3, -1, NaN, '1']) }, null]);
+    const rule = pick(rng, ['sgd', 'sgdMomentum', 'rmsprop', 'adam', 'adamw']);
+    const cfg = pick(rng, [undefined, {}, { learningRate: pick(rng, [1e-3, -1, NaN, '1']) }, { weightDecay: pick(rng, [0.01, 1, -1]) }, null]);
     return rng.uniform() < 0.5 ? dc[rule](w, tensor(rng, s, w?.dtype), cfg) : dc[`${rule}Async`](w, tensor(rng, s, w?.dtype), cfg);
   },
 ];
