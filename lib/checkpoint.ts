@@ -4,7 +4,7 @@
 // the best parameters so far (best/...) and the loss history. Written atomically.
 import { FileFormatError } from './io/errors';
 import { loadModelFile, saveModel } from './io/model-file';
-import { Model } from './models/model';
+import { Model, refuseNonFinite } from './models/model';
 import { Tensor } from './tensor';
 
 const CHECKPOINT_VERSION = 1;
@@ -106,6 +106,9 @@ export function readCheckpoint(path: string, model: Model, updateRule: string, f
     throw fail(`model options ${JSON.stringify(cfg.options)} differ from this Solver's model ${JSON.stringify(mine.options)}`);
   }
   if (state.updateRule !== updateRule) throw fail(`was written with updateRule '${state.updateRule}', this Solver uses '${updateRule}'`);
+  // Parameters, batchnorm statistics, optimizer moments and best parameters: a NaN in any of them
+  // would train on silently (or poison the first step), so the file is refused before anything is loaded.
+  refuseNonFinite(path, { ...file.params, ...Object.fromEntries(Object.entries(file.extra).map(([k, t]) => [`extra/${k}`, t])) });
   model.assign(file.params, file.extra, path);
   const optimConfigs: Record<string, Record<string, unknown>> = {};
   for (const k of Object.keys(model.params)) {

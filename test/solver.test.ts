@@ -308,6 +308,25 @@ describe('callbacks, early stopping, maxSteps', () => {
 describe('checkpoints and resume', () => {
   const opts = (name: string, numEpochs: number): SolverOptions => ({ checkpointName: path.join(tmp, name), numEpochs });
 
+  test('a checkpoint holding NaN or Infinity (a parameter, an optimizer moment, a best parameter) is refused, naming the tensor', async () => {
+    const corrupt: Array<[string, (s: Solver) => void, RegExp]> = [
+      ['param', (s) => { s.model.params.W0.data[1] = NaN; }, /tensor "W0" holds 1 non-finite values/],
+      ['moment', (s) => { (s.optimConfigs.W0.v as Tensor).data[0] = Infinity; }, /tensor "extra\/optim\/W0\/v" holds 1 non-finite values/],
+      ['best', (s) => { s.bestParams.W0.data[0] = -Infinity; }, /tensor "extra\/best\/W0" holds 1 non-finite values/],
+    ];
+    for (const [name, mutate, message] of corrupt) {
+      const s = solver(deepNet(), { numEpochs: 1 });
+      await s.train();
+      mutate(s);
+      const file = path.join(tmp, `nonfinite-${name}.safetensors`);
+      s.saveCheckpoint(file);
+      const model = deepNet();
+      const before = Array.from(model.params.W0.data);
+      expect(() => solver(model, { resume: file })).toThrow(message);
+      expect(Array.from(model.params.W0.data)).toEqual(before);  // nothing was loaded
+    }
+  });
+
   test('a checkpoint per epoch; resuming continues exactly where the uninterrupted run would be', async () => {
     const whole = solver(deepNet(true), opts('whole', 4));
     await whole.train();

@@ -331,6 +331,14 @@ function countNonFinite(t: Tensor): number {
   return bad;
 }
 
+/** A FileFormatError naming the first of `tensors` (read from `path`) that holds NaN or Infinity. */
+export function refuseNonFinite(path: string, tensors: Record<string, Tensor>): void {
+  for (const [k, t] of Object.entries(tensors)) {
+    const bad = countNonFinite(t);
+    if (bad > 0) throw new FileFormatError(path, `tensor ${JSON.stringify(k)} holds ${bad} non-finite values (NaN or Infinity) of ${t.size}: the model diverged or the file is corrupt`);
+  }
+}
+
 /** Rebuilds the network a file written by model.save() (or a Solver checkpoint) holds, of the right class. */
 export function loadModel(path: string, opts?: LoadOptions): Model {
   const o = checkOptions('opts', opts);
@@ -347,10 +355,7 @@ export function modelFromFile(file: ModelFile, path: string, device: Device): Mo
   const factory = registry.get(cfg.class);
   if (!factory) throw new FileFormatError(path, `config.class ${JSON.stringify(cfg.class)} is not a known network (${[...registry.keys()].join(', ')})`);
   const tensors = { ...file.params, ...Object.fromEntries(Object.entries(file.extra).map(([k, t]) => [`extra/${k}`, t])) };
-  for (const [k, t] of Object.entries(tensors)) {
-    const bad = countNonFinite(t);
-    if (bad > 0) throw new FileFormatError(path, `tensor ${JSON.stringify(k)} holds ${bad} non-finite values (NaN or Infinity) of ${t.size}: the model diverged or the file is corrupt`);
-  }
+  refuseNonFinite(path, tensors);
   // The network a config describes can hold no more than the file's tensors fill (twice that, for
   // the initializer's scratch): a config asking for more is refused before it is allocated.
   const held = Object.values(tensors).reduce((n, t) => n + t.size, 0);
