@@ -12,8 +12,8 @@ const OPTIM_PREFIX = 'optim/';
 const BEST_PREFIX = 'best/';
 const LOSS_HISTORY = 'solver/lossHistory';
 
-/** A training run's state beyond the model's own tensors. */
-export interface TrainingState {
+/** The run's plain values: stored in the file's `solver` metadata entry as they are. */
+interface RunRecord {
   /** The rule's name, or 'custom' for a function. */
   updateRule: string;
   epoch: number;
@@ -23,36 +23,32 @@ export interface TrainingState {
   trainAccHistory: number[];
   valAccHistory: number[];
   bestValAcc: number;
-  optimConfigs: Record<string, Record<string, unknown>>;
-  bestParams: Record<string, Tensor>;
-  bestState: Record<string, Tensor>;
-  lossHistory: number[];
   /** The schedule's base rate (kept for the record; a resumed Solver uses its own options). */
   baseLearningRate: number | null;
 }
 
-/** The JSON in the file's `solver` metadata entry. */
-interface StoredState {
+/** A training run's state beyond the model's own tensors. */
+export interface TrainingState extends RunRecord {
+  optimConfigs: Record<string, Record<string, unknown>>;
+  bestParams: Record<string, Tensor>;
+  bestState: Record<string, Tensor>;
+  lossHistory: number[];
+}
+
+/** The JSON in the file's `solver` metadata entry: the run record, and what locates the tensors. */
+interface StoredState extends RunRecord {
   version: number;
   className: string;
-  updateRule: string;
-  epoch: number;
-  iteration: number;
-  seed: number;
-  elapsed: number;
-  trainAccHistory: number[];
-  valAccHistory: number[];
-  bestValAcc: number;
   hasBest: boolean;
   optimScalars: Record<string, Record<string, unknown>>;
-  baseLearningRate: number | null;
 }
 
 /** Writes `model` and `s` to `path` (atomically). */
 export function writeCheckpoint(path: string, model: Model, s: TrainingState): void {
+  const { optimConfigs, bestParams, bestState, lossHistory, ...record } = s;
   const extra: Record<string, Tensor> = { ...model.stateTensors() };
   const optimScalars: Record<string, Record<string, unknown>> = {};
-  for (const [k, c] of Object.entries(s.optimConfigs)) {
+  for (const [k, c] of Object.entries(optimConfigs)) {
     const scalars: Record<string, unknown> = {};
     for (const [f, v] of Object.entries(c)) {
       if (v instanceof Tensor) extra[`${OPTIM_PREFIX}${k}/${f}`] = v;
@@ -60,24 +56,10 @@ export function writeCheckpoint(path: string, model: Model, s: TrainingState): v
     }
     optimScalars[k] = scalars;
   }
-  for (const [k, v] of Object.entries(s.bestParams)) extra[`${BEST_PREFIX}${k}`] = v;
-  for (const [k, v] of Object.entries(s.bestState)) extra[`${BEST_PREFIX}state/${k}`] = v;
-  extra[LOSS_HISTORY] = Tensor.from(Float64Array.from(s.lossHistory));
-  const stored: StoredState = {
-    version: CHECKPOINT_VERSION,
-    className: model.className,
-    updateRule: s.updateRule,
-    epoch: s.epoch,
-    iteration: s.iteration,
-    seed: s.seed,
-    elapsed: s.elapsed,
-    trainAccHistory: s.trainAccHistory,
-    valAccHistory: s.valAccHistory,
-    bestValAcc: s.bestValAcc,
-    hasBest: Object.keys(s.bestParams).length > 0,
-    optimScalars,
-    baseLearningRate: s.baseLearningRate,
-  };
+  for (const [k, v] of Object.entries(bestParams)) extra[`${BEST_PREFIX}${k}`] = v;
+  for (const [k, v] of Object.entries(bestState)) extra[`${BEST_PREFIX}state/${k}`] = v;
+  extra[LOSS_HISTORY] = Tensor.from(Float64Array.from(lossHistory));
+  const stored: StoredState = { version: CHECKPOINT_VERSION, className: model.className, ...record, hasBest: Object.keys(bestParams).length > 0, optimScalars };
   saveModel(path, { config: model.config, params: model.params, extra, metadata: { solver: JSON.stringify(stored) } });
 }
 
