@@ -79,16 +79,6 @@ export function packageRoot(): string {
   }
 }
 
-/** The platform-arch folders under prebuilds/ that hold a binary. */
-export function shippedPrebuilds(root: string): string[] {
-  const dir = path.join(root, 'prebuilds');
-  try {
-    return fs.readdirSync(dir).filter((d) => fs.readdirSync(path.join(dir, d)).some((f) => f.endsWith('.node')));
-  } catch {
-    return [];
-  }
-}
-
 function load(): { binding: NativeBinding; file: string } {
   const root = packageRoot();
   // DEEPCONV_ADDON points at another build of the addon (the sanitizer build, for instance).
@@ -99,7 +89,7 @@ function load(): { binding: NativeBinding; file: string } {
     return { binding: require(file) as NativeBinding, file };
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new Error(loadErrorMessage(explicit ? `DEEPCONV_ADDON=${explicit}` : root, why, loadContext(shippedPrebuilds(root))));
+    throw new Error(loadErrorMessage(explicit ? `DEEPCONV_ADDON=${explicit}` : root, why, loadContext(root)));
   }
 }
 

@@ -1,7 +1,9 @@
 // Why the native addon did not load, in words a user can act on: what is missing (a library, a
 // glibc version, a build for this platform or CPU) and the command that fixes it. Used by the
-// loader (lib/binding.ts) and by npm's install step (scripts/install.js); pure, so it is tested
-// on the messages the dynamic loader and node-gyp-build really give.
+// loader (lib/binding.ts) and by npm's install step (scripts/install.js); explainLoadError is
+// pure, so it is tested on the messages the dynamic loader and node-gyp-build really give.
+import * as fs from 'fs';
+import * as path from 'path';
 
 /** The command that builds the addon from source, and what that needs. */
 export const BUILD_FROM_SOURCE =
@@ -33,8 +35,19 @@ export interface LoadContext {
   shipped?: string[];
 }
 
-/** This process's platform, architecture and glibc version. */
-export function loadContext(shipped: string[] = []): LoadContext {
+/** The platform-arch folders under `root`/prebuilds/ that hold a binary. */
+export function shippedPrebuilds(root: string): string[] {
+  const dir = path.join(root, 'prebuilds');
+  try {
+    return fs.readdirSync(dir).filter((d) => fs.readdirSync(path.join(dir, d)).some((f) => f.endsWith('.node')));
+  } catch {
+    return [];
+  }
+}
+
+/** This process's platform, architecture and glibc version, and the prebuilds the package at `root` ships. */
+export function loadContext(root: string): LoadContext {
+  const shipped = shippedPrebuilds(root);
   let glibc: string | null = null;
   try {
     const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
@@ -74,8 +87,9 @@ export function explainLoadError(message: string, ctx: LoadContext): LoadFailure
     const fix = LIBRARY_FIX.find(([re]) => re.test(lib))?.[1];
     return { problem: `a shared library the addon needs is missing: ${lib}`, fixes: [fix ? `install ${fix}` : `install the package that provides ${lib}`, BUILD_FROM_SOURCE] };
   }
-  if (/Library not loaded: .*?(lib\w+\.dylib)/.test(message)) {
-    const lib = /Library not loaded: .*?(lib\w+\.dylib)/.exec(message)![1];
+  const dylib = /Library not loaded: .*?(lib\w+\.dylib)/.exec(message);
+  if (dylib) {
+    const lib = dylib[1];
     const fix = LIBRARY_FIX.find(([re]) => re.test(lib))?.[1];
     return { problem: `a shared library the addon needs is missing: ${lib}`, fixes: [fix ? `install ${fix}` : `install the package that provides ${lib}`] };
   }
@@ -85,9 +99,10 @@ export function explainLoadError(message: string, ctx: LoadContext): LoadFailure
       fixes: ['reinstall so that the matching prebuilt binary is chosen: `npm rebuild deepconv`', BUILD_FROM_SOURCE],
     };
   }
-  if (/undefined symbol: (\S+)/.test(message)) {
+  const symbol = /undefined symbol: (\S+)/.exec(message);
+  if (symbol) {
     return {
-      problem: `the addon refers to a symbol this Node or system lacks (${/undefined symbol: (\S+)/.exec(message)![1]}): it was built elsewhere or against other libraries`,
+      problem: `the addon refers to a symbol this Node or system lacks (${symbol[1]}): it was built elsewhere or against other libraries`,
       fixes: [BUILD_FROM_SOURCE],
     };
   }

@@ -19,23 +19,14 @@ const yes = (v) => /^(1|true|on|yes)$/i.test(v || '');
 const wantCuda = yes(process.env.DEEPCONV_CUDA);
 const fromSource = yes(process.env.npm_config_build_from_source) || yes(process.env.DEEPCONV_BUILD_FROM_SOURCE);
 
-// The loader's diagnosis (lib/load-error.ts), where the compiled TypeScript is present (the
-// published package; a git checkout compiles it after this step).
-function explain(where, message) {
+// The loader's diagnosis (lib/load-error.ts), where the compiled TypeScript is present: the
+// published package. A git checkout compiles it after this step, and has no prebuilds before it
+// (`npm run prebuild` needs the compiled TypeScript), so there null stands for "none".
+function loadErrors() {
   try {
-    const le = require(path.join(root, 'dist', 'lib', 'load-error.js'));
-    return le.loadErrorMessage(where, message, le.loadContext(listPrebuilds(root)));
+    return require(path.join(root, 'dist', 'lib', 'load-error.js'));
   } catch {
-    return `deepconv: could not load the native addon (${where}):\n  ${message.trim()}`;
-  }
-}
-
-function listPrebuilds(r) {
-  const dir = path.join(r, 'prebuilds');
-  try {
-    return fs.readdirSync(dir).filter((d) => fs.readdirSync(path.join(dir, d)).some((f) => f.endsWith('.node')));
-  } catch {
-    return [];
+    return null;
   }
 }
 
@@ -99,8 +90,9 @@ function main() {
       console.log(`deepconv: using ${path.relative(root, pre.file)}`);
       return 0;
     }
-    why = listPrebuilds(root).length
-      ? explain(`${process.platform}-${process.arch} prebuilt binary`, pre.why)
+    const le = loadErrors();
+    why = le && le.shippedPrebuilds(root).length
+      ? le.loadErrorMessage(`${process.platform}-${process.arch} prebuilt binary`, pre.why, le.loadContext(root))
       : 'deepconv: this checkout has no prebuilt binaries (`npm run prebuild` makes them)';
   }
   const missing = missingTools();
