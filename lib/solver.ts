@@ -10,7 +10,7 @@
 import { randomCropFlip } from './data/augment';
 import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { Arena } from './engine/arena';
-import { Model, sliceRows } from './models/model';
+import { checkTta, checkTtaInput, Model, sliceRows, Tta } from './models/model';
 import { UPDATE_RULES, UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
 import { checkLabelSmoothing } from './layers/loss';
 import { Optimizer } from './optimizer';
@@ -195,7 +195,7 @@ export interface AccuracyOptions {
   /** Samples per forward pass (default 100). */
   batchSize?: number;
   /** Test-time augmentation, as model.predict's: 'flip' averages each image's and its mirror's scores (default 'none'). */
-  tta?: 'none' | 'flip';
+  tta?: Tta;
 }
 
 const OPTION_KEYS = [
@@ -536,16 +536,15 @@ export class Solver {
     const o = checkOptions('opts', opts);
     const numSamples = o.numSamples === undefined || o.numSamples === null ? null : checkInt('opts.numSamples', o.numSamples, 1);
     const batchSize = checkInt('opts.batchSize', o.batchSize ?? 100, 1);
-    const tta = o.tta ?? 'none';
-    if (tta !== 'none' && tta !== 'flip') throw invalidType('opts.tta', "'none' or 'flip'", tta);
+    const tta = checkTta(o.tta);
     checkTensor('X', X);
     if (X.ndim < 2) throw new RangeError(`X must have shape (N, ...), got ${shapeStr(X.shape)}`);
-    if (tta === 'flip' && X.ndim !== 4) throw new RangeError(`opts.tta 'flip' needs (N, C, H, W) images, got X of shape ${shapeStr(X.shape)}`);
+    checkTtaInput(tta, X);
     const labels = labelsOf('y', y, X.shape[0], this.model.numClasses);
     return this.accuracy(X, labels, numSamples, batchSize, this.rng, tta);
   }
 
-  private async accuracy(X: Tensor, y: Int32Array, numSamples: number | null, batchSize: number, rng: Rng, tta: 'none' | 'flip' = 'none'): Promise<number> {
+  private async accuracy(X: Tensor, y: Int32Array, numSamples: number | null, batchSize: number, rng: Rng, tta: Tta = 'none'): Promise<number> {
     const N = X.shape[0];
     if (N === 0) return 0;
     let idx: Int32Array | null = null;

@@ -9,7 +9,7 @@ import { DatasetName, loadDataset } from '../data';
 import { FileFormatError } from '../io/errors';
 import { loadModelFile } from '../io/model-file';
 import { Model } from '../models';
-import { modelFromFile } from '../models/model';
+import { modelFromFile, Tta, TTAS } from '../models/model';
 import { Device, requireCuda, Tensor } from '../tensor';
 import { DataInfo, resolveData } from './find-data';
 import { predictImages, predictIndices } from './predict';
@@ -80,7 +80,7 @@ export function program(): Command {
         .choices([...SCHEDULES])
         .default('linear-warmup'),
     )
-    .addOption(new Option('--tta <kind>', "test-time augmentation of the final test accuracy: 'flip' averages each image's and its mirror's scores").choices(['none', 'flip']).default('none'))
+    .addOption(new Option('--tta <kind>', "test-time augmentation of the final test accuracy: 'flip' averages each image's and its mirror's scores").choices([...TTAS]).default(TTAS[0]))
     .option('--label-smoothing <e>', 'label smoothing of the training loss, in [0, 1)', numArg('--label-smoothing', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
     .option('--warmup <fraction>', 'warm-up fraction of the budget', numArg('--warmup', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0.03)
     .option('--lr-decay <v>', 'step schedule: learning-rate factor per epoch', numArg('--lr-decay', (n) => n > 0, 'a positive number'), 1)
@@ -108,10 +108,10 @@ export function program(): Command {
     .addOption(new Option('--dataset <name>', 'data set (default: the one the model was trained on)').choices(DATASETS))
     .option('--data <path>', 'data location (default: found as train does)')
     .option('--batch-size <n>', 'images per forward pass', intArg('--batch-size', 1), 500)
-    .addOption(new Option('--tta <kind>', "test-time augmentation: 'flip' averages each image's and its mirror image's scores").choices(['none', 'flip']).default('none'))
+    .addOption(new Option('--tta <kind>', "test-time augmentation: 'flip' averages each image's and its mirror image's scores").choices([...TTAS]).default(TTAS[0]))
     .option('--threads <n>', 'CPU threads', intArg('--threads', 1))
     .addOption(deviceOption())
-    .action(async (opts: { model: string; dataset?: DatasetName; data?: string; batchSize: number; tta: 'none' | 'flip'; threads?: number; device: Device }) => {
+    .action(async (opts: { model: string; dataset?: DatasetName; data?: string; batchSize: number; tta: Tta; threads?: number; device: Device }) => {
       threadsHook(opts);
       const { model, info } = readModel(opts.model, opts.device);
       const where = resolveData(opts.dataset ?? info.dataset, opts.data);

@@ -6,6 +6,7 @@ import * as path from 'path';
 import { DatasetName, loadDataset } from '../data';
 import { saveModel } from '../io/model-file';
 import { DeepConvNet, FullyConnectedNet, Model, ThreeLayerConvNet } from '../models';
+import { Tta } from '../models/model';
 import { ScheduleName } from '../schedule';
 import { UpdateRuleName } from '../optim';
 import { EvalInfo, ProgressInfo, Solver } from '../solver';
@@ -29,7 +30,7 @@ export interface TrainArgs {
   lr?: number;
   lrSchedule: ScheduleName;
   labelSmoothing: number;
-  tta: 'none' | 'flip';
+  tta: Tta;
   warmup: number;
   lrDecay: number;
   batchSize: number;

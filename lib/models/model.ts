@@ -36,7 +36,23 @@ export interface PredictOptions {
    * Test-time augmentation: 'flip' averages the scores of each image and of its left-right mirror
    * image ((N, C, H, W) input on the cpu); 'none' (default) scores the images as they are.
    */
-  tta?: 'none' | 'flip';
+  tta?: Tta;
+}
+
+/** The test-time augmentations predict and checkAccuracy offer (the first is the default). */
+export const TTAS = ['none', 'flip'] as const;
+export type Tta = (typeof TTAS)[number];
+
+/** opts.tta, checked: one of TTAS. */
+export function checkTta(v: unknown): Tta {
+  const tta = v ?? TTAS[0];
+  if (!(TTAS as readonly unknown[]).includes(tta)) throw invalidType('opts.tta', TTAS.map((t) => `'${t}'`).join(' or '), tta);
+  return tta as Tta;
+}
+
+/** 'flip' mirrors images: X must be (N, C, H, W). */
+export function checkTtaInput(tta: Tta, X: Tensor): void {
+  if (tta === 'flip' && X.ndim !== 4) throw new RangeError(`opts.tta 'flip' needs (N, C, H, W) images, got X of shape ${shapeStr(X.shape)}`);
 }
 
 /** What a model file's config holds: the class and its constructor options. */
@@ -204,10 +220,9 @@ export abstract class Model {
   async predict(X: Tensor, opts?: PredictOptions): Promise<Tensor> {
     const o = checkOptions('opts', opts);
     const batchSize = checkInt('opts.batchSize', o.batchSize ?? 256, 1);
-    const tta = o.tta ?? 'none';
-    if (tta !== 'none' && tta !== 'flip') throw invalidType('opts.tta', "'none' or 'flip'", tta);
+    const tta = checkTta(o.tta);
     checkTensor('X', X);
-    if (tta === 'flip' && X.ndim !== 4) throw new RangeError(`opts.tta 'flip' needs (N, C, H, W) images, got X of shape ${shapeStr(X.shape)}`);
+    checkTtaInput(tta, X);
     if (tta === 'flip' && X.device !== 'cpu') throw new TypeError("opts.tta 'flip' needs X on the cpu (it mirrors the images there, batch by batch)");
     if (X.dtype !== this.dtype) throw new TypeError(`X must have dtype ${this.dtype} like the model's parameters, got ${X.dtype}`);
     const N = this.checkInput(X);
