@@ -12,6 +12,7 @@ const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 
+/** A command's outcome without throwing: { ok, out, err } (also used by scripts/prebuild.js). */
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
   if (r.error) return { ok: false, out: '', err: r.error.message };
@@ -61,7 +62,7 @@ function fetchDebs(suite, arch, dir, packages) {
   return { root, debs: files };
 }
 
-module.exports = { fetchDebs };
+module.exports = { fetchDebs, run };
 
 if (require.main === module) {
   const [suite, arch, dir, ...packages] = process.argv.slice(2);

@@ -22,7 +22,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { fetchDebs } = require('./debian-fetch');
+const { fetchDebs, run } = require('./debian-fetch');
 
 const root = path.resolve(__dirname, '..');
 const work = path.join(root, 'build-portable');
@@ -41,12 +41,6 @@ const LIBGOMP_SUITE = 'bullseye';
 function fail(msg) {
   console.error(`prebuild: ${msg}`);
   process.exit(1);
-}
-
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  if (r.error) return { ok: false, out: '', err: r.error.message };
-  return { ok: r.status === 0, out: r.stdout || '', err: r.stderr || '' };
 }
 
 function versionCmp(a, b) {
