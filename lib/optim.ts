@@ -147,49 +147,40 @@ function prepareRmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): Prepared
   };
 }
 
-function prepareAdam(w: Tensor, dw: Tensor, config?: AdamConfig): Prepared<UpdateResult<Required<AdamConfig>>> {
+// adam and adamw: one preparation, the defaults of `rule`; adamw's decoupled decay first.
+function prepareAdamFamily(rule: 'adam' | 'adamw', w: Tensor, dw: Tensor, config?: AdamWConfig): Prepared<UpdateResult<Required<AdamWConfig>>> {
   checkPair(w, dw);
-  const c = checkConfig(config, ['learningRate', 'beta1', 'beta2', 'epsilon', 'm', 'v', 't']);
-  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? RULE_DEFAULTS.adam.learningRate);
-  c.beta1 = unitOpen('config.beta1', c.beta1 ?? RULE_DEFAULTS.adam.beta1);
-  c.beta2 = unitOpen('config.beta2', c.beta2 ?? RULE_DEFAULTS.adam.beta2);
-  c.epsilon = positive('config.epsilon', c.epsilon ?? RULE_DEFAULTS.adam.epsilon);
-  c.m = state('m', c.m, w);
-  c.v = state('v', c.v, w);
-  c.t = checkInt('config.t', c.t ?? 0, 0) + 1;
-  const { learningRate: lr, beta1, beta2, epsilon, m, v, t } = c;
-  return {
-    result: { w, config: c as Required<AdamConfig> },
-    call: (async) => native.adamUpdate(w.size, lr, beta1, beta2, epsilon, t, w.buffer, m.buffer, v.buffer, dw.buffer, async),
-    writes: { w, 'config.m': m, 'config.v': v },
-  };
-}
-
-function prepareAdamW(w: Tensor, dw: Tensor, config?: AdamWConfig): Prepared<UpdateResult<Required<AdamWConfig>>> {
-  checkPair(w, dw);
-  const c = checkConfig(config, ['learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay', 'm', 'v', 't']);
-  const D = RULE_DEFAULTS.adamw;
+  const D: Readonly<Record<string, number>> = RULE_DEFAULTS[rule];
+  const c = checkConfig(config, [...Object.keys(D), 'm', 'v', 't']);
   c.learningRate = lrCheck('config.learningRate', c.learningRate ?? D.learningRate);
   c.beta1 = unitOpen('config.beta1', c.beta1 ?? D.beta1);
   c.beta2 = unitOpen('config.beta2', c.beta2 ?? D.beta2);
   c.epsilon = positive('config.epsilon', c.epsilon ?? D.epsilon);
-  c.weightDecay = checkNumber('config.weightDecay', c.weightDecay ?? D.weightDecay, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+  if (rule === 'adamw') c.weightDecay = checkNumber('config.weightDecay', c.weightDecay ?? D.weightDecay, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
   c.m = state('m', c.m, w);
   c.v = state('v', c.v, w);
   c.t = checkInt('config.t', c.t ?? 0, 0) + 1;
-  const { learningRate: lr, beta1, beta2, epsilon, weightDecay: wd, m, v, t } = c;
+  const { learningRate: lr, beta1, beta2, epsilon, m, v, t } = c;
+  const wd = c.weightDecay ?? 0;
+  const adamStep = (async: boolean) => native.adamUpdate(w.size, lr, beta1, beta2, epsilon, t, w.buffer, m.buffer, v.buffer, dw.buffer, async);
   return {
     result: { w, config: c as Required<AdamWConfig> },
-    call: (async) => {
-      // w -= lr wd w: the sgd kernel with w as its own gradient (elementwise, so in place is exact),
-      // queued before the Adam step.
-      const decay = wd > 0 ? native.sgdUpdate(w.size, lr * wd, w.buffer, w.buffer, async) : undefined;
-      const step = native.adamUpdate(w.size, lr, beta1, beta2, epsilon, t, w.buffer, m.buffer, v.buffer, dw.buffer, async);
-      return async ? Promise.all([decay, step]).then(() => undefined) : undefined;
-    },
+    call:
+      wd > 0
+        ? (async) => {
+            // w -= lr wd w: the sgd kernel with w as its own gradient (elementwise, so in place is
+            // exact), queued before the Adam step.
+            const decay = native.sgdUpdate(w.size, lr * wd, w.buffer, w.buffer, async);
+            const step = adamStep(async);
+            return async ? Promise.all([decay, step]).then(() => undefined) : undefined;
+          }
+        : adamStep,
     writes: { w, 'config.m': m, 'config.v': v },
   };
 }
+
+const prepareAdam = (w: Tensor, dw: Tensor, config?: AdamConfig) => prepareAdamFamily('adam', w, dw, config);
+const prepareAdamW = (w: Tensor, dw: Tensor, config?: AdamWConfig) => prepareAdamFamily('adamw', w, dw, config);
 
 /** w -= learningRate * dw. */
 export function sgd(w: Tensor, dw: Tensor, config?: SgdConfig): UpdateResult<Required<SgdConfig>> {
