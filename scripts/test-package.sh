@@ -60,11 +60,15 @@ for t in g++ c++ gcc cc clang++ make python3 python; do
   if PATH=$nobuild command -v $t > /dev/null; then echo "test-package: $t is on the restricted PATH" >&2; exit 1; fi
 done
 
+new_app() {  # new_app <dir>: an empty app holding the smoke tests
+  mkdir -p "$1"
+  echo '{ "name": "app", "version": "1.0.0", "private": true }' > "$1/package.json"
+  cp test/package/smoke.cjs test/package/smoke.mjs test/package/consumer.ts test/package/tsconfig.json "$1/"
+}
+
 install_app() {  # install_app <dir> [npm flags...]
   local app=$1; shift
-  mkdir -p "$app"
-  echo '{ "name": "app", "version": "1.0.0", "private": true }' > "$app/package.json"
-  cp test/package/smoke.cjs test/package/smoke.mjs test/package/consumer.ts test/package/tsconfig.json "$app/"
+  new_app "$app"
   local t0 t1
   t0=$(date +%s.%N)
   (cd "$app" && PATH=$nobuild npm install --no-audit --no-fund --prefer-offline "$@" "$tarball" > "$app/install.log" 2>&1) || { cat "$app/install.log"; return 1; }
@@ -126,8 +130,7 @@ check "--ignore-scripts: require and ESM import" bash -c "cd '$appB' && PATH='$n
 # pnpm 10 runs no dependency's install script unless approved: the prebuilt binary must suffice.
 appC=$work/app-pnpm
 pnpm_app() {
-  mkdir -p "$appC" && cp test/package/smoke.cjs "$appC/"
-  echo '{ "name": "app", "version": "1.0.0", "private": true }' > "$appC/package.json"
+  new_app "$appC"
   (cd "$appC" && PATH=$nobuild npx --yes pnpm@10 add "$tarball" > "$appC/install.log" 2>&1) || { cat "$appC/install.log"; return 1; }
   (cd "$appC" && PATH=$nobuild node smoke.cjs --expect-prebuilt)
 }
