@@ -79,6 +79,11 @@ export function packageRoot(): string {
   }
 }
 
+/** deepconv's version, from its package.json. */
+export function packageVersion(): string {
+  return JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version as string;
+}
+
 function load(): { binding: NativeBinding; file: string } {
   const root = packageRoot();
   // DEEPCONV_ADDON points at another build of the addon (the sanitizer build, for instance).

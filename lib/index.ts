@@ -61,6 +61,7 @@ export { gemm } from './gemm';
 export * from './data';
 export * from './io';
 export * from './models';
+export * from './interop';
 export * from './optim';
 export * from './solver';
 export * from './optimizer';

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { packageRoot } from '../binding';
+import { packageVersion } from '../binding';
 import { addonPath, buildInfo, cudaDeviceCount, getNumThreads, isaInfo, setNumThreads } from '../index';
 import { DatasetName, loadDataset } from '../data';
 import { FileFormatError } from '../io/errors';
@@ -11,7 +11,9 @@ import { loadModelFile } from '../io/model-file';
 import { Model } from '../models';
 import { modelFromFile, Tta, TTAS } from '../models/model';
 import { Device, requireCuda, Tensor } from '../tensor';
-import { DataInfo, resolveData } from './find-data';
+import { resolveData } from './find-data';
+import { readModel } from './read-model';
+import { addInteropCommands } from './interop';
 import { predictImages, predictIndices } from './predict';
 import { RECIPE_LEARNING_RATE, runTraining, TrainArgs } from './train';
 import { SCHEDULES } from '../schedule';
@@ -56,7 +58,7 @@ function threadsHook(opts: { threads?: number; device?: Device }): void {
 export function program(): Command {
   const prog = new Command('deepconv')
     .description('Train and run convolutional networks on native CPU (or CUDA) kernels')
-    .version(JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version as string)
+    .version(packageVersion())
     .showHelpAfterError();
 
   prog
@@ -146,6 +148,8 @@ export function program(): Command {
       }
     });
 
+  addInteropCommands(prog);
+
   prog
     .command('info')
     .description('build, backends, CPU features and threads')
@@ -171,43 +175,6 @@ export function program(): Command {
   return prog;
 }
 
-export function readModel(file: string, device: Device = 'cpu'): { model: Model; info: DataInfo } {
-  const read = loadModelFile(file);  // once: the network and the data metadata both come from it
-  const model = modelFromFile(read, file, device);
-  const meta = read.metadata;
-  if (!meta.data) throw new FileFormatError(file, 'no "data" metadata (how inputs were normalised); was it written by deepconv train?');
-  return { model, info: parseDataInfo(meta.data, file, model) };
-}
-
-/** The "data" metadata `deepconv train` writes, checked field by field against the model. */
-function parseDataInfo(text: string, file: string, model: Model): DataInfo {
-  const fail = (problem: string) => new FileFormatError(file, `__metadata__.data${problem.startsWith('.') ? '' : ' '}${problem}`);
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw fail(`is not valid JSON (${(e as Error).message})`);
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw fail('must be a JSON object { dataset, mean, std, classes, shape }');
-  const d = v as Record<string, unknown>;
-  const numbers = (k: string, n: number, ok: (x: number) => boolean) => {
-    const a = d[k];
-    if (!Array.isArray(a) || a.length !== n || !a.every((x) => typeof x === 'number' && Number.isFinite(x) && ok(x))) {
-      throw fail(`.${k} must be ${n} finite numbers${k === 'std' ? ' > 0' : ''}, got ${JSON.stringify(a)?.slice(0, 80)}`);
-    }
-  };
-  if (typeof d.dataset !== 'string') throw fail(`.dataset must be a string, got ${JSON.stringify(d.dataset)}`);
-  numbers('shape', 3, (x) => Number.isInteger(x) && x >= 1 && x <= 4096);
-  const C = (d.shape as number[])[0];
-  numbers('mean', C, () => true);
-  numbers('std', C, (x) => x > 0);
-  const classes = d.classes;
-  if (!Array.isArray(classes) || classes.length !== model.numClasses || !classes.every((c) => typeof c === 'string')) {
-    throw fail(`.classes must be ${model.numClasses} class names (the model's classes), got ${JSON.stringify(classes)?.slice(0, 80)}`);
-  }
-  return d as unknown as DataInfo;
-}
-
 export function accuracyOf(scores: Tensor, y: Int32Array, numClasses: number): { accuracy: number; perClass: number[] } {
   const [N, C] = scores.shape;
   let right = 0;
@@ -224,6 +191,8 @@ export function accuracyOf(scores: Tensor, y: Int32Array, numClasses: number): {
   }
   return { accuracy: N ? right / N : 0, perClass: hit.map((h, i) => (count[i] ? h / count[i] : 0)) };
 }
+
+export { readModel };
 
 export async function main(argv: string[]): Promise<number> {
   try {

@@ -32,9 +32,21 @@ const OTHER_KNOWN_DTYPES = new Set([
 const MAX_HEADER = 100_000_000;
 const LITTLE_ENDIAN = os.endianness() === 'LE';
 
+/** Element sizes of the integer dtypes deepconv passes through as bytes (PyTorch's num_batches_tracked is I64). */
+const RAW_ITEM_SIZE: Readonly<Record<string, number>> = Object.freeze({ I64: 8, I32: 4, U8: 1, BOOL: 1 });
+
+/** A tensor of a dtype deepconv does not compute with, kept as its little-endian bytes. */
+export interface RawTensor {
+  dtype: 'I64' | 'I32' | 'U8' | 'BOOL';
+  shape: number[];
+  bytes: Uint8Array;
+}
+
 export interface SafetensorsFile {
   tensors: Record<string, Tensor>;
   metadata: Record<string, string>;
+  /** Tensors of the dtypes asked for with opts.raw (empty otherwise). */
+  raw: Record<string, RawTensor>;
 }
 
 function itemSize(dtype: DType): number {
@@ -87,20 +99,31 @@ function checkInputs(tensors: unknown, metadata: unknown): { names: string[]; te
  * The header (length prefix included) and the data pieces, in file order. Float64 tensors come
  * first so that every tensor starts on a multiple of its element size.
  */
-function encodeParts(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: ChecksumOption = {}): Buffer[] {
+function encodeParts(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: WriteOptions = {}): Buffer[] {
   const c = checkInputs(tensors, metadata);
-  const order = c.names
-    .map((name, i) => ({ name, i, t: c.tensors[name] }))
-    .sort((a, b) => itemSize(b.t.dtype) - itemSize(a.t.dtype) || a.i - b.i);
-  const data = order.map(({ t }) => leBytes(t.data));
+  const raw = opts.raw ?? {};
+  interface Piece { name: string; i: number; dtype: string; shape: readonly number[]; size: number; bytes: Buffer }
+  const pieces: Piece[] = c.names.map((name, i) => {
+    const t = c.tensors[name];
+    return { name, i, dtype: stDtype(t.dtype), shape: t.shape, size: itemSize(t.dtype), bytes: leBytes(t.data) };
+  });
+  for (const [name, r] of Object.entries(raw)) {
+    if (name in c.tensors || name === '__metadata__') throw new RangeError(`opts.raw[${JSON.stringify(name)}] names a tensor twice (or the reserved "__metadata__")`);
+    const size = RAW_ITEM_SIZE[r.dtype];
+    if (size === undefined) throw new RangeError(`opts.raw[${JSON.stringify(name)}].dtype must be one of ${Object.keys(RAW_ITEM_SIZE).join(', ')}, got ${describe(r.dtype)}`);
+    if (r.bytes.length !== sizeOf(r.shape) * size) throw new RangeError(`opts.raw[${JSON.stringify(name)}] holds ${r.bytes.length} bytes, but ${r.dtype} shape [${r.shape.join(', ')}] needs ${sizeOf(r.shape) * size}`);
+    pieces.push({ name, i: pieces.length, dtype: r.dtype, shape: r.shape, size, bytes: Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength) });
+  }
+  const order = pieces.sort((a, b) => b.size - a.size || a.i - b.i);
+  const data = order.map((p) => p.bytes);
   const meta = { ...c.metadata };
   if (opts.checksumKey !== undefined) meta[opts.checksumKey] = checksum(data);
   const header: Record<string, unknown> = {};
   if (Object.keys(meta).length > 0) header.__metadata__ = meta;
   let offset = 0;
-  for (const { name, t } of order) {
-    const end = offset + t.data.byteLength;
-    header[name] = { dtype: stDtype(t.dtype), shape: [...t.shape], data_offsets: [offset, end] };
+  for (const { name, dtype, shape, bytes } of order) {
+    const end = offset + bytes.byteLength;
+    header[name] = { dtype, shape: [...shape], data_offsets: [offset, end] };
     offset = end;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -119,6 +142,16 @@ export interface ChecksumOption {
   checksumKey?: string;
 }
 
+export interface WriteOptions extends ChecksumOption {
+  /** Integer tensors written beside the float ones, from their bytes (e.g. PyTorch's I64 counters). */
+  raw?: Record<string, RawTensor>;
+}
+
+export interface ReadOptions extends ChecksumOption {
+  /** Integer dtypes to return as bytes in `raw` instead of refusing them (e.g. ['I64']). */
+  raw?: readonly RawTensor['dtype'][];
+}
+
 function checksum(pieces: readonly Uint8Array[]): string {
   const h = createHash('sha256');
   for (const p of pieces) h.update(p);
@@ -126,7 +159,7 @@ function checksum(pieces: readonly Uint8Array[]): string {
 }
 
 /** The whole file in memory (a Node Buffer; typed as Uint8Array so the public types need no @types/node). */
-export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: ChecksumOption = {}): Uint8Array {
+export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: WriteOptions = {}): Uint8Array {
   return Buffer.concat(encodeParts(tensors, metadata, opts));
 }
 
@@ -208,7 +241,7 @@ function removeStaleTemps(path: string): void {
 }
 
 /** Saves tensors (float32 as F32, float64 as F64) and string metadata as a safetensors file, atomically. */
-export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: ChecksumOption = {}): void {
+export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, opts: WriteOptions = {}): void {
   if (typeof path !== 'string' || path === '') throw new TypeError(`path must be a non-empty string, got ${describe(path)}`);
   writeFileAtomic(path, encodeParts(tensors, metadata, opts));
 }
@@ -231,7 +264,7 @@ function jsonish(v: unknown): string {
 }
 
 /** Reads a safetensors file held in memory; `file` names it in error messages. */
-export function parseSafetensors(buf: Uint8Array, file = '<buffer>', opts: ChecksumOption = {}): SafetensorsFile {
+export function parseSafetensors(buf: Uint8Array, file = '<buffer>', opts: ReadOptions = {}): SafetensorsFile {
   const fail = (problem: string, cause?: unknown): FileFormatError => new FileFormatError(file, problem, cause === undefined ? undefined : { cause });
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length < 8) throw fail(`file is ${b.length} bytes, too short for the 8-byte header length of a safetensors file`);
@@ -267,7 +300,8 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', opts: Check
 
   const dataStart = 8 + n;
   const dataLen = b.length - dataStart;
-  interface Entry { name: string; dtype: DType; shape: number[]; begin: number; end: number }
+  interface Entry { name: string; dtype: DType | RawTensor['dtype']; size: number; shape: number[]; begin: number; end: number }
+  const rawWanted = new Set<string>(opts.raw ?? []);
   const entries: Entry[] = [];
   for (const name of Object.keys(header)) {
     if (name === '__metadata__') continue;
@@ -276,11 +310,13 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', opts: Check
     if (!isPlainObject(info)) throw fail(`${what}: entry must be an object with dtype, shape and data_offsets, got ${describe(info)}`);
     const d = info.dtype;
     if (typeof d !== 'string') throw fail(`${what}: dtype must be a string, got ${describe(d)}`);
-    if (!(d === 'F32' || d === 'F64')) {
-      if (OTHER_KNOWN_DTYPES.has(d)) throw fail(`${what}: dtype ${d} is not supported (deepconv reads F32 and F64)`);
+    const isRaw = rawWanted.has(d) && d in RAW_ITEM_SIZE;
+    if (!(d === 'F32' || d === 'F64' || isRaw)) {
+      if (OTHER_KNOWN_DTYPES.has(d)) throw fail(`${what}: dtype ${d} is not supported (deepconv reads F32 and F64${rawWanted.size ? ` here, and ${[...rawWanted].join(', ')}` : ''})`);
       throw fail(`${what}: unknown dtype ${JSON.stringify(d)}`);
     }
-    const dtype = SAFETENSORS_DTYPES[d];
+    const dtype = isRaw ? (d as RawTensor['dtype']) : SAFETENSORS_DTYPES[d as 'F32' | 'F64'];
+    const size = isRaw ? RAW_ITEM_SIZE[d] : itemSize(dtype as DType);
     const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every(isCount)) throw fail(`${what}: shape must be an array of non-negative integers, got ${jsonish(shape)}`);
     const off = info.data_offsets;
@@ -290,11 +326,11 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', opts: Check
     const [begin, end] = off as number[];
     if (begin > end) throw fail(`${what}: data_offsets [${begin}, ${end}] end before they begin`);
     if (end > dataLen) throw fail(`${what}: data_offsets [${begin}, ${end}] run past the end of the data section (${dataLen} bytes)`);
-    const need = sizeOf(shape as number[]) * itemSize(dtype);
+    const need = sizeOf(shape as number[]) * size;
     if (end - begin !== need) {
       throw fail(`${what}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but ${d} shape [${shape.join(', ')}] needs ${need}`);
     }
-    entries.push({ name, dtype, shape: shape as number[], begin, end });
+    entries.push({ name, dtype, size, shape: shape as number[], begin, end });
   }
 
   // The tensors must tile the data section exactly: no overlaps, no gaps, nothing after.
@@ -318,7 +354,12 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', opts: Check
   }
 
   const tensors: Record<string, Tensor> = {};
+  const raw: Record<string, RawTensor> = {};
   for (const e of entries) {
+    if (e.dtype !== 'float32' && e.dtype !== 'float64') {
+      raw[e.name] = { dtype: e.dtype, shape: e.shape, bytes: new Uint8Array(b.subarray(dataStart + e.begin, dataStart + e.end)) };
+      continue;
+    }
     const count = sizeOf(e.shape);
     const data = hostArray(e.dtype, count);
     const bytes = new Uint8Array(data.buffer);
@@ -330,11 +371,11 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', opts: Check
     }
     tensors[e.name] = new Tensor(data, e.shape);
   }
-  return { tensors, metadata };
+  return { tensors, metadata, raw };
 }
 
 /** Loads a safetensors file of F32/F64 tensors; every problem throws a FileFormatError naming the file. */
-export function loadSafetensors(path: string, opts: ChecksumOption = {}): SafetensorsFile {
+export function loadSafetensors(path: string, opts: ReadOptions = {}): SafetensorsFile {
   if (typeof path !== 'string' || path === '') throw new TypeError(`path must be a non-empty string, got ${describe(path)}`);
   return parseSafetensors(readFileCheckedSync(path), path, opts);
 }

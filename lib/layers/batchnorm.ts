@@ -7,11 +7,16 @@ import { checkNumber, checkOptions, checkSameDtype, checkShape, checkTensor, inv
 import { Prepared, runAsync, runSync } from '../engine/op';
 import { output } from '../engine/arena';
 
+/** bnParam.eps when not given: added to the variance. */
+export const BN_EPS = 1e-5;
+/** bnParam.momentum when not given: running = momentum * running + (1 - momentum) * batch. */
+export const BN_MOMENTUM = 0.9;
+
 export interface BatchNormParam {
   mode: 'train' | 'test';
-  /** Added to the variance, default 1e-5. */
+  /** Added to the variance (default BN_EPS, 1e-5). */
   eps?: number;
-  /** running = momentum * running + (1 - momentum) * batch, default 0.9. */
+  /** running = momentum * running + (1 - momentum) * batch (default BN_MOMENTUM, 0.9). */
   momentum?: number;
   /** (D) running mean: created as zeros on first use and updated in place in train mode. */
   runningMean?: Tensor;
@@ -41,8 +46,8 @@ function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNo
   checkSameDtype({ x, gamma, beta });
   const bp = checkOptions('bnParam', bnParam);
   if (bp.mode !== 'train' && bp.mode !== 'test') throw invalidType('bnParam.mode', "'train' or 'test'", bp.mode);
-  const eps = checkNumber('bnParam.eps', bp.eps ?? 1e-5, (v) => v > 0, 'a positive finite number');
-  const momentum = checkNumber('bnParam.momentum', bp.momentum ?? 0.9, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+  const eps = checkNumber('bnParam.eps', bp.eps ?? BN_EPS, (v) => v > 0, 'a positive finite number');
+  const momentum = checkNumber('bnParam.momentum', bp.momentum ?? BN_MOMENTUM, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
   bp.runningMean ??= Tensor.zeros([D], x.dtype, x.device);
   bp.runningVar ??= Tensor.zeros([D], x.dtype, x.device);
   const rm = checkShape('bnParam.runningMean', bp.runningMean, [D], 'one per feature of x');

@@ -14,6 +14,7 @@ import { Device, DType, Tensor } from '../tensor';
 import { invalidRange, shapeStr } from '../validate';
 import { LossAndGrads, Model, registerModel } from './model';
 import { checkSampleShape, normal } from './common';
+import { batchnorm, conv2d, flatten, LayerSpec, linear, maxPool2, relu } from './architecture';
 import { optBool, optDevice, optDtype, optInputDims, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
 
 export interface DeepConvNetOptions {
@@ -123,6 +124,30 @@ export class DeepConvNet extends Model {
 
   protected checkInput(X: Tensor): number {
     return checkSampleShape(X, this.inputDims);
+  }
+
+  get inputShape(): number[] {
+    return [...this.inputDims];
+  }
+
+  architecture(): LayerSpec[] {
+    const L = this.numLayers - 1;
+    const out: LayerSpec[] = [];
+    let [C, H, W] = this.inputDims;
+    for (let i = 0; i < L; i++) {
+      const F = this.numFilters[i];
+      out.push(conv2d(C, F, 3, CONV.pad, `W${i}`, `b${i}`));
+      if (this.batchnorm) out.push(batchnorm('BatchNorm2d', F, String(i), this.bnState[String(i)]));
+      out.push(relu());
+      if (this.maxPools.includes(i)) {
+        out.push(maxPool2());
+        H = Math.floor(H / 2);
+        W = Math.floor(W / 2);
+      }
+      C = F;
+    }
+    out.push(flatten(), linear(C * H * W, this.numClasses, `W${L}`, `b${L}`));
+    return out;
   }
 
   protected *forwardBackward(X: Tensor, y: Int32Array | null, labelSmoothing = 0): Steps<Tensor | LossAndGrads> {

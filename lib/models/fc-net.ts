@@ -10,6 +10,7 @@ import { Device, DType, Tensor } from '../tensor';
 import { checkNumber } from '../validate';
 import { LossAndGrads, Model, registerModel } from './model';
 import { checkFlatSample, normal } from './common';
+import { batchnorm, dropout, LayerSpec, linear, relu } from './architecture';
 import { optBool, optDevice, optDtype, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
 
 export interface TwoLayerNetOptions {
@@ -71,6 +72,14 @@ export class TwoLayerNet extends Model {
 
   protected checkInput(X: Tensor): number {
     return checkFlatSample(X, this.inputDim);
+  }
+
+  get inputShape(): number[] {
+    return [this.inputDim];
+  }
+
+  architecture(): LayerSpec[] {
+    return [linear(this.inputDim, this.hiddenDim, 'W1', 'b1'), relu(), linear(this.hiddenDim, this.numClasses, 'W2', 'b2')];
   }
 
   protected *forwardBackward(X: Tensor, y: Int32Array | null, labelSmoothing = 0): Steps<Tensor | LossAndGrads> {
@@ -180,6 +189,24 @@ export class FullyConnectedNet extends Model {
 
   protected checkInput(X: Tensor): number {
     return checkFlatSample(X, this.inputDim);
+  }
+
+  get inputShape(): number[] {
+    return [this.inputDim];
+  }
+
+  architecture(): LayerSpec[] {
+    const dims = [this.inputDim, ...this.hiddenDims, this.numClasses];
+    const L = this.numLayers;
+    const out: LayerSpec[] = [];
+    for (let i = 1; i < L; i++) {
+      out.push(linear(dims[i - 1], dims[i], `W${i}`, `b${i}`));
+      if (this.batchnorm) out.push(batchnorm('BatchNorm1d', dims[i], String(i), this.bnState[String(i)]));
+      out.push(relu());
+      if (this.dropout > 0) out.push(dropout(this.dropout));
+    }
+    out.push(linear(dims[L - 1], dims[L], `W${L}`, `b${L}`));
+    return out;
   }
 
   protected *forwardBackward(X: Tensor, y: Int32Array | null, labelSmoothing = 0): Steps<Tensor | LossAndGrads> {

@@ -1,4 +1,6 @@
 export { Model, loadModel, sliceRows } from './model';
+export { LAYER_TYPES } from './architecture';
+export type { LayerSpec, LayerType } from './architecture';
 export type { LossAndGrads, LossOptions, PredictOptions, ModelConfig, BnState } from './model';
 export { ThreeLayerConvNet } from './three-layer-conv';
 export type { ThreeLayerConvNetOptions } from './three-layer-conv';

@@ -11,6 +11,9 @@ import { native } from '../binding';
 import { barrier, driveAsync, driveSync, step, Steps } from '../engine/op';
 import { checkDevice, Device, DType, hostArray, stageOn, Tensor, withAllocationLimit } from '../tensor';
 import { checkInt, checkLabels, checkOptions, checkTensor, describe, invalidType, Labels, shapeStr } from '../validate';
+import type { LayerSpec } from './architecture';
+import { OnnxOptions, writeOnnx } from '../interop/onnx';
+import { TorchExportOptions, writeTorch } from '../interop/torch';
 
 /** Loss and gradients of a training forward/backward pass (grads keyed like params). */
 export interface LossAndGrads {
@@ -142,6 +145,15 @@ export abstract class Model {
 
   /** The names of the weights L2 applies to (conv and linear weights). */
   protected abstract weightKeys(): string[];
+
+  /** The shape of one input sample: [C, H, W] for the conv nets, [D] for the fully connected ones. */
+  abstract get inputShape(): number[];
+
+  /**
+   * The network as nn.Sequential would hold it (see architecture.ts): what the ONNX and PyTorch
+   * exports write. Inference only: dropout is listed, batchnorm with its running statistics.
+   */
+  abstract architecture(): LayerSpec[];
 
   /** Checks X (shape per sample and dtype) and returns N. */
   protected abstract checkInput(X: Tensor): number;
@@ -291,6 +303,22 @@ export abstract class Model {
     return out;
   }
 
+  /**
+   * Writes the network's inference graph as an ONNX file (atomically), for onnxruntime and other
+   * ONNX runtimes: see OnnxOptions (input normalization, softmax, class names, opset).
+   */
+  toOnnx(path: string, opts?: OnnxOptions): void {
+    writeOnnx(this, path, opts);
+  }
+
+  /**
+   * Writes the network as the state_dict of the matching PyTorch nn.Sequential (a safetensors
+   * file, atomically); scripts/load_in_torch.py builds the module and loads it strictly.
+   */
+  toTorch(path: string, opts?: TorchExportOptions): void {
+    writeTorch(this, path, opts);
+  }
+
   /** Writes config, params and batchnorm statistics to a safetensors file (atomically). */
   save(path: string): void {
     saveModel(path, { config: this.config, params: this.params, extra: this.stateTensors() });
@@ -367,25 +395,29 @@ export function modelFromFile(file: ModelFile, path: string, device: Device): Mo
   if (typeof cfg.class !== 'string' || cfg.options === null || typeof cfg.options !== 'object' || Array.isArray(cfg.options)) {
     throw new FileFormatError(path, `config must be { class, options } as model.save() writes it, got ${JSON.stringify(file.config).slice(0, 80)}`);
   }
-  const factory = registry.get(cfg.class);
-  if (!factory) throw new FileFormatError(path, `config.class ${JSON.stringify(cfg.class)} is not a known network (${[...registry.keys()].join(', ')})`);
   const tensors = { ...file.params, ...Object.fromEntries(Object.entries(file.extra).map(([k, t]) => [`extra/${k}`, t])) };
   refuseNonFinite(path, tensors);
-  // The network a config describes can hold no more than the file's tensors fill (twice that, for
-  // the initializer's scratch): a config asking for more is refused before it is allocated.
-  const held = Object.values(tensors).reduce((n, t) => n + t.size, 0);
-  const options = cfg.options as Record<string, unknown>;
-  let model: Model;
+  const model = buildModel(cfg as ModelConfig, path, Object.values(tensors).reduce((n, t) => n + t.size, 0));
+  model.assign(file.params, file.extra, path);
+  return model.toDevice(device);
+}
+
+/**
+ * A fresh network of config.class built from config.options, for a file (`path`) whose tensors
+ * hold `held` elements: the network it describes can hold no more than they fill (twice that,
+ * for the initializer's scratch), so a config asking for more is refused before it is allocated.
+ */
+export function buildModel(cfg: ModelConfig, path: string, held: number): Model {
+  const factory = registry.get(cfg.class);
+  if (!factory) throw new FileFormatError(path, `config.class ${JSON.stringify(cfg.class)} is not a known network (${[...registry.keys()].join(', ')})`);
   try {
-    model = withAllocationLimit(
+    return withAllocationLimit(
       2 * held + 4096,
       () => new FileFormatError(path, `config.options describe a ${cfg.class} larger than the ${held} elements the file's tensors hold: its config and its tensors disagree`),
-      () => factory(options),
+      () => factory(cfg.options),
     );
   } catch (e) {
     if (e instanceof FileFormatError) throw e;
     throw new FileFormatError(path, `config.options do not build a ${cfg.class}: ${(e as Error).message}`, { cause: e });
   }
-  model.assign(file.params, file.extra, path);
-  return model.toDevice(device);
 }

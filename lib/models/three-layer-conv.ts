@@ -10,6 +10,7 @@ import { Device, DType, Tensor } from '../tensor';
 import { shapeStr } from '../validate';
 import { LossAndGrads, Model, registerModel } from './model';
 import { checkSampleShape, normal } from './common';
+import { conv2d, flatten, LayerSpec, linear, maxPool2, relu } from './architecture';
 import { optDevice, optDtype, optInputDims, optInt, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
 
 export interface ThreeLayerConvNetOptions {
@@ -90,6 +91,25 @@ export class ThreeLayerConvNet extends Model {
 
   protected checkInput(X: Tensor): number {
     return checkSampleShape(X, this.inputDims);
+  }
+
+  get inputShape(): number[] {
+    return [...this.inputDims];
+  }
+
+  architecture(): LayerSpec[] {
+    const [C, H, W] = this.inputDims;
+    const F = this.numFilters;
+    const pooled = F * Math.floor(H / 2) * Math.floor(W / 2);
+    return [
+      conv2d(C, F, this.filterSize, (this.filterSize - 1) / 2, 'W1', 'b1'),
+      relu(),
+      maxPool2(),
+      flatten(),
+      linear(pooled, this.hiddenDim, 'W2', 'b2'),
+      relu(),
+      linear(this.hiddenDim, this.numClasses, 'W3', 'b3'),
+    ];
   }
 
   protected *forwardBackward(X: Tensor, y: Int32Array | null, labelSmoothing = 0): Steps<Tensor | LossAndGrads> {
