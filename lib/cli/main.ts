@@ -1,15 +1,10 @@
 // `npx deepconv`: train | eval | predict | info.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import * as fs from 'fs';
 import * as os from 'os';
-import * as path from 'path';
 import { packageVersion } from '../binding';
 import { addonPath, buildInfo, cudaDeviceCount, getNumThreads, isaInfo, setNumThreads } from '../index';
 import { DatasetName, loadDataset } from '../data';
-import { FileFormatError } from '../io/errors';
-import { loadModelFile } from '../io/model-file';
-import { Model } from '../models';
-import { modelFromFile, Tta, TTAS } from '../models/model';
+import { Tta, TTAS } from '../models/model';
 import { Device, requireCuda, Tensor } from '../tensor';
 import { resolveData } from './find-data';
 import { readModel } from './read-model';

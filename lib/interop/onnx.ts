@@ -71,9 +71,9 @@ function checkNormalization(n: unknown, model: Model): Normalization | null {
     if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && ok(x))) {
       throw invalidType(`opts.normalize.${name}`, `an array of ${what}`, v);
     }
-    if (conv && v.length !== shape[0]) throw invalidRange(`opts.normalize.${name}`, `${shape[0]} values (one per input channel of the model's [${shape.join(', ')}] input)`, `${v.length} values`);
+    if (conv && v.length !== shape[0]) throw new RangeError(`opts.normalize.${name} must be ${shape[0]} values (one per input channel of the model's [${shape.join(', ')}] input), got ${v.length} values`);
     if (!conv && shape[0] % v.length !== 0) {
-      throw invalidRange(`opts.normalize.${name}`, `a number of channels that divides the model's ${shape[0]} input features`, `${v.length} values`);
+      throw new RangeError(`opts.normalize.${name} must be a number of channels that divides the model's ${shape[0]} input features, got ${v.length} values`);
     }
     return v as number[];
   };
