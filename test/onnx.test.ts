@@ -14,7 +14,7 @@ import { FileFormatError } from '../lib/io/errors';
 import { saveModel } from '../lib/io/model-file';
 import { loadDataset } from '../lib/data';
 import { findData } from '../lib/cli/find-data';
-import { DeepConvNet, FullyConnectedNet, Model } from '../lib/models';
+import { DeepConvNet, FullyConnectedNet, Model, ThreeLayerConvNet, TwoLayerNet } from '../lib/models';
 import { normalize } from '../lib/data/dataset';
 import { Tensor } from '../lib/tensor';
 import { CASES, maxAbsDiff, pixelInput, randomInput, runCli, warmBatchnorm } from './interop-fixtures';
@@ -160,15 +160,27 @@ describe('deepconv export --format onnx', () => {
   });
 });
 
-// Real images: the CIFAR-10 test set where this machine has it (not needed for the suite).
+// Real images: the CIFAR-10 test set where this machine has it (not needed for the suite), through
+// each network kind built for 32x32 RGB (the fc nets on the flattened image).
 const cifar = findData('cifar10');
-(cifar ? test : test.skip)('real CIFAR-10 test images through an exported DeepConvNet match predict()', async () => {
-  const ds = await loadDataset('cifar10', cifar!.path, { parts: ['test'], maxTest: 64, normalize: false });
-  const model = warmBatchnorm(new DeepConvNet({ numFilters: [8, 16], maxPools: [0, 1], batchnorm: true, weightScale: 'kaiming', seed: 9 }), 50);
+let realImages: ReturnType<typeof loadDataset> | undefined;
+const REAL: Array<[string, () => Model]> = [
+  ['DeepConvNet', () => new DeepConvNet({ numFilters: [8, 16], maxPools: [0, 1], batchnorm: true, weightScale: 'kaiming', seed: 9 })],
+  ['ThreeLayerConvNet', () => new ThreeLayerConvNet({ numFilters: 8, hiddenDim: 20, weightScale: 0.02, seed: 9 })],
+  ['FullyConnectedNet', () => new FullyConnectedNet({ hiddenDims: [32], batchnorm: true, dropout: 0.1, weightScale: 0.02, seed: 9 })],
+  ['TwoLayerNet', () => new TwoLayerNet({ hiddenDim: 16, weightScale: 0.02, seed: 9 })],
+];
+(cifar ? test.each(REAL) : test.skip.each(REAL))('real CIFAR-10 test images through an exported %s match predict()', async (_, make) => {
+  realImages ??= loadDataset('cifar10', cifar!.path, { parts: ['test'], maxTest: 64, normalize: false });
+  const ds = await realImages;  // read once for the four networks
+  const model = warmBatchnorm(make(), 50);
   const mean = [0.49, 0.48, 0.45];
   const std = [0.25, 0.24, 0.26];
-  const out = await runOnnx(onnxBytes(model, { normalize: { mean, std } }), ds.xTest);
-  const want = await model.predict(normalize(ds.xTest, mean, std));
+  const normed = normalize(ds.xTest, mean, std);
+  const flat = model.inputShape.length === 1;
+  const raw = flat ? ds.xTest.reshape([64, 3072]) : ds.xTest;
+  const out = await runOnnx(onnxBytes(model, { normalize: { mean, std } }), raw);
+  const want = await model.predict(flat ? normed.reshape([64, 3072]) : normed);
   expect(maxAbsDiff(out.scores.data as Float32Array, want.data)).toBeLessThanOrEqual(TOL);
 });
 if (!cifar) console.log('onnx.test: no CIFAR-10 found where deepconv train looks, so the real-image case is skipped');
