@@ -23,6 +23,8 @@ export interface NamedTensor {
   deepconv: string;
   /** Whether PyTorch's layout is the transpose of deepconv's (Linear weights). */
   transposed: boolean;
+  /** The index of its layer (module) in the architecture. */
+  layer: number;
 }
 
 /** The entries of layer `i` (none for ReLU, MaxPool2d, Flatten and Dropout). */
@@ -31,20 +33,25 @@ export function layerTensors(layer: LayerSpec, i: number): NamedTensor[] {
     case 'Conv2d':
     case 'Linear':
       return [
-        { torch: `${i}.weight`, deepconv: layer.weight, transposed: layer.type === 'Linear' },
-        { torch: `${i}.bias`, deepconv: layer.bias, transposed: false },
+        { torch: `${i}.weight`, deepconv: layer.weight, transposed: layer.type === 'Linear', layer: i },
+        { torch: `${i}.bias`, deepconv: layer.bias, transposed: false, layer: i },
       ];
     case 'BatchNorm2d':
     case 'BatchNorm1d':
       return [
-        { torch: `${i}.weight`, deepconv: layer.weight, transposed: false },
-        { torch: `${i}.bias`, deepconv: layer.bias, transposed: false },
-        { torch: `${i}.running_mean`, deepconv: layer.runningMean, transposed: false },
-        { torch: `${i}.running_var`, deepconv: layer.runningVar, transposed: false },
+        { torch: `${i}.weight`, deepconv: layer.weight, transposed: false, layer: i },
+        { torch: `${i}.bias`, deepconv: layer.bias, transposed: false, layer: i },
+        { torch: `${i}.running_mean`, deepconv: layer.runningMean, transposed: false, layer: i },
+        { torch: `${i}.running_var`, deepconv: layer.runningVar, transposed: false, layer: i },
       ];
     default:
       return [];
   }
+}
+
+/** The PyTorch names of layer i's tensors, in the order ONNX's Conv / Gemm / BatchNormalization take them after the input. */
+export function layerTensorNames(layer: LayerSpec, i: number): string[] {
+  return layerTensors(layer, i).map((e) => e.torch);
 }
 
 /** Every entry of an architecture, in module order. */

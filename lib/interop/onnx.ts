@@ -10,11 +10,11 @@
 // nn.Sequential name every tensor alike.
 import { parse, Root, Type } from 'protobufjs';
 import type { Model } from '../models/model';
-import type { LayerSpec } from '../models/architecture';
+import { LayerSpec, otherMomentum } from '../models/architecture';
 import { writeFileAtomic } from '../io/safetensors';
 import { Tensor } from '../tensor';
 import { checkOptions, invalidRange, invalidType } from '../validate';
-import { torchStateTensors } from './names';
+import { layerTensorNames, torchStateTensors } from './names';
 import { packageVersion } from '../binding';
 import { ONNX_PROTO } from './onnx-schema';
 
@@ -125,30 +125,31 @@ function valueInfo(name: string, dims: (number | string)[]) {
 
 /** One graph node per layer that computes at inference (Dropout is the identity there). */
 function layerNode(layer: LayerSpec, i: number, input: string, output: string) {
-  const node = (op: string, inputs: string[], attribute: object[] = []) => ({ name: `${i}.${op}`, op_type: op, input: inputs, output: [output], attribute });
+  // The layer's input, then its tensors under the initializer names names.ts gives them.
+  const node = (op: string, attribute: object[] = []) => ({ name: `${i}.${op}`, op_type: op, input: [input, ...layerTensorNames(layer, i)], output: [output], attribute });
   switch (layer.type) {
     case 'Conv2d': {
       const { kernel_size: k, stride: s, padding: p } = layer.args;
-      return node('Conv', [input, `${i}.weight`, `${i}.bias`], [ints('kernel_shape', [k, k]), ints('strides', [s, s]), ints('pads', [p, p, p, p]), ints('dilations', [1, 1]), int('group', 1)]);
+      return node('Conv', [ints('kernel_shape', [k, k]), ints('strides', [s, s]), ints('pads', [p, p, p, p]), ints('dilations', [1, 1]), int('group', 1)]);
     }
     case 'BatchNorm2d':
     case 'BatchNorm1d':
       // ONNX's momentum weighs the running value, as deepconv's does (PyTorch's weighs the batch).
-      return node('BatchNormalization', [input, `${i}.weight`, `${i}.bias`, `${i}.running_mean`, `${i}.running_var`], [
+      return node('BatchNormalization', [
         float('epsilon', layer.args.eps),
-        float('momentum', Number((1 - layer.args.momentum).toPrecision(12))),
+        float('momentum', otherMomentum(layer.args.momentum)),
       ]);
     case 'ReLU':
-      return node('Relu', [input]);
+      return node('Relu');
     case 'MaxPool2d': {
       const { kernel_size: k, stride: s } = layer.args;
-      return node('MaxPool', [input], [ints('kernel_shape', [k, k]), ints('strides', [s, s])]);
+      return node('MaxPool', [ints('kernel_shape', [k, k]), ints('strides', [s, s])]);
     }
     case 'Flatten':
-      return node('Flatten', [input], [int('axis', 1)]);
+      return node('Flatten', [int('axis', 1)]);
     case 'Linear':
       // PyTorch's (out, in) weight, as torch.onnx writes nn.Linear: Y = X W^T + b.
-      return node('Gemm', [input, `${i}.weight`, `${i}.bias`], [float('alpha', 1), float('beta', 1), int('transA', 0), int('transB', 1)]);
+      return node('Gemm', [float('alpha', 1), float('beta', 1), int('transA', 0), int('transB', 1)]);
     case 'Dropout':
       return null;
   }

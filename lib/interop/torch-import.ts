@@ -194,19 +194,19 @@ export function importTorch(path: string, opts?: { device?: Device }): TorchImpo
     const like = want[e.deepconv];
     const torchShape = e.transposed ? [like.shape[1], like.shape[0]] : like.shape;
     let t = file.tensors[e.torch];
-    const layer = layers[Number(e.torch.split('.')[0])];
+    const layer = layers[e.layer];
     if (t === undefined && e.torch.endsWith('.bias') && layer.args.bias === false) t = Tensor.zeros(like.shape, dtype);  // bias=False
     else {
       if (t === undefined) {
         const wrong = file.raw[e.torch];
         if (wrong) throw fail(`tensor "${e.torch}" has dtype ${wrong.dtype}; it must be ${dtype === 'float64' ? 'F64' : 'F32'} with shape ${shapeStr(torchShape)}`);
-        throw fail(`tensor "${e.torch}" is missing (${layer.type} layer ${e.torch.split('.')[0]} needs it with shape ${shapeStr(torchShape)})`);
+        throw fail(`tensor "${e.torch}" is missing (${layer.type} layer ${e.layer} needs it with shape ${shapeStr(torchShape)})`);
       }
       used.add(e.torch);
       const same = (s: readonly number[]) => s.length === t!.shape.length && s.every((d, i) => d === t!.shape[i]);
       if (!same(torchShape)) {
         const hint = e.transposed && same(like.shape) ? ' (it looks transposed: PyTorch keeps Linear weights as (out_features, in_features))' : '';
-        throw fail(`tensor "${e.torch}" has shape ${shapeStr(t.shape)}, but ${layer.type} layer ${e.torch.split('.')[0]} needs ${shapeStr(torchShape)}${hint}`);
+        throw fail(`tensor "${e.torch}" has shape ${shapeStr(t.shape)}, but ${layer.type} layer ${e.layer} needs ${shapeStr(torchShape)}${hint}`);
       }
       if (e.transposed) t = transpose2d(t);
     }

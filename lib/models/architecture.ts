@@ -56,11 +56,19 @@ export function linear(inFeatures: number, outFeatures: number, weight: string, 
   return { type: 'Linear', args: { in_features: inFeatures, out_features: outFeatures }, weight, bias };
 }
 
+/**
+ * PyTorch's momentum from deepconv's (and ONNX's), or back: one weighs the new batch, the other
+ * the running value, so each is 1 minus the other (rounded to 12 digits: 0.1, not 0.09999999999999998).
+ */
+export function otherMomentum(m: number): number {
+  return Number((1 - m).toPrecision(12));
+}
+
 /** The batchnorm layer with suffix `k` (gamma<k>, beta<k>, runningMean<k>, runningVar<k>). */
 export function batchnorm(type: BatchNormSpec['type'], features: number, k: string, state: { eps?: number; momentum?: number }): BatchNormSpec {
   return {
     type,
-    args: { num_features: features, eps: state.eps ?? BN_EPS, momentum: Number((1 - (state.momentum ?? BN_MOMENTUM)).toPrecision(12)) },
+    args: { num_features: features, eps: state.eps ?? BN_EPS, momentum: otherMomentum(state.momentum ?? BN_MOMENTUM) },
     weight: `gamma${k}`,
     bias: `beta${k}`,
     runningMean: `runningMean${k}`,
