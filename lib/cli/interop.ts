@@ -3,7 +3,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'path';
 import { packageRoot } from '../binding';
-import { saveModel } from '../io/model-file';
 import { DEFAULT_OPSET, ONNX_OPSETS, writeOnnx } from '../interop/onnx';
 import { writeTorch } from '../interop/torch';
 import { importTorch } from '../interop/torch-import';
@@ -56,7 +55,7 @@ function runImport(file: string, a: { out: string }): void {
     parseDataInfo(data, file, model);  // checked before it is written where train's files keep it
     metadata.data = data;
   }
-  saveModel(a.out, { config: model.config, params: model.params, extra: model.stateTensors(), metadata });
+  model.save(a.out, { metadata });
   const count = Object.values(model.params).reduce((n, t) => n + t.size, 0);
   console.log(`wrote ${a.out}: ${model.className} ${JSON.stringify(model.options)}, ${count} parameters, input ${shapeStr(model.inputShape)}`);
   if (data === null) console.log('  no "deepconv.data" metadata: `deepconv eval` and `predict` need it (save_for_deepconv(..., data={...})); the library API does not');

@@ -4,7 +4,6 @@ import { SingleBar } from 'cli-progress';
 import * as fs from 'fs';
 import * as path from 'path';
 import { DatasetName, loadDataset } from '../data';
-import { saveModel } from '../io/model-file';
 import { DeepConvNet, FullyConnectedNet, Model, ThreeLayerConvNet } from '../models';
 import { Tta } from '../models/model';
 import { ScheduleName } from '../schedule';
@@ -218,7 +217,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
 
   const testAcc = ds.xTest.shape[0] > 0 ? await solver.checkAccuracy(ds.xTest, ds.yTest, { batchSize: 500, tta: a.tta }) : NaN;
   const modelFile = path.join(out, 'model.safetensors');
-  saveModel(modelFile, { config: model.config, params: model.params, extra: model.stateTensors(), metadata: { data: JSON.stringify(info), recipe: JSON.stringify(recipe) } });
+  model.save(modelFile, { metadata: { data: JSON.stringify(info), recipe: JSON.stringify(recipe) } });
   metric({ type: 'test', testAcc, bestValAcc: summary.bestValAcc, iterations: summary.iterations, epochs: summary.epoch, trainSeconds: solver.elapsed, stepSeconds, interrupted });
   fs.closeSync(metricsFd);
 

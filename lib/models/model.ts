@@ -319,9 +319,12 @@ export abstract class Model {
     writeTorch(this, path, opts);
   }
 
-  /** Writes config, params and batchnorm statistics to a safetensors file (atomically). */
-  save(path: string): void {
-    saveModel(path, { config: this.config, params: this.params, extra: this.stateTensors() });
+  /**
+   * Writes config, params and batchnorm statistics to a safetensors file (atomically), with the
+   * caller's own metadata strings beside them (opts.metadata; `deepconv train` keeps its "data" there).
+   */
+  save(path: string, opts?: { metadata?: Record<string, string> }): void {
+    saveModel(path, { config: this.config, params: this.params, extra: this.stateTensors(), metadata: checkOptions('opts', opts).metadata });
   }
 
   /**
