@@ -67,6 +67,48 @@ describe('deepconv CLI', () => {
     expect(q.out).toContain(`${img}: `);
   });
 
+  test('eval --json gives accuracy, per-class accuracy and a confusion matrix that agree; --confusion draws it', async () => {
+    const model = path.join(out, 'model.safetensors');
+    const svg = path.join(tempDir(), 'confusion.svg');
+    const e = await capture(() => main(['node', 'deepconv', 'eval', '--model', model, '--data', dataDir, '--json', '--confusion', svg]));
+    expect(e.code).toBe(0);
+    const r = JSON.parse(e.out);
+    expect(r.images).toBe(20);
+    expect(r.confusion).toHaveLength(10);
+    const total = r.confusion.flat().reduce((a: number, b: number) => a + b, 0);
+    const diagonal = r.confusion.reduce((a: number, row: number[], i: number) => a + row[i], 0);
+    expect(total).toBe(20);
+    expect(r.accuracy).toBeCloseTo(diagonal / 20, 12);
+    r.classes.forEach((c: string, i: number) => {
+      const n = r.confusion[i].reduce((a: number, b: number) => a + b, 0);
+      expect(r.perClass[c]).toBeCloseTo(n ? r.confusion[i][i] / n : 0, 12);
+    });
+    const text = fs.readFileSync(svg, 'utf8');
+    expect(text).toMatch(/^<svg[\s\S]*airplane[\s\S]*truck[\s\S]*<\/svg>\n$/);
+    expect((text.match(/<rect x=/g) ?? []).length).toBe(100);
+    const bad = await capture(() => main(['node', 'deepconv', 'eval', '--model', model, '--data', dataDir, '--confusion', 'c.png']));
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/--confusion must name an \.svg file, got "c\.png"/);
+  });
+
+  test('summary prints each layer (and --json the figures); curves.svg draws steps and seconds, epochs where they ran', async () => {
+    const model = path.join(out, 'model.safetensors');
+    const t = await capture(() => main(['node', 'deepconv', 'summary', '--model', model]));
+    expect(t.code).toBe(0);
+    expect(t.out).toMatch(/^DeepConvNet, input 3x32x32, float32\n/);
+    expect(t.out).toMatch(/Conv2d\(3->4, 3x3, pad 1\) +4x32x32 +112 /);
+    const j = await capture(() => main(['node', 'deepconv', 'summary', '--model', model, '--json']));
+    const s = JSON.parse(j.out);
+    expect(s.totalParams).toBe(Object.values(loadModel(model).params).reduce((a, p) => a + p.size, 0));
+    const curves = fs.readFileSync(path.join(out, 'curves.svg'), 'utf8');
+    expect(curves).toContain('>seconds of training<');
+    expect(curves).toContain('>step<');
+    // 2 epochs of 180 / 20 = 9 steps ran: epochs 1 and 2 are marked, nothing past them.
+    expect(curves).toContain('>epoch 1<');
+    expect(curves).toContain('>epoch 2<');
+    expect(curves).not.toContain('>epoch 3<');
+  });
+
   test('Ctrl-C (SIGINT) finishes the step, writes a checkpoint and the model, exits 130; --resume continues', async () => {
     const runDir = path.join(tempDir(), 'interrupted');
     const args = ['train', '--dataset', 'cifar10', '--data', dataDir, '--filters', '4', '--time-limit', '120', '--batch-size', '20', '--val', '20', '--out', runDir, '--quiet'];

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DatasetName } from '../data';
+import { DatasetName, isImageFolder } from '../data';
 
 export interface Found {
   dataset: DatasetName;
@@ -23,8 +23,9 @@ export function candidates(cwd = process.cwd()): Found[] {
   return out;
 }
 
-/** The data set a path most likely holds, from its name. */
+/** The data set a path most likely holds: an image folder by its contents, the others by name. */
 export function guessDataset(p: string): DatasetName {
+  if (isImageFolder(p)) return 'folder';
   const base = path.basename(p).toLowerCase();
   if (base.includes('fashion')) return 'fashion-mnist';
   if (base.includes('mnist')) return 'mnist';
@@ -63,6 +64,7 @@ export interface DataInfo {
 /** The dataset and path to use: given, or found in the usual places. */
 export function resolveData(dataset: DatasetName | undefined, data: string | undefined, list: Found[] = candidates()): { dataset: DatasetName; path: string } {
   if (data) return { dataset: dataset ?? guessDataset(data), path: data };
+  if (dataset === 'folder') throw new Error('--data <folder> is needed: the image folder (a subfolder per class) to read');
   const found = findData(dataset, list);
   if (!found) {
     const err = new Error(howToGetData(list));

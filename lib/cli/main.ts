@@ -3,18 +3,19 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import * as os from 'os';
 import { packageVersion } from '../binding';
 import { addonPath, buildInfo, cudaDeviceCount, getNumThreads, isaInfo, setNumThreads } from '../index';
-import { DatasetName, loadDataset } from '../data';
-import { Tta, TTAS } from '../models/model';
-import { Device, requireCuda, Tensor } from '../tensor';
+import { DatasetName } from '../data';
+import { TTAS } from '../models/model';
+import { Device, requireCuda } from '../tensor';
 import { resolveData } from './find-data';
-import { readModel } from './read-model';
+import { readModel, readModelMaybeData } from './read-model';
 import { addInteropCommands } from './interop';
 import { predictImages, predictIndices } from './predict';
+import { EvalArgs, runEval } from './evaluate';
 import { RECIPE_LEARNING_RATE, runTraining, TrainArgs } from './train';
 import { SCHEDULES } from '../schedule';
 import { RULE_DEFAULTS, UPDATE_RULES } from '../optim';
 
-const DATASETS: DatasetName[] = ['cifar10', 'fashion-mnist', 'mnist'];
+const DATASETS: DatasetName[] = ['cifar10', 'fashion-mnist', 'mnist', 'folder'];
 
 function intArg(name: string, min: number) {
   return (v: string): number => {
@@ -41,6 +42,15 @@ function listArg(name: string) {
   };
 }
 
+function sizeArg(name: string) {
+  return (v: string): [number, number] => {
+    const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
+    const hw = m ? [Number(m[1]), Number(m[2] ?? m[1])] : [];
+    if (!m || hw.some((n) => n < 1 || n > 1024)) throw new InvalidArgumentError(`${name} must be HxW or a side, each from 1 to 1024, got ${JSON.stringify(v)}`);
+    return hw as [number, number];
+  };
+}
+
 function deviceOption(): Option {
   return new Option('--device <name>', "where the network runs: 'cpu', or 'cuda' (a build with `npm run build:cuda`)").choices(['cpu', 'cuda']).default('cpu');
 }
@@ -60,7 +70,7 @@ export function program(): Command {
     .command('train')
     .description('train a network on CIFAR-10, Fashion-MNIST or MNIST (defaults: the recipe in the README)')
     .addOption(new Option('--dataset <name>', 'data set').choices(DATASETS))
-    .option('--data <path>', 'data location: cifar-10-binary.tar.gz or its folder; the IDX folder for (fashion-)mnist')
+    .option('--data <path>', 'data location: cifar-10-binary.tar.gz or its folder; the IDX folder for (fashion-)mnist; or a folder of your own images with a subfolder per class (PNG or JPEG)')
     .addOption(new Option('--model <name>', 'network').choices(['deep', 'three-layer', 'fc']).default('deep'))
     .option('--filters <list>', 'deep: filters per conv layer (default 32,64,128 for CIFAR-10, 16,32,64 otherwise)', listArg('--filters'))
     .option('--max-pools <list>', 'deep: conv layers followed by a 2x2 max pool (default: all)', listArg('--max-pools'))
@@ -84,7 +94,8 @@ export function program(): Command {
     .option('--batch-size <n>', 'minibatch size', intArg('--batch-size', 1), 128)
     .option('--epochs <n>', 'epochs (default: as many as the time limit allows, else 10)', intArg('--epochs', 1))
     .option('--time-limit <seconds>', 'training time budget; sets the learning-rate schedule (default 120 for CIFAR-10, 60 otherwise; 0: none)', numArg('--time-limit', (n) => n >= 0, 'a number >= 0'))
-    .option('--val <n>', 'training samples held out for validation', intArg('--val', 0), 1000)
+    .option('--val <n>', 'training samples held out for validation (default 1000; a tenth of an image folder\'s, at most 1000)', intArg('--val', 0))
+    .option('--image-size <HxW>', 'image folders: the size every image is resampled to (default 32x32; 28 means 28x28)', sizeArg('--image-size'))
     .option('--augment <list>', "'flip', 'crop', 'flip,crop' or 'none'", 'flip')
     .option('--seed <n>', 'seed of initialization, shuffling and augmentation', intArg('--seed', 0), 0)
     .option('--threads <n>', 'CPU threads (default: every core)', intArg('--threads', 1))
@@ -107,40 +118,45 @@ export function program(): Command {
     .option('--batch-size <n>', 'images per forward pass', intArg('--batch-size', 1), 500)
     .addOption(new Option('--tta <kind>', "test-time augmentation: 'flip' averages each image's and its mirror image's scores").choices([...TTAS]).default(TTAS[0]))
     .option('--threads <n>', 'CPU threads', intArg('--threads', 1))
+    .option('--json', 'print one JSON object: accuracy, per-class accuracy, confusion matrix, images/s')
+    .option('--confusion <file.svg>', 'write the confusion matrix as a picture')
     .addOption(deviceOption())
-    .action(async (opts: { model: string; dataset?: DatasetName; data?: string; batchSize: number; tta: Tta; threads?: number; device: Device }) => {
+    .action(async (opts: EvalArgs & { threads?: number }) => {
       threadsHook(opts);
-      const { model, info } = readModel(opts.model, opts.device);
-      const where = resolveData(opts.dataset ?? info.dataset, opts.data);
-      const ds = await loadDataset(where.dataset, where.path, { parts: ['test'], mean: info.mean, std: info.std, dtype: model.dtype });
-      const t0 = performance.now();
-      const scores = await model.predict(ds.xTest, { batchSize: opts.batchSize, tta: opts.tta });
-      const seconds = (performance.now() - t0) / 1000;
-      const { accuracy, perClass } = accuracyOf(scores, ds.yTest, ds.classes.length);
-      console.log(`${where.dataset} test accuracy: ${(accuracy * 100).toFixed(2)}%${opts.tta === 'flip' ? ' (flip TTA)' : ''} (${ds.yTest.length} images, ${(ds.yTest.length / seconds).toFixed(0)} images/s)`);
-      ds.classes.forEach((c, i) => console.log(`  ${c.padEnd(12)} ${(perClass[i] * 100).toFixed(1)}%`));
+      await runEval(opts);
     });
 
   prog
     .command('predict')
-    .description('classify PNG images, or test-set images by index')
+    .description('classify PNG or JPEG images, or test-set images by index')
     .requiredOption('--model <file>', 'model.safetensors written by train')
-    .argument('[images...]', 'PNG files (resized to the model input by nearest neighbour)')
+    .argument('[images...]', 'PNG or JPEG files (resampled to the model input, as training resamples image folders)')
     .option('--indices <list>', 'test-set indices of the data set the model was trained on', listArg('--indices'))
     .option('--data <path>', 'data location for --indices')
     .option('--top <k>', 'classes to show per image', intArg('--top', 1), 3)
+    .option('--json', 'print one JSON line per image: its top classes with probabilities (and the label for --indices)')
     .addOption(deviceOption())
-    .action(async (images: string[], opts: { model: string; indices?: number[]; data?: string; top: number; device: Device }) => {
+    .action(async (images: string[], opts: { model: string; indices?: number[]; data?: string; top: number; json?: boolean; device: Device }) => {
       threadsHook(opts);
       const { model, info } = readModel(opts.model, opts.device);
       if (opts.indices) {
         const where = resolveData(info.dataset, opts.data);
-        await predictIndices(model, info, where.dataset, where.path, opts.indices, opts.top);
+        await predictIndices(model, info, where.dataset, where.path, opts.indices, opts.top, opts.json === true);
       } else if (images.length > 0) {
-        await predictImages(model, info, images, opts.top);
+        await predictImages(model, info, images, opts.top, opts.json === true);
       } else {
-        throw new InvalidArgumentError('give PNG files or --indices');
+        throw new InvalidArgumentError('give PNG or JPEG files, or --indices');
       }
+    });
+
+  prog
+    .command('summary')
+    .description("a model's layers: output shapes, parameter counts and forward FLOPs per image")
+    .requiredOption('--model <file>', 'model.safetensors written by train (or import)')
+    .option('--json', 'print the summary as one JSON object')
+    .action((opts: { model: string; json?: boolean }) => {
+      const { text, ...figures } = readModelMaybeData(opts.model).model.summary();
+      console.log(opts.json ? JSON.stringify(figures) : text);
     });
 
   addInteropCommands(prog);
@@ -168,23 +184,6 @@ export function program(): Command {
     });
 
   return prog;
-}
-
-export function accuracyOf(scores: Tensor, y: Int32Array, numClasses: number): { accuracy: number; perClass: number[] } {
-  const [N, C] = scores.shape;
-  let right = 0;
-  const hit = new Array(numClasses).fill(0);
-  const count = new Array(numClasses).fill(0);
-  for (let i = 0; i < N; i++) {
-    let best = 0;
-    for (let j = 1; j < C; j++) if (scores.data[i * C + j] > scores.data[i * C + best]) best = j;
-    count[y[i]]++;
-    if (best === y[i]) {
-      right++;
-      hit[y[i]]++;
-    }
-  }
-  return { accuracy: N ? right / N : 0, perClass: hit.map((h, i) => (count[i] ? h / count[i] : 0)) };
 }
 
 export { readModel };

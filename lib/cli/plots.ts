@@ -21,7 +21,10 @@ function niceTicks(lo: number, hi: number, n = 5): number[] {
 }
 
 /** One chart panel as an SVG group at (x0, y0), size w x h. */
-function panel(x0: number, y0: number, w: number, h: number, title: string, xLabel: string, series: Series[], yRange?: [number, number]): string {
+/** A vertical dashed line at x with a label (an epoch boundary). */
+export type Marker = { x: number; label: string };
+
+function panel(x0: number, y0: number, w: number, h: number, title: string, xLabel: string, series: Series[], yRange?: [number, number], markers: Marker[] = []): string {
   const pts = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const m = { l: 56, r: 12, t: 28, b: 40 };
   const pw = w - m.l - m.r;
@@ -44,6 +47,12 @@ function panel(x0: number, y0: number, w: number, h: number, title: string, xLab
     g += `<text x="${sx(t)}" y="${y0 + m.t + ph + 16}" text-anchor="middle" font-size="11">${t}</text>\n`;
   }
   g += `<text x="${x0 + m.l + pw / 2}" y="${y0 + h - 6}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>\n`;
+  for (const mk of markers) {
+    if (!(mk.x >= xmin && mk.x <= xmax)) continue;
+    const x = sx(mk.x).toFixed(1);
+    g += `<line x1="${x}" x2="${x}" y1="${y0 + m.t}" y2="${y0 + m.t + ph}" stroke="#999" stroke-dasharray="4,3"/>`;
+    g += `<text x="${x}" y="${y0 + m.t - 3}" text-anchor="middle" font-size="10" fill="#666">${esc(mk.label)}</text>\n`;
+  }
   series.forEach((s, i) => {
     const good = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (good.length) {
@@ -55,21 +64,62 @@ function panel(x0: number, y0: number, w: number, h: number, title: string, xLab
   return g;
 }
 
-/** Loss against step on the left, accuracies against epoch on the right. */
-export function curvesSvg(loss: [number, number][], accuracy: Series[]): string {
+export interface Curves {
+  /** [step, loss] of the training minibatches. */
+  lossByStep: [number, number][];
+  /** [seconds of training, loss]. */
+  lossBySeconds: [number, number][];
+  /** Accuracy series with [step, accuracy] points. */
+  accuracyByStep: Series[];
+  /** The same series with [seconds, accuracy] points. */
+  accuracyBySeconds: Series[];
+  /** Steps per epoch: epoch boundaries are marked where whole epochs ran. */
+  stepsPerEpoch: number;
+}
+
+/**
+ * Loss and accuracy against steps (top row) and against seconds of training (bottom row); the
+ * step panels mark each completed epoch, so a run shorter than an epoch is drawn as what it was.
+ */
+export function curvesSvg(c: Curves): string {
   const W = 980;
-  const H = 380;
+  const H = 720;
+  const lastStep = Math.max(0, ...c.lossByStep.map((p) => p[0]), ...c.accuracyByStep.flatMap((s) => s.points.map((p) => p[0])));
+  const epochs: Marker[] = [];
+  if (c.stepsPerEpoch > 0) for (let e = 1; e * c.stepsPerEpoch <= lastStep; e++) epochs.push({ x: e * c.stepsPerEpoch, label: `epoch ${e}` });
+  const loss = (points: [number, number][]): Series[] => [{ name: 'training loss', color: '#1f77b4', points }];
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n` +
     `<rect width="100%" height="100%" fill="white"/>\n` +
-    panel(0, 0, W / 2, H, 'Training loss', 'step', [{ name: 'loss', color: '#1f77b4', points: loss }]) +
-    panel(W / 2, 0, W / 2, H, 'Accuracy', 'epoch', accuracy, [0, 1]) +
+    panel(0, 0, W / 2, H / 2, 'Training loss', 'step', loss(c.lossByStep), undefined, epochs) +
+    panel(W / 2, 0, W / 2, H / 2, 'Accuracy', 'step', c.accuracyByStep, [0, 1], epochs) +
+    panel(0, H / 2, W / 2, H / 2, 'Training loss', 'seconds of training', loss(c.lossBySeconds)) +
+    panel(W / 2, H / 2, W / 2, H / 2, 'Accuracy', 'seconds of training', c.accuracyBySeconds, [0, 1]) +
     '</svg>\n'
   );
 }
 
-export function writeCurves(path: string, loss: [number, number][], accuracy: Series[]): void {
-  writeFileAtomic(path, [Buffer.from(curvesSvg(loss, accuracy))]);
+export function writeCurves(path: string, c: Curves): void {
+  writeFileAtomic(path, [Buffer.from(curvesSvg(c))]);
+}
+
+/**
+ * The curves of a run from its metrics.jsonl records (so a resumed run draws the whole run):
+ * 'step' records give loss by seconds, 'eval' records the accuracies; lossByStep comes from the
+ * Solver's lossHistory, which has every step.
+ */
+export function curvesFromMetrics(records: Record<string, unknown>[], lossHistory: number[], stepsPerEpoch: number): Curves {
+  const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
+  const steps = records.filter((r) => r.type === 'step');
+  const evals = records.filter((r) => r.type === 'eval');
+  const series = (key: string, name: string, color: string, x: string): Series => ({ name, color, points: evals.map((r) => [num(r[x]), num(r[key])]) });
+  return {
+    lossByStep: lossHistory.map((l, i) => [i + 1, l]),
+    lossBySeconds: steps.map((r) => [num(r.elapsed), num(r.loss)]),
+    accuracyByStep: [series('trainAcc', 'train accuracy', '#1f77b4', 'step'), series('valAcc', 'validation accuracy', '#ff7f0e', 'step')],
+    accuracyBySeconds: [series('trainAcc', 'train accuracy', '#1f77b4', 'elapsed'), series('valAcc', 'validation accuracy', '#ff7f0e', 'elapsed')],
+    stepsPerEpoch,
+  };
 }
 
 /**

@@ -3,7 +3,8 @@ import { FileFormatError } from '../io/errors';
 import { loadModelFile } from '../io/model-file';
 import { Model } from '../models';
 import { modelFromFile } from '../models/model';
-import { Device } from '../tensor';
+import { Device, DType } from '../tensor';
+import type { DatasetOptions } from '../data';
 import { DataInfo } from './find-data';
 
 export function readModel(file: string, device: Device = 'cpu'): { model: Model; info: DataInfo } {
@@ -49,3 +50,16 @@ export function parseDataInfo(text: string, file: string, model: Model): DataInf
   return d as unknown as DataInfo;
 }
 
+
+/** How a data set is loaded to test a model: its normalization, its input size and channels (image folders). */
+export function testLoadOptions(info: DataInfo, dtype: DType): DatasetOptions {
+  const [C, H, W] = info.shape;
+  return { mean: info.mean, std: info.std, dtype, imageSize: [H, W], channels: C === 1 ? 1 : 3 };
+}
+
+/** An image folder must name its classes as the training folder did (labels are their positions). */
+export function checkClasses(classes: string[], info: DataInfo, where: string): void {
+  if (classes.length !== info.classes.length || classes.some((c, i) => c !== info.classes[i])) {
+    throw new Error(`${where} has the classes ${classes.join(', ')}, but the model was trained on ${info.classes.join(', ')}`);
+  }
+}

@@ -3,15 +3,16 @@
 import { SingleBar } from 'cli-progress';
 import * as fs from 'fs';
 import * as path from 'path';
-import { DatasetName, loadDataset } from '../data';
+import { DatasetName, listImageFolder, loadDataset } from '../data';
 import { DeepConvNet, FullyConnectedNet, Model, ThreeLayerConvNet } from '../models';
 import { Tta } from '../models/model';
+import { compact } from '../models/summary';
 import { ScheduleName } from '../schedule';
 import { UpdateRuleName } from '../optim';
 import { EvalInfo, ProgressInfo, Solver } from '../solver';
 import { Device } from '../tensor';
 import { DataInfo, resolveData } from './find-data';
-import { writeCurves, writeFilterGrid } from './plots';
+import { curvesFromMetrics, writeCurves, writeFilterGrid } from './plots';
 
 export interface TrainArgs {
   dataset?: DatasetName;
@@ -35,7 +36,10 @@ export interface TrainArgs {
   batchSize: number;
   epochs?: number;
   timeLimit?: number;
-  val: number;
+  /** Held out for validation (default 1000; a tenth of an image folder's training images, at most 1000). */
+  val?: number;
+  /** Image folders: [H, W] the images are resampled to (default 32 x 32). */
+  imageSize?: [number, number];
   augment: string;
   seed: number;
   out?: string;
@@ -115,7 +119,8 @@ export async function runTraining(a: TrainArgs): Promise<void> {
 
   console.log(`loading ${where.dataset} from ${where.path}`);
   let t = performance.now();
-  const ds = await loadDataset(where.dataset, where.path, { numVal: a.val, seed: a.seed });
+  const numVal = a.val ?? (where.dataset === 'folder' ? Math.min(1000, Math.floor(listImageFolder(where.path).train.length / 10)) : 1000);
+  const ds = await loadDataset(where.dataset, where.path, { numVal, seed: a.seed, imageSize: a.imageSize });
   console.log(`  ${ds.xTrain.shape[0]} train / ${ds.xVal.shape[0]} val / ${ds.xTest.shape[0]} test images of ${ds.shape.join('x')} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
   const model = buildModel(a, ds.shape, ds.classes.length, where.dataset).toDevice(a.device);
@@ -128,10 +133,11 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const recipe = {
     model: model.config,
     optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay, weightDecay: a.weightDecay, labelSmoothing: a.labelSmoothing, tta: a.tta,
-    batchSize: a.batchSize, numEpochs, timeLimit, augment, seed: a.seed, val: a.val,
+    batchSize: a.batchSize, numEpochs, timeLimit, augment, seed: a.seed, val: numVal,
   };
   metric({ type: 'config', dataset: where.dataset, data: where.path, ...recipe });
-  console.log(`model: ${model.className} ${JSON.stringify(model.options)}`);
+  const figures = model.summary();
+  console.log(`model: ${model.className} ${JSON.stringify(model.options)}: ${figures.totalParams.toLocaleString('en-US')} parameters, ${compact(figures.flopsPerSample)} FLOPs per image forward (deepconv summary --model shows each layer)`);
   console.log(`training on ${a.device}: ${a.optimizer} lr ${lr} (${a.lrSchedule}), batch ${a.batchSize}, ${timeLimit !== null ? `time limit ${timeLimit} s` : `${numEpochs} epochs`}, augment ${a.augment}; output in ${out}`);
 
   // Progress: a bar on a terminal, a line every 10 s otherwise.
@@ -151,7 +157,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
       lastLine = p.elapsed;
       console.log(`  step ${p.step} epoch ${p.epoch + 1} loss ${fields.loss} ${fields.ips} img/s ${Math.round(fraction * 100)}% ETA ${fields.eta_t}`);
     }
-    if (p.step % 50 === 0 || p.step === 1) metric({ type: 'step', step: p.step, epoch: p.epoch, loss: p.loss, learningRate: p.learningRate, imagesPerSecond: p.imagesPerSecond, elapsed: p.elapsed });
+    if (p.step % 10 === 0 || p.step === 1) metric({ type: 'step', step: p.step, epoch: p.epoch, loss: p.loss, learningRate: p.learningRate, imagesPerSecond: p.imagesPerSecond, elapsed: p.elapsed });
   };
   // The Solver evaluates after the first step, after each epoch and where a cut-short run stops.
   const onEval = (e: EvalInfo) => {
@@ -221,12 +227,8 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   metric({ type: 'test', testAcc, bestValAcc: summary.bestValAcc, iterations: summary.iterations, epochs: summary.epoch, trainSeconds: solver.elapsed, stepSeconds, interrupted });
   fs.closeSync(metricsFd);
 
-  const loss = solver.lossHistory.map((l, i) => [i + 1, l] as [number, number]);
-  const epochs = solver.valAccHistory.map((_, i) => i);
-  writeCurves(path.join(out, 'curves.svg'), loss, [
-    { name: 'train accuracy', color: '#1f77b4', points: solver.trainAccHistory.map((v, i) => [epochs[i], v]) },
-    { name: 'validation accuracy', color: '#ff7f0e', points: solver.valAccHistory.map((v, i) => [epochs[i], v]) },
-  ]);
+  const records = fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  writeCurves(path.join(out, 'curves.svg'), curvesFromMetrics(records, solver.lossHistory, solver.iterationsPerEpoch));
   const firstW = model.params.W0 ?? model.params.W1;
   if (firstW && firstW.ndim === 4) writeFilterGrid(path.join(out, 'filters.png'), firstW.toDevice('cpu'));
 

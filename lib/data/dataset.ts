@@ -3,7 +3,8 @@
 import { Tensor, DType } from '../tensor';
 import { Rng } from '../random';
 import { checkInt, checkOptions, checkTensor, describe } from '../validate';
-import { RawDataset, LoadOptions } from './types';
+import { RawDataset } from './types';
+import { ImageFolderOptions, loadImageFolder } from './folder';
 import { loadCifar10 } from './cifar10';
 import { loadMnist, loadFashionMnist } from './idx';
 
@@ -191,9 +192,10 @@ export function splitValidation(data: RawDataset, numVal: number, seed = 0): Raw
   return { ...data, xTrain, yTrain, xVal, yVal };
 }
 
-export type DatasetName = 'cifar10' | 'mnist' | 'fashion-mnist';
+/** 'folder': the user's own images, a subfolder per class (see folder.ts). */
+export type DatasetName = 'cifar10' | 'mnist' | 'fashion-mnist' | 'folder';
 
-export interface DatasetOptions extends LoadOptions {
+export interface DatasetOptions extends ImageFolderOptions {
   /** Training samples moved into a validation set (default 0). */
   numVal?: number;
   /** Seed of the validation split (default 0). */
@@ -222,7 +224,8 @@ export interface Dataset {
   shape: [number, number, number];
 }
 
-const LOADERS: Record<DatasetName, (path: string, opts?: LoadOptions) => Promise<RawDataset>> = {
+const LOADERS: Record<DatasetName, (path: string, opts?: ImageFolderOptions) => Promise<RawDataset>> = {
+  folder: loadImageFolder,
   cifar10: loadCifar10,
   mnist: loadMnist,
   'fashion-mnist': loadFashionMnist,
@@ -232,7 +235,7 @@ const LOADERS: Record<DatasetName, (path: string, opts?: LoadOptions) => Promise
  * Loads a data set by name and makes it ready for training: float tensors (N, C, H, W),
  * normalized per channel with statistics of the training samples (after the validation split),
  * Int32Array labels. `path`: for cifar10 the folder or cifar-10-binary.tar.gz; for mnist and
- * fashion-mnist the folder of IDX files.
+ * fashion-mnist the folder of IDX files; for folder, the image folder (imageSize, channels apply).
  */
 export async function loadDataset(name: DatasetName, path: string, opts?: DatasetOptions): Promise<Dataset> {
   if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(LOADERS, name)) {
@@ -243,7 +246,7 @@ export async function loadDataset(name: DatasetName, path: string, opts?: Datase
   const numVal = o.numVal === undefined ? 0 : checkInt('opts.numVal', o.numVal, 0);
   const seed = o.seed === undefined ? 0 : checkInt('opts.seed', o.seed, 0);
   if ((o.mean === undefined) !== (o.std === undefined)) throw new TypeError('opts.mean and opts.std must be given together');
-  const raw = await loader(path, { parts: o.parts, maxTrain: o.maxTrain, maxTest: o.maxTest });
+  const raw = await loader(path, { parts: o.parts, maxTrain: o.maxTrain, maxTest: o.maxTest, imageSize: o.imageSize, channels: o.channels });
   const split = splitValidation(raw, numVal, seed);
   const C = raw.shape[0];
   let mean: number[] = new Array(C).fill(0);

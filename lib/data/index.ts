@@ -6,3 +6,7 @@ export { toFloat, channelStats, normalize, splitValidation, loadDataset } from '
 export type { ChannelStats, Dataset, DatasetName, DatasetOptions } from './dataset';
 export { randomCropFlip, cropFlip } from './augment';
 export type { CropFlipOptions } from './augment';
+export { loadImageFolder, isImageFolder, listImageFolder } from './folder';
+export type { ImageFolderOptions } from './folder';
+export { decodeImage, readImage, resampleTo, MAX_IMAGE_PIXELS } from './images';
+export type { Rgba } from './images';

@@ -8,3 +8,5 @@ export { DeepConvNet } from './deep-conv';
 export type { DeepConvNetOptions } from './deep-conv';
 export { TwoLayerNet, FullyConnectedNet } from './fc-net';
 export type { TwoLayerNetOptions, FullyConnectedNetOptions } from './fc-net';
+export { summarize, formatSummary } from './summary';
+export type { ModelSummary, LayerSummary } from './summary';

@@ -14,6 +14,7 @@ import { checkInt, checkLabels, checkOptions, checkTensor, describe, invalidType
 import type { LayerSpec } from './architecture';
 import { OnnxOptions, writeOnnx } from '../interop/onnx';
 import { TorchExportOptions, writeTorch } from '../interop/torch';
+import { formatSummary, ModelSummary, summarize } from './summary';
 
 /** Loss and gradients of a training forward/backward pass (grads keyed like params). */
 export interface LossAndGrads {
@@ -301,6 +302,15 @@ export abstract class Model {
       out[`runningVar${k}`] = s.runningVar;
     }
     return out;
+  }
+
+  /**
+   * Each layer's output shape, parameter count and forward FLOPs per sample, with the totals
+   * (see summary.ts); `summary().text` is the printable table.
+   */
+  summary(): ModelSummary & { text: string } {
+    const s = summarize(this.className, this.inputShape, this.architecture(), this.dtype);
+    return { ...s, text: formatSummary(s) };
   }
 
   /**
