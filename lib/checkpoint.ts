@@ -11,6 +11,7 @@ const CHECKPOINT_VERSION = 1;
 const OPTIM_PREFIX = 'optim/';
 const BEST_PREFIX = 'best/';
 const LOSS_HISTORY = 'solver/lossHistory';
+const EMA_PREFIX = 'ema/';
 
 /** The run's plain values: stored in the file's `solver` metadata entry as they are. */
 interface RunRecord {
@@ -33,6 +34,8 @@ export interface TrainingState extends RunRecord {
   bestParams: Record<string, Tensor>;
   bestState: Record<string, Tensor>;
   lossHistory: number[];
+  /** The weight average (Solver option ema), when the run keeps one. */
+  ema: { updates: number; params: Record<string, Tensor>; state: Record<string, Tensor> } | null;
 }
 
 /** The JSON in the file's `solver` metadata entry: the run record, and what locates the tensors. */
@@ -40,12 +43,14 @@ interface StoredState extends RunRecord {
   version: number;
   className: string;
   hasBest: boolean;
+  /** Updates of the weight average (absent: the run kept none). */
+  emaUpdates?: number;
   optimScalars: Record<string, Record<string, unknown>>;
 }
 
 /** Writes `model` and `s` to `path` (atomically). */
 export function writeCheckpoint(path: string, model: Model, s: TrainingState): void {
-  const { optimConfigs, bestParams, bestState, lossHistory, ...record } = s;
+  const { optimConfigs, bestParams, bestState, lossHistory, ema, ...record } = s;
   const extra: Record<string, Tensor> = { ...model.stateTensors() };
   const optimScalars: Record<string, Record<string, unknown>> = {};
   for (const [k, c] of Object.entries(optimConfigs)) {
@@ -58,8 +63,15 @@ export function writeCheckpoint(path: string, model: Model, s: TrainingState): v
   }
   for (const [k, v] of Object.entries(bestParams)) extra[`${BEST_PREFIX}${k}`] = v;
   for (const [k, v] of Object.entries(bestState)) extra[`${BEST_PREFIX}state/${k}`] = v;
+  if (ema) {
+    for (const [k, v] of Object.entries(ema.params)) extra[`${EMA_PREFIX}${k}`] = v;
+    for (const [k, v] of Object.entries(ema.state)) extra[`${EMA_PREFIX}state/${k}`] = v;
+  }
   extra[LOSS_HISTORY] = Tensor.from(Float64Array.from(lossHistory));
-  const stored: StoredState = { version: CHECKPOINT_VERSION, className: model.className, ...record, hasBest: Object.keys(bestParams).length > 0, optimScalars };
+  const stored: StoredState = {
+    version: CHECKPOINT_VERSION, className: model.className, ...record, hasBest: Object.keys(bestParams).length > 0, optimScalars,
+    ...(ema ? { emaUpdates: ema.updates } : {}),
+  };
   saveModel(path, { config: model.config, params: model.params, extra, metadata: { solver: JSON.stringify(stored) } });
 }
 
@@ -112,8 +124,30 @@ export function readCheckpoint(path: string, model: Model, updateRule: string, f
       if (t) bestState[k] = t.toDevice(model.device);
     }
   }
+  let ema: TrainingState['ema'] = null;
+  if (state.emaUpdates !== undefined) {
+    const params: Record<string, Tensor> = {};
+    const st: Record<string, Tensor> = {};
+    for (const k of Object.keys(model.params)) {
+      const t = file.extra[`${EMA_PREFIX}${k}`];
+      if (!t) throw fail(`averaged parameter ${JSON.stringify(`${EMA_PREFIX}${k}`)} is missing`);
+      const want = model.params[k];
+      if (t.shape.join() !== want.shape.join() || t.dtype !== want.dtype) {
+        throw fail(`averaged parameter ${JSON.stringify(`${EMA_PREFIX}${k}`)} is ${t.dtype} [${t.shape.join(', ')}], the model's ${k} is ${want.dtype} [${want.shape.join(', ')}]`);
+      }
+      params[k] = t.toDevice(model.device);
+    }
+    for (const k of Object.keys(model.stateTensors())) {
+      const t = file.extra[`${EMA_PREFIX}state/${k}`];
+      const want = model.stateTensors()[k];
+      if (t && (t.shape.join() !== want.shape.join() || t.dtype !== want.dtype)) throw fail(`averaged statistic ${JSON.stringify(`${EMA_PREFIX}state/${k}`)} is ${t.dtype} [${t.shape.join(', ')}], the model's is ${want.dtype} [${want.shape.join(', ')}]`);
+      if (t) st[k] = t.toDevice(model.device);
+    }
+    ema = { updates: state.emaUpdates, params, state: st };
+  }
   const lh = file.extra[LOSS_HISTORY];
   return {
+    ema,
     updateRule: state.updateRule,
     epoch: state.epoch,
     iteration: state.iteration,

@@ -35,6 +35,8 @@ export const OPS = {
   svmLoss: ['N:int', 'C:int', 'dx:out', 'scores:in', 'y:labels', 'loss:scalar'],
   sgdUpdate: ['n:int', 'learningRate:num', 'w:out', 'dw:in'],
   sgdMomentumUpdate: ['n:int', 'learningRate:num', 'momentum:num', 'w:out', 'velocity:out', 'dw:in'],
+  nesterovUpdate: ['n:int', 'learningRate:num', 'momentum:num', 'w:out', 'velocity:out', 'dw:in'],
+  emaUpdate: ['n:int', 'decay:num', 'avg:out', 'w:in'],
   rmspropUpdate: ['n:int', 'learningRate:num', 'decayRate:num', 'epsilon:num', 'w:out', 'cache:out', 'dw:in'],
   adamUpdate: ['n:int', 'learningRate:num', 'beta1:num', 'beta2:num', 'epsilon:num', 't:int', 'w:out', 'm:out', 'v:out', 'dw:in'],
   l2Penalty: ['n:int', 'reg:num', 'dw:out', 'w:in', 'sumSq:scalar'],

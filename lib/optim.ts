@@ -24,6 +24,9 @@ export interface SgdMomentumConfig {
   velocity?: Tensor;
 }
 
+/** Nesterov momentum: the fields of sgd_momentum, another step (see nesterov()). */
+export type NesterovConfig = SgdMomentumConfig;
+
 export interface RmspropConfig {
   /** Default: RULE_DEFAULTS.rmsprop. */
   learningRate?: number;
@@ -60,7 +63,7 @@ export interface AdamWConfig extends AdamConfig {
   weightDecay?: number;
 }
 
-export type OptimConfig = SgdConfig | SgdMomentumConfig | RmspropConfig | AdamConfig | AdamWConfig;
+export type OptimConfig = SgdConfig | SgdMomentumConfig | NesterovConfig | RmspropConfig | AdamConfig | AdamWConfig;
 
 export interface UpdateResult<C> {
   w: Tensor;
@@ -70,7 +73,7 @@ export interface UpdateResult<C> {
 /** A user update rule: like sgd/adam, synchronous or returning a Promise. */
 export type UpdateRuleFn = (w: Tensor, dw: Tensor, config: Record<string, unknown>) => UpdateResult<unknown> | Promise<UpdateResult<unknown>>;
 
-export type UpdateRuleName = 'sgd' | 'sgd_momentum' | 'rmsprop' | 'adam' | 'adamw';
+export type UpdateRuleName = 'sgd' | 'sgd_momentum' | 'nesterov' | 'rmsprop' | 'adam' | 'adamw';
 
 /**
  * The one table of the named rules' hyperparameters and their defaults (the seed's values): the
@@ -79,6 +82,7 @@ export type UpdateRuleName = 'sgd' | 'sgd_momentum' | 'rmsprop' | 'adam' | 'adam
 export const RULE_DEFAULTS = {
   sgd: { learningRate: 1e-2 },
   sgd_momentum: { learningRate: 1e-2, momentum: 0.9 },
+  nesterov: { learningRate: 1e-2, momentum: 0.9 },
   rmsprop: { learningRate: 1e-2, decayRate: 0.99, epsilon: 1e-8 },
   adam: { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
   adamw: { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-2 },
@@ -118,19 +122,24 @@ function prepareSgd(w: Tensor, dw: Tensor, config?: SgdConfig): Prepared<UpdateR
   return { result: { w, config: c as Required<SgdConfig> }, call: (async) => native.sgdUpdate(w.size, lr, w.buffer, dw.buffer, async), writes: { w } };
 }
 
-function prepareSgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): Prepared<UpdateResult<Required<SgdMomentumConfig>>> {
+// sgd_momentum and nesterov: one preparation (the same config and state), two kernels.
+function prepareMomentumFamily(rule: 'sgd_momentum' | 'nesterov', w: Tensor, dw: Tensor, config?: SgdMomentumConfig): Prepared<UpdateResult<Required<SgdMomentumConfig>>> {
   checkPair(w, dw);
   const c = checkConfig(config, ['learningRate', 'momentum', 'velocity']);
-  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? RULE_DEFAULTS.sgd_momentum.learningRate);
-  c.momentum = unitOpen('config.momentum', c.momentum ?? RULE_DEFAULTS.sgd_momentum.momentum);
+  c.learningRate = lrCheck('config.learningRate', c.learningRate ?? RULE_DEFAULTS[rule].learningRate);
+  c.momentum = unitOpen('config.momentum', c.momentum ?? RULE_DEFAULTS[rule].momentum);
   c.velocity = state('velocity', c.velocity, w);
   const { learningRate: lr, momentum, velocity } = c;
+  const kernel = rule === 'nesterov' ? native.nesterovUpdate : native.sgdMomentumUpdate;
   return {
     result: { w, config: c as Required<SgdMomentumConfig> },
-    call: (async) => native.sgdMomentumUpdate(w.size, lr, momentum, w.buffer, velocity.buffer, dw.buffer, async),
+    call: (async) => kernel(w.size, lr, momentum, w.buffer, velocity.buffer, dw.buffer, async),
     writes: { w, 'config.velocity': velocity },
   };
 }
+
+const prepareSgdMomentum = (w: Tensor, dw: Tensor, config?: SgdMomentumConfig) => prepareMomentumFamily('sgd_momentum', w, dw, config);
+const prepareNesterov = (w: Tensor, dw: Tensor, config?: NesterovConfig) => prepareMomentumFamily('nesterov', w, dw, config);
 
 function prepareRmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): Prepared<UpdateResult<Required<RmspropConfig>>> {
   checkPair(w, dw);
@@ -192,6 +201,19 @@ export function sgdMomentum(w: Tensor, dw: Tensor, config?: SgdMomentumConfig): 
   return runSync(prepareSgdMomentum(w, dw, config));
 }
 
+/**
+ * Nesterov momentum (Sutskever et al. 2013, in the course notes' velocity form; PyTorch's
+ * SGD(nesterov=True) up to where the learning rate sits): velocity = momentum * velocity -
+ * learningRate * dw; w += momentum * velocity - learningRate * dw.
+ */
+export function nesterov(w: Tensor, dw: Tensor, config?: NesterovConfig): UpdateResult<Required<NesterovConfig>> {
+  return runSync(prepareNesterov(w, dw, config));
+}
+
+export function nesterovAsync(w: Tensor, dw: Tensor, config?: NesterovConfig): Promise<UpdateResult<Required<NesterovConfig>>> {
+  return runAsync(prepareNesterov(w, dw, config));
+}
+
 /** cache = decayRate * cache + (1 - decayRate) dw^2; w -= learningRate * dw / (sqrt(cache) + epsilon). */
 export function rmsprop(w: Tensor, dw: Tensor, config?: RmspropConfig): UpdateResult<Required<RmspropConfig>> {
   return runSync(prepareRmsprop(w, dw, config));
@@ -234,6 +256,7 @@ export function adamAsync(w: Tensor, dw: Tensor, config?: AdamConfig): Promise<U
 export const prepareUpdate: Record<UpdateRuleName, (w: Tensor, dw: Tensor, config?: Record<string, unknown>) => Prepared<UpdateResult<Record<string, unknown>>>> = {
   sgd: prepareSgd as never,
   sgd_momentum: prepareSgdMomentum as never,
+  nesterov: prepareNesterov as never,
   rmsprop: prepareRmsprop as never,
   adam: prepareAdam as never,
   adamw: prepareAdamW as never,
@@ -243,13 +266,14 @@ export const prepareUpdate: Record<UpdateRuleName, (w: Tensor, dw: Tensor, confi
 export const OPTIM_HYPERPARAMETERS: Readonly<Record<UpdateRuleName, readonly string[]>> = {
   sgd: Object.keys(RULE_DEFAULTS.sgd),
   sgd_momentum: Object.keys(RULE_DEFAULTS.sgd_momentum),
+  nesterov: Object.keys(RULE_DEFAULTS.nesterov),
   rmsprop: Object.keys(RULE_DEFAULTS.rmsprop),
   adam: Object.keys(RULE_DEFAULTS.adam),
   adamw: Object.keys(RULE_DEFAULTS.adamw),
 };
 
 /** The names the Solver's updateRule accepts ('sgdMomentum' is read as 'sgd_momentum'). */
-export const UPDATE_RULES: readonly UpdateRuleName[] = ['sgd', 'sgd_momentum', 'rmsprop', 'adam', 'adamw'];
+export const UPDATE_RULES: readonly UpdateRuleName[] = ['sgd', 'sgd_momentum', 'nesterov', 'rmsprop', 'adam', 'adamw'];
 
 /** An update rule's name as given (snake or camel case), or a TypeError naming the choices. */
 export function updateRuleName(name: string, what = 'updateRule'): UpdateRuleName {

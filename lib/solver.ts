@@ -14,6 +14,7 @@ import { checkTta, checkTtaInput, Model, sliceRows, Tta } from './models/model';
 import { UPDATE_RULES, UpdateRuleFn, UpdateRuleName, updateRuleName } from './optim';
 import { checkLabelSmoothing } from './layers/loss';
 import { Optimizer } from './optimizer';
+import { WeightAverage } from './ema';
 import { Schedule, SCHEDULES, ScheduleName } from './schedule';
 import { Rng } from './random';
 import { checkDevice, Device, stageOn, Tensor } from './tensor';
@@ -154,6 +155,11 @@ export interface SolverOptions {
   lrSchedule?: LrSchedule;
   /** Fraction of the budget spent warming up with lrSchedule 'linear-warmup' (default 0.05). */
   warmupFraction?: number;
+  /**
+   * Keep an exponential moving average of the weights with this decay (e.g. 0.999; default null:
+   * none) and evaluate, select the best parameters and end with the averaged weights (see ema.ts).
+   */
+  ema?: number | null;
   /** A checkpoint file to continue from (see resume()). */
   resume?: string | null;
   /** Where log lines go (default console.log). */
@@ -201,7 +207,7 @@ export interface AccuracyOptions {
 const OPTION_KEYS = [
   'updateRule', 'optimConfig', 'lrDecay', 'batchSize', 'numEpochs', 'numTrainSamples', 'numValSamples', 'printEvery',
   'printAccEvery', 'verbose', 'checkpointName', 'checkpointFile', 'checkpointEvery', 'seed', 'augment', 'sampling', 'onProgress', 'onStep', 'onEval',
-  'onEpochEnd', 'earlyStopping', 'labelSmoothing', 'lrSchedule', 'warmupFraction', 'resume', 'logger', 'device',
+  'onEpochEnd', 'earlyStopping', 'labelSmoothing', 'lrSchedule', 'warmupFraction', 'resume', 'logger', 'device', 'ema',
 ];
 /** A 32-bit seed for the draw `salt` of iteration t (stateless, so resumes draw the same). */
 function mix(seed: number, t: number, salt: number): number {
@@ -297,6 +303,8 @@ export class Solver {
   readonly optimizer: Optimizer;
   readonly warmupFraction: number;
   readonly logger: (line: string) => void;
+  /** The moving average of the weights (the ema option), or null. */
+  readonly weightAverage: WeightAverage | null;
 
   /** Completed epochs. */
   epoch = 0;
@@ -407,6 +415,7 @@ export class Solver {
       if (o.lrDecay !== undefined && this.lrDecay !== 1) throw new RangeError(`options.lrDecay must be 1 with lrSchedule '${sched}' (that schedule sets the learning rate itself), got ${this.lrDecay}`);
       if (this.scheduleBase === undefined) throw new TypeError(`options.optimConfig.learningRate must be given for lrSchedule '${sched}' with a custom update rule`);
     }
+    this.weightAverage = o.ema === undefined || o.ema === null ? null : new WeightAverage(o.ema as number, 'options.ema');
     if (this.augment && this.xTrain.ndim !== 4) throw new RangeError(`options.augment needs (N, C, H, W) images, but data.xTrain has shape ${shapeStr(this.xTrain.shape)}`);
     this.rng = new Rng(this.seed);
     this.reset();
@@ -452,6 +461,7 @@ export class Solver {
     this.elapsed = 0;
     this.optimizer.learningRate = this.scheduleBase;
     this.optimizer.reset(Object.keys(this.model.params));
+    this.weightAverage?.start(this.model);
   }
 
   get iterationsPerEpoch(): number {
@@ -525,6 +535,7 @@ export class Solver {
     input = await this.onModelDevice(input, 'deviceX');
     const { loss, grads } = await this.model.lossAsync(input, this.batchY, { arena: this.trainArena, labelSmoothing: this.labelSmoothing });
     await this.optimizer.step(this.model.params, grads);
+    await this.weightAverage?.update(this.model);
     return loss;
   }
 
@@ -709,6 +720,7 @@ export class Solver {
     if ((reason === 'timeLimit' || reason === 'maxSteps') && this.iteration > 0 && lastEvaluated !== this.iteration - 1 && this.iteration > first) await this.evaluate(this.iteration - 1);
     // After stop() the model keeps its current parameters, so that a checkpoint resumes exactly.
     if (returnBest && !interrupted && Object.keys(this.bestParams).length > 0) this.restoreBest();
+    else if (returnBest && !interrupted && this.weightAverage) this.restoreAverage();
     return { iterations: this.iteration, epoch: this.epoch, stoppedEarly: reason !== 'done', interrupted, reason, seconds: now() - startTime, bestValAcc: this.bestValAcc };
   }
 
@@ -723,6 +735,12 @@ export class Solver {
 
   /** Training and validation accuracy after iteration t; keeps the best parameters so far. */
   private async evaluate(t: number): Promise<void> {
+    // With a weight average, the averaged network is the one evaluated and kept as the best.
+    if (this.weightAverage) return this.weightAverage.with(this.model, () => this.evaluateModel(t));
+    return this.evaluateModel(t);
+  }
+
+  private async evaluateModel(t: number): Promise<void> {
     const trainAcc = await this.accuracy(this.xTrain, this.yTrain, this.numTrainSamples, 100, new Rng(mix(this.seed, t, SALT_TRAIN_ACC)));
     const valAcc = await this.accuracy(this.xVal, this.yVal, this.numValSamples, 100, new Rng(mix(this.seed, t, SALT_VAL_ACC)));
     this.trainAccHistory.push(trainAcc);
@@ -746,6 +764,14 @@ export class Solver {
     for (const [k, v] of Object.entries(this.bestParams)) m.params[k] = v.clone();
     const state = m.stateTensors();
     for (const [k, v] of Object.entries(this.bestState)) if (state[k]) state[k].copyFrom(v);
+  }
+
+  /** Puts the averaged weights (copies) and statistics into the model: the end of a run without validation data. */
+  private restoreAverage(): void {
+    const avg = this.weightAverage!;
+    for (const [k, v] of Object.entries(avg.params)) this.model.params[k] = v.clone();
+    const state = this.model.stateTensors();
+    for (const [k, v] of Object.entries(avg.state)) if (state[k]) state[k].copyFrom(v);
   }
 
   /** The checkpoint file of the current epoch (null without checkpointName). */
@@ -774,6 +800,7 @@ export class Solver {
       bestState: this.bestState,
       lossHistory: this.lossHistory,
       baseLearningRate: this.scheduleBase ?? null,
+      ema: this.weightAverage ? { updates: this.weightAverage.updates, params: this.weightAverage.params, state: this.weightAverage.state } : null,
     });
     this.lastCheckpoint = path;
   }
@@ -802,6 +829,11 @@ export class Solver {
     this.elapsed = st.elapsed;
     (this as { seed: number }).seed = st.seed;
     this.permEpoch = -1;
+    if (this.weightAverage) {
+      // A checkpoint without an average (written without the ema option) starts one at its weights.
+      if (st.ema) Object.assign(this.weightAverage, { updates: st.ema.updates, params: st.ema.params, state: st.ema.state });
+      else this.weightAverage.start(this.model);
+    }
     this.lastCheckpoint = path;
   }
 }

@@ -397,3 +397,35 @@ describe('kaimingInitializer', () => {
     expect(() => kaimingInitializer(3, 3, { gain: 2 } as never)).toThrow(/opts.gain is not a kaimingInitializer option/);
   });
 });
+
+describe('bnMomentum (issue 12)', () => {
+  test('the running statistics move by (1 - bnMomentum) of the batch: one training pass, checked by hand', () => {
+    const m = new FullyConnectedNet({ inputDim: 3, hiddenDims: [2], numClasses: 2, batchnorm: true, bnMomentum: 0.25, dtype: 'float64', seed: 1 });
+    const X = Tensor.from(Float64Array.of(1, 2, 3, -1, 0, 4), { shape: [2, 3] });
+    m.loss(X, Int32Array.of(0, 1));
+    const W = m.params.W1.data;
+    const b = m.params.b1.data;
+    for (let j = 0; j < 2; j++) {
+      const h = [0, 1].map((n) => b[j] + [0, 1, 2].reduce((a, i) => a + X.data[n * 3 + i] * W[i * 2 + j], 0));
+      const mean = (h[0] + h[1]) / 2;
+      // running = 0.25 * 0 + 0.75 * batch mean
+      expect(m.stateTensors().runningMean1.data[j]).toBeCloseTo(0.75 * mean, 12);
+    }
+    expect(m.options.bnMomentum).toBe(0.25);
+    expect(m.architecture().find((l) => l.type === 'BatchNorm1d')!.args).toMatchObject({ momentum: 0.75 });
+  });
+
+  test('the default is BN_MOMENTUM; a save and load keeps it; out-of-range values are refused by name', () => {
+    expect(new DeepConvNet({ batchnorm: true }).bnMomentum).toBe(0.9);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deepconv-bnm-'));
+    try {
+      const f = path.join(dir, 'm.safetensors');
+      new DeepConvNet({ inputDims: [3, 8, 8], numFilters: [4], maxPools: [0], batchnorm: true, bnMomentum: 0.5 }).save(f);
+      expect((loadModel(f) as DeepConvNet).bnMomentum).toBe(0.5);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => new DeepConvNet({ batchnorm: true, bnMomentum: 1 })).toThrow(/options.bnMomentum must be a number in \[0, 1\).*got 1/);
+    expect(() => new FullyConnectedNet({ hiddenDims: [4], bnMomentum: -0.1 })).toThrow(/options.bnMomentum/);
+  });
+});

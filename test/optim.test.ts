@@ -1,7 +1,7 @@
 // Update rules of lib/optim.ts: exact updates for fixed inputs (float64), against the seed's
 // published expected arrays (optim tests of the assignment: N = 4, D = 5, linspace inputs) and
 // against a plain-TypeScript reimplementation; defaults, config handling, async variants, checks.
-import { adam, adamAsync, rmsprop, rmspropAsync, sgd, sgdAsync, sgdMomentum, sgdMomentumAsync, prepareUpdate, updateRuleName } from '../lib/optim';
+import { adam, adamAsync, nesterov, nesterovAsync, rmsprop, rmspropAsync, sgd, sgdAsync, sgdMomentum, sgdMomentumAsync, prepareUpdate, updateRuleName } from '../lib/optim';
 import { Tensor } from '../lib/tensor';
 import { relError } from '../lib/gradcheck';
 
@@ -35,6 +35,44 @@ describe('sgd', () => {
     const r = sgd(w, dw, cfg);
     expect(r.config).toBe(cfg);
     for (let i = 0; i < w.size; i++) expect(w.data[i]).toBe(w0[i] - 0.5 * dw.data[i]);
+  });
+});
+
+describe('nesterov', () => {
+  test('one step by hand: w = 1, v = 0.5, dw = 2, lr 0.1, momentum 0.9', () => {
+    const w = Tensor.from(Float64Array.of(1));
+    const { config } = nesterov(w, Tensor.from(Float64Array.of(2)), { learningRate: 0.1, momentum: 0.9, velocity: Tensor.from(Float64Array.of(0.5)) });
+    // v = 0.9 * 0.5 - 0.1 * 2 = 0.25; w = 1 + 0.9 * 0.25 - 0.1 * 2 = 1.025.
+    expect(config.velocity.data[0]).toBeCloseTo(0.25, 15);
+    expect(w.data[0]).toBeCloseTo(1.025, 15);
+  });
+
+  test("equals the course notes' form (x += -mu v_prev + (1 + mu) v) over three steps, in float64 and float32", async () => {
+    for (const dtype of ['float64', 'float32'] as const) {
+      const w = lin(-2, 3).astype(dtype);
+      const cfg: { learningRate?: number; momentum?: number } = { momentum: 0.8, learningRate: 0.05 };
+      const ref = linspace(-2, 3, N * D);
+      const vel = new Float64Array(N * D);
+      for (let s = 0; s < 3; s++) {
+        const dw = lin(s - 1, 2 * s + 1).astype(dtype);
+        if (s === 1) await nesterovAsync(w, dw, cfg);
+        else nesterov(w, dw, cfg);
+        for (let i = 0; i < ref.length; i++) {
+          const prev = vel[i];
+          vel[i] = 0.8 * vel[i] - 0.05 * dw.data[i];
+          ref[i] += -0.8 * prev + 1.8 * vel[i];
+        }
+      }
+      expect(relError(Float64Array.from(w.data), ref)).toBeLessThan(dtype === 'float64' ? 1e-13 : 1e-6);
+    }
+  });
+
+  test('defaults come from RULE_DEFAULTS.nesterov; bad momentum is refused', () => {
+    const cfg: Record<string, unknown> = {};
+    nesterov(lin(0, 1), lin(0, 1), cfg);
+    expect(cfg.learningRate).toBe(1e-2);
+    expect(cfg.momentum).toBe(0.9);
+    expect(() => nesterov(lin(0, 1), lin(0, 1), { momentum: 1 })).toThrow(/config.momentum must be a number in \[0, 1\)/);
   });
 });
 
@@ -248,7 +286,7 @@ describe('argument checks', () => {
     expect(() => rmsprop(w, lin(0, 1), { epsilon: 0 })).toThrow(/config.epsilon/);
     expect(() => adam(w, lin(0, 1), { m: Tensor.zeros([3], 'float64') })).toThrow(/config.m must have shape \[4, 5\]/);
     expect(() => sgd(w, lin(0, 1), { lr: 1 } as never)).toThrow(/config.lr is not an option/);
-    expect(() => updateRuleName('adagrad')).toThrow(/'sgd', 'sgd_momentum', 'rmsprop', 'adam'/);
+    expect(() => updateRuleName('adagrad')).toThrow(/'sgd', 'sgd_momentum', 'nesterov', 'rmsprop', 'adam'/);
     expect(updateRuleName('sgdMomentum')).toBe('sgd_momentum');
   });
 });

@@ -48,7 +48,7 @@ describe('options', () => {
   });
 
   test('bad values name the option', () => {
-    expect(() => solver(deepNet(), { updateRule: 'adagrad' as never })).toThrow(/options.updateRule must be one of 'sgd', 'sgd_momentum', 'rmsprop', 'adam', 'adamw' or a function/);
+    expect(() => solver(deepNet(), { updateRule: 'adagrad' as never })).toThrow(/options.updateRule must be one of 'sgd', 'sgd_momentum', 'nesterov', 'rmsprop', 'adam', 'adamw' or a function/);
     expect(() => solver(deepNet(), { batchSize: 0 })).toThrow(/options.batchSize/);
     expect(() => solver(deepNet(), { lrDecay: -1 })).toThrow(/options.lrDecay/);
     expect(() => solver(deepNet(), { optimConfig: { lr: 1e-3 } })).toThrow(/options.optimConfig.lr is not a hyperparameter of 'adam'/);

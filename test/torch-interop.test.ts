@@ -120,6 +120,15 @@ test('TwoLayerNet keeps its class and options (reg) through the file', () => {
   expect(back.reg).toBe(0.25);
 });
 
+test("batchnorm momentum travels as PyTorch's (1 - deepconv's) and comes back", () => {
+  const m = new DeepConvNet({ inputDims: [3, 8, 8], numFilters: [4], maxPools: [0], batchnorm: true, bnMomentum: 0.7, seed: 2 });
+  const file = path.join(tempDir(), 'bn.safetensors');
+  m.toTorch(file);
+  const layers = JSON.parse(loadSafetensors(file, { raw: ['I64'] }).metadata['deepconv.sequential']);
+  expect(layers.find((l: { type: string }) => l.type === 'BatchNorm2d').args.momentum).toBeCloseTo(0.3, 12);
+  expect((importTorch(file).model as DeepConvNet).bnMomentum).toBe(0.7);
+});
+
 test('deepconv export --format torch, then deepconv import: the data metadata comes back for eval and predict', () => {
   const dir = tempDir();
   const model = warmBatchnorm(new DeepConvNet({ inputDims: [3, 8, 8], numFilters: [4, 4], maxPools: [0, 1], batchnorm: true, weightScale: 'kaiming', seed: 5 }), 30);

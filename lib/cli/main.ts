@@ -14,6 +14,7 @@ import { EvalArgs, runEval } from './evaluate';
 import { RECIPE_LEARNING_RATE, runTraining, TrainArgs } from './train';
 import { SCHEDULES } from '../schedule';
 import { RULE_DEFAULTS, UPDATE_RULES } from '../optim';
+import { BN_MOMENTUM } from '../layers/batchnorm';
 
 const DATASETS: DatasetName[] = ['cifar10', 'fashion-mnist', 'mnist', 'folder'];
 
@@ -75,6 +76,7 @@ export function program(): Command {
     .option('--filters <list>', 'deep: filters per conv layer (default 32,64,128 for CIFAR-10, 16,32,64 otherwise)', listArg('--filters'))
     .option('--max-pools <list>', 'deep: conv layers followed by a 2x2 max pool (default: all)', listArg('--max-pools'))
     .option('--no-batchnorm', 'deep / fc: no batch normalization')
+    .option('--bn-momentum <m>', `batchnorm running statistics: running = m * running + (1 - m) * batch (default ${BN_MOMENTUM})`, numArg('--bn-momentum', (n) => n >= 0 && n < 1, 'in [0, 1)'))
     .option('--hidden <list>', 'fc: hidden layer sizes (default 512,256)', listArg('--hidden'))
     .option('--weight-scale <v>', "'kaiming' or a number (the init's standard deviation)", 'kaiming')
     .option('--reg <v>', 'L2 regularization strength', numArg('--reg', (n) => n >= 0, 'a number >= 0'), 0)
@@ -88,6 +90,7 @@ export function program(): Command {
         .default('linear-warmup'),
     )
     .addOption(new Option('--tta <kind>', "test-time augmentation of the final test accuracy: 'flip' averages each image's and its mirror's scores").choices([...TTAS]).default(TTAS[0]))
+    .option('--ema <decay>', 'evaluate and keep an exponential moving average of the weights with this decay (e.g. 0.99; default: none)', numArg('--ema', (n) => n > 0 && n < 1, 'in (0, 1)'))
     .option('--label-smoothing <e>', 'label smoothing of the training loss, in [0, 1)', numArg('--label-smoothing', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
     .option('--warmup <fraction>', 'warm-up fraction of the budget', numArg('--warmup', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0.03)
     .option('--lr-decay <v>', 'step schedule: learning-rate factor per epoch', numArg('--lr-decay', (n) => n > 0, 'a positive number'), 1)

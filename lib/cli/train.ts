@@ -21,6 +21,9 @@ export interface TrainArgs {
   filters?: number[];
   maxPools?: number[];
   batchnorm: boolean;
+  bnMomentum?: number;
+  /** Decay of the weight average evaluated and kept (none when absent). */
+  ema?: number;
   hidden?: number[];
   weightScale: string;
   reg: number;
@@ -90,10 +93,10 @@ function buildModel(a: TrainArgs, shape: [number, number, number], numClasses: n
   }
   if (a.model === 'fc') {
     const ws = weightScale(a.weightScale);
-    return new FullyConnectedNet({ ...common, hiddenDims: a.hidden ?? [512, 256], inputDim: shape[0] * shape[1] * shape[2], dropout: a.dropout, batchnorm: a.batchnorm, weightScale: ws === 'kaiming' ? 1e-2 : ws });
+    return new FullyConnectedNet({ ...common, hiddenDims: a.hidden ?? [512, 256], inputDim: shape[0] * shape[1] * shape[2], dropout: a.dropout, batchnorm: a.batchnorm, bnMomentum: a.bnMomentum, weightScale: ws === 'kaiming' ? 1e-2 : ws });
   }
   const filters = a.filters ?? (dataset === 'cifar10' ? [32, 64, 128] : [16, 32, 64]);
-  return new DeepConvNet({ ...common, inputDims: shape, numFilters: filters, maxPools: a.maxPools ?? filters.map((_, i) => i), batchnorm: a.batchnorm, weightScale: weightScale(a.weightScale) });
+  return new DeepConvNet({ ...common, inputDims: shape, numFilters: filters, maxPools: a.maxPools ?? filters.map((_, i) => i), batchnorm: a.batchnorm, bnMomentum: a.bnMomentum, weightScale: weightScale(a.weightScale) });
 }
 
 function stamp(): string {
@@ -132,7 +135,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
   const info: DataInfo = { dataset: where.dataset, mean: ds.mean, std: ds.std, classes: ds.classes, shape: ds.shape };
   const recipe = {
     model: model.config,
-    optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay, weightDecay: a.weightDecay, labelSmoothing: a.labelSmoothing, tta: a.tta,
+    optimizer: a.optimizer, learningRate: lr, lrSchedule: a.lrSchedule, warmupFraction: a.warmup, lrDecay: a.lrDecay, weightDecay: a.weightDecay, labelSmoothing: a.labelSmoothing, tta: a.tta, ema: a.ema ?? null,
     batchSize: a.batchSize, numEpochs, timeLimit, augment, seed: a.seed, val: numVal,
   };
   metric({ type: 'config', dataset: where.dataset, data: where.path, ...recipe });
@@ -181,6 +184,7 @@ export async function runTraining(a: TrainArgs): Promise<void> {
     lrDecay: a.lrDecay,
     lrSchedule: a.lrSchedule,
     labelSmoothing: a.labelSmoothing,
+    ema: a.ema ?? null,
     warmupFraction: a.warmup,
     batchSize: a.batchSize,
     numEpochs,

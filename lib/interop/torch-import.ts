@@ -2,7 +2,7 @@
 // or by scripts/load_in_torch.py's save_for_deepconv) read into a deepconv network.
 import type { Model, ModelConfig } from '../models/model';
 import { buildModel, refuseNonFinite } from '../models/model';
-import { LAYER_TYPES, LayerSpec } from '../models/architecture';
+import { LAYER_TYPES, LayerSpec, otherMomentum } from '../models/architecture';
 import { BN_EPS } from '../layers/batchnorm';
 import { FileFormatError } from '../io/errors';
 import { loadSafetensors } from '../io/safetensors';
@@ -100,7 +100,7 @@ export function configFromLayers(layers: readonly TorchLayer[], inputShape: read
     if (layers[i]?.type !== 'Flatten') throw fail(i, 'expected Conv2d (another conv block) or Flatten (before the final Linear)');
     if (i + 2 !== layers.length) throw fail(i + 1, "deepconv's DeepConvNet has exactly one Linear layer, after the Flatten");
     if (bn.some((b) => b !== bn[0])) throw fail(0, "deepconv's DeepConvNet has BatchNorm2d after every conv or after none");
-    return { class: 'DeepConvNet', options: { inputDims, numFilters, maxPools, batchnorm: bn[0], numClasses, weightScale: 'kaiming', dtype } };
+    return { class: 'DeepConvNet', options: { inputDims, numFilters, maxPools, batchnorm: bn[0], ...bnMomentumOf(layers), numClasses, weightScale: 'kaiming', dtype } };
   }
   // FullyConnectedNet: {Linear - [BatchNorm1d] - ReLU - [Dropout]} x L - Linear.
   if (layers[0].type !== 'Linear') throw fail(0, `a network on [${inputShape[0]}] vectors must start with Linear in deepconv (no Flatten: it takes (N, D) inputs)`);
@@ -123,8 +123,18 @@ export function configFromLayers(layers: readonly TorchLayer[], inputShape: read
   if (drops.some((p) => p !== drops[0])) throw fail(0, "deepconv's FullyConnectedNet has one dropout probability for every hidden block");
   return {
     class: 'FullyConnectedNet',
-    options: { hiddenDims, inputDim: inputShape[0], numClasses, dropout: drops[0] ?? 0, batchnorm: bn[0] ?? false, weightScale: 1e-2, dtype },
+    options: { hiddenDims, inputDim: inputShape[0], numClasses, dropout: drops[0] ?? 0, batchnorm: bn[0] ?? false, ...bnMomentumOf(layers), weightScale: 1e-2, dtype },
   };
+}
+
+/**
+ * deepconv's bnMomentum from the first batchnorm layer's PyTorch momentum (1 minus it), when it
+ * has one deepconv can hold; else nothing (the default). Training only: inference reads the
+ * running statistics, which are imported as they are.
+ */
+function bnMomentumOf(layers: readonly TorchLayer[]): { bnMomentum?: number } {
+  const m = layers.find((l) => l.type === 'BatchNorm2d' || l.type === 'BatchNorm1d')?.args.momentum;
+  return typeof m === 'number' && m > 0 && m <= 1 ? { bnMomentum: otherMomentum(m) } : {};
 }
 
 /** The first difference between the file's layers and the network built for them, as a message. */

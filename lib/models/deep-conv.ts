@@ -1,7 +1,7 @@
 // {conv3x3 pad 1 - [spatial batchnorm] - relu - [2x2 max pool]} x (L - 1) - linear - softmax,
 // the seed's DeepConvNet (L = numFilters.length + 1 weight layers).
 import { ReLU } from '../layers/activation';
-import { BatchNormCache, SpatialBatchNorm } from '../layers/batchnorm';
+import { BN_MOMENTUM, BatchNormCache, SpatialBatchNorm } from '../layers/batchnorm';
 import { Conv, ConvCache } from '../layers/conv';
 import { Linear } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
@@ -15,7 +15,7 @@ import { invalidRange, shapeStr } from '../validate';
 import { LossAndGrads, Model, registerModel } from './model';
 import { checkSampleShape, normal } from './common';
 import { batchnorm, conv2d, flatten, LayerSpec, linear, maxPool2, relu } from './architecture';
-import { optBool, optDevice, optDtype, optInputDims, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
+import { optBnMomentum, optBool, optDevice, optDtype, optInputDims, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
 
 export interface DeepConvNetOptions {
   /** [C, H, W] of one input image (default [3, 32, 32]). */
@@ -26,6 +26,8 @@ export interface DeepConvNetOptions {
   maxPools?: number[];
   /** Spatial batchnorm after each conv (default false). */
   batchnorm?: boolean;
+  /** Batchnorm's running-statistics momentum: running = m * running + (1 - m) * batch (default BN_MOMENTUM, 0.9). */
+  bnMomentum?: number;
   numClasses?: number;
   /** Std of the Gaussian initialization, or 'kaiming' (default 1e-3). */
   weightScale?: number | 'kaiming';
@@ -38,7 +40,7 @@ export interface DeepConvNetOptions {
   device?: Device;
 }
 
-const KEYS = ['inputDims', 'numFilters', 'maxPools', 'batchnorm', 'numClasses', 'weightScale', 'reg', 'dtype', 'seed', 'device'];
+const KEYS = ['inputDims', 'numFilters', 'maxPools', 'batchnorm', 'bnMomentum', 'numClasses', 'weightScale', 'reg', 'dtype', 'seed', 'device'];
 const POOL = { poolHeight: 2, poolWidth: 2, stride: 2 };
 const CONV = { stride: 1, pad: 1 };
 
@@ -55,6 +57,7 @@ export class DeepConvNet extends Model {
   readonly numFilters: number[];
   readonly maxPools: number[];
   readonly batchnorm: boolean;
+  readonly bnMomentum: number;
   readonly weightScale: number | 'kaiming';
   readonly seed: number | null;
   /** Number of weight layers: numFilters.length conv layers and the final linear one. */
@@ -66,6 +69,7 @@ export class DeepConvNet extends Model {
     const numFilters = optIntArray('numFilters', o.numFilters ?? [8, 8, 8, 8, 8], 1, 1);
     const maxPools = optIntArray('maxPools', o.maxPools ?? [0, 1, 2, 3, 4], 0);
     const batchnorm = optBool('batchnorm', o.batchnorm ?? false);
+    const bnMomentum = optBnMomentum(o.bnMomentum ?? BN_MOMENTUM);
     const numClasses = optInt('numClasses', o.numClasses ?? 10, 1);
     const weightScale = optWeightScale(o.weightScale ?? 1e-3, true);
     const reg = optNonNegative('reg', o.reg ?? 0);
@@ -91,6 +95,7 @@ export class DeepConvNet extends Model {
     this.numFilters = numFilters;
     this.maxPools = [...maxPools].sort((a, b) => a - b);
     this.batchnorm = batchnorm;
+    this.bnMomentum = bnMomentum;
     this.weightScale = weightScale;
     this.seed = seed;
     this.numLayers = L + 1;
@@ -103,7 +108,7 @@ export class DeepConvNet extends Model {
       if (batchnorm) {
         this.params[`gamma${i}`] = Tensor.full([F], 1, dtype);
         this.params[`beta${i}`] = Tensor.zeros([F], dtype);
-        this.bnState[String(i)] = { runningMean: Tensor.zeros([F], dtype), runningVar: Tensor.zeros([F], dtype) };
+        this.bnState[String(i)] = { runningMean: Tensor.zeros([F], dtype), runningVar: Tensor.zeros([F], dtype), momentum: bnMomentum };
       }
       Cin = F;
     }
@@ -114,8 +119,8 @@ export class DeepConvNet extends Model {
   }
 
   get options(): Required<Omit<DeepConvNetOptions, 'device'>> {
-    const { inputDims, numFilters, maxPools, batchnorm, numClasses, weightScale, reg, dtype, seed } = this;
-    return { inputDims: [...inputDims] as [number, number, number], numFilters: [...numFilters], maxPools: [...maxPools], batchnorm, numClasses, weightScale, reg, dtype, seed };
+    const { inputDims, numFilters, maxPools, batchnorm, bnMomentum, numClasses, weightScale, reg, dtype, seed } = this;
+    return { inputDims: [...inputDims] as [number, number, number], numFilters: [...numFilters], maxPools: [...maxPools], batchnorm, bnMomentum, numClasses, weightScale, reg, dtype, seed };
   }
 
   protected weightKeys(): string[] {

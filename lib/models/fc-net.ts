@@ -1,7 +1,7 @@
 // Fully connected networks: the seed's TwoLayerNet (affine - relu - affine - softmax) and
 // FullyConnectedNet ({affine - [batchnorm] - relu - [dropout]} x (L - 1) - affine - softmax).
 import { Dropout, DropoutCache, ReLU } from '../layers/activation';
-import { BatchNorm, BatchNormCache } from '../layers/batchnorm';
+import { BN_MOMENTUM, BatchNorm, BatchNormCache } from '../layers/batchnorm';
 import { Linear, LinearCache } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
 import { barrier, step, Steps } from '../engine/op';
@@ -11,7 +11,7 @@ import { checkNumber } from '../validate';
 import { LossAndGrads, Model, registerModel } from './model';
 import { checkFlatSample, normal } from './common';
 import { batchnorm, dropout, LayerSpec, linear, relu } from './architecture';
-import { optBool, optDevice, optDtype, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
+import { optBnMomentum, optBool, optDevice, optDtype, optInt, optIntArray, optNonNegative, optSeed, optWeightScale, readOptions } from './options';
 
 export interface TwoLayerNetOptions {
   /** Values per input sample (default 3 * 32 * 32). */
@@ -110,6 +110,8 @@ export interface FullyConnectedNetOptions {
   dropout?: number;
   /** Batchnorm between each hidden affine and its ReLU (default false). */
   batchnorm?: boolean;
+  /** Batchnorm's running-statistics momentum: running = m * running + (1 - m) * batch (default BN_MOMENTUM, 0.9). */
+  bnMomentum?: number;
   reg?: number;
   /** Std of the Gaussian weight initialization (default 1e-2). */
   weightScale?: number;
@@ -124,7 +126,7 @@ export interface FullyConnectedNetOptions {
   device?: Device;
 }
 
-const FC_KEYS = ['hiddenDims', 'inputDim', 'numClasses', 'dropout', 'batchnorm', 'reg', 'weightScale', 'dtype', 'seed', 'device'];
+const FC_KEYS = ['hiddenDims', 'inputDim', 'numClasses', 'dropout', 'batchnorm', 'bnMomentum', 'reg', 'weightScale', 'dtype', 'seed', 'device'];
 
 interface FcCache {
   linear: LinearCache;
@@ -139,6 +141,7 @@ export class FullyConnectedNet extends Model {
   readonly inputDim: number;
   readonly dropout: number;
   readonly batchnorm: boolean;
+  readonly bnMomentum: number;
   readonly weightScale: number;
   readonly seed: number | null;
   /** Weight layers: hiddenDims.length + 1. */
@@ -152,6 +155,7 @@ export class FullyConnectedNet extends Model {
     const numClasses = optInt('numClasses', o.numClasses ?? 10, 1);
     const dropout = checkNumber('options.dropout', o.dropout ?? 0, (v) => v >= 0 && v < 1, 'a drop probability in [0, 1)');
     const batchnorm = optBool('batchnorm', o.batchnorm ?? false);
+    const bnMomentum = optBnMomentum(o.bnMomentum ?? BN_MOMENTUM);
     const reg = optNonNegative('reg', o.reg ?? 0);
     const weightScale = optWeightScale(o.weightScale ?? 1e-2, false) as number;
     const dtype = optDtype(o.dtype ?? 'float32');
@@ -161,6 +165,7 @@ export class FullyConnectedNet extends Model {
     this.inputDim = inputDim;
     this.dropout = dropout;
     this.batchnorm = batchnorm;
+    this.bnMomentum = bnMomentum;
     this.weightScale = weightScale;
     this.seed = seed;
     this.numLayers = hiddenDims.length + 1;
@@ -172,15 +177,15 @@ export class FullyConnectedNet extends Model {
       if (batchnorm && i < this.numLayers) {
         this.params[`gamma${i}`] = Tensor.full([dims[i]], 1, dtype);
         this.params[`beta${i}`] = Tensor.zeros([dims[i]], dtype);
-        this.bnState[String(i)] = { runningMean: Tensor.zeros([dims[i]], dtype), runningVar: Tensor.zeros([dims[i]], dtype) };
+        this.bnState[String(i)] = { runningMean: Tensor.zeros([dims[i]], dtype), runningVar: Tensor.zeros([dims[i]], dtype), momentum: bnMomentum };
       }
     }
     this.toDevice(optDevice(o.device ?? 'cpu'));
   }
 
   get options(): Required<Omit<FullyConnectedNetOptions, 'device'>> {
-    const { hiddenDims, inputDim, numClasses, dropout, batchnorm, reg, weightScale, dtype, seed } = this;
-    return { hiddenDims: [...hiddenDims], inputDim, numClasses, dropout, batchnorm, reg, weightScale, dtype, seed };
+    const { hiddenDims, inputDim, numClasses, dropout, batchnorm, bnMomentum, reg, weightScale, dtype, seed } = this;
+    return { hiddenDims: [...hiddenDims], inputDim, numClasses, dropout, batchnorm, bnMomentum, reg, weightScale, dtype, seed };
   }
 
   protected weightKeys(): string[] {

@@ -1,6 +1,8 @@
 // In-place optimizer steps over n elements:
 // sgdUpdate(n, lr, w, dw, async?)
 // sgdMomentumUpdate(n, lr, momentum, w, v, dw, async?)
+// nesterovUpdate(n, lr, momentum, w, v, dw, async?)
+// emaUpdate(n, decay, avg, w, async?)
 // rmspropUpdate(n, lr, decay, eps, w, cache, dw, async?)
 // adamUpdate(n, lr, beta1, beta2, eps, t, w, m, v, dw, async?)
 // l2Penalty(n, reg, dw, w, sumSq, async?): dw += 2 reg w; sumSq[0] = sum(w^2)
@@ -31,6 +33,28 @@ Napi::Value sgdMomentumUpdate_t(Args& a) {
                 [=](auto& ctx) { cuda::sgd_momentum_update(ctx, w, v, dw, n, lr, momentum); });
 }
 DEEPCONV_DISPATCH(sgdMomentumUpdate)
+
+template <typename T>
+Napi::Value nesterovUpdate_t(Args& a) {
+  const int64_t n = a.integer("n", 0);
+  const double lr = a.number("learningRate"), momentum = a.number("momentum");
+  T* w = a.out<T>("w", n);
+  T* v = a.out<T>("velocity", n);
+  const T* dw = a.in<T>("dw", n);
+  return run<T>(a, [=] { cpu::nesterov_update<T>(w, v, dw, n, lr, momentum); },
+                [=](auto& ctx) { cuda::nesterov_update(ctx, w, v, dw, n, lr, momentum); });
+}
+DEEPCONV_DISPATCH(nesterovUpdate)
+
+template <typename T>
+Napi::Value emaUpdate_t(Args& a) {
+  const int64_t n = a.integer("n", 0);
+  const double decay = a.number("decay");
+  T* avg = a.out<T>("avg", n);
+  const T* w = a.in<T>("w", n);
+  return run<T>(a, [=] { cpu::ema_update<T>(avg, w, n, decay); }, [=](auto& ctx) { cuda::ema_update(ctx, avg, w, n, decay); });
+}
+DEEPCONV_DISPATCH(emaUpdate)
 
 template <typename T>
 Napi::Value rmspropUpdate_t(Args& a) {
@@ -81,6 +105,8 @@ DEEPCONV_DISPATCH(l2Penalty)
 void register_optim(Napi::Env env, Napi::Object exports) {
   exports.Set("sgdUpdate", Napi::Function::New(env, sgdUpdate));
   exports.Set("sgdMomentumUpdate", Napi::Function::New(env, sgdMomentumUpdate));
+  exports.Set("nesterovUpdate", Napi::Function::New(env, nesterovUpdate));
+  exports.Set("emaUpdate", Napi::Function::New(env, emaUpdate));
   exports.Set("rmspropUpdate", Napi::Function::New(env, rmspropUpdate));
   exports.Set("adamUpdate", Napi::Function::New(env, adamUpdate));
   exports.Set("l2Penalty", Napi::Function::New(env, l2Penalty));

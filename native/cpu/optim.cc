@@ -21,6 +21,25 @@ void sgd_momentum_update(T* w, T* v, const T* dw, int64_t n, double lr, double m
   }
 }
 
+// Nesterov momentum in the velocity form of the course notes (Sutskever et al. 2013):
+// v = momentum v - lr dw; w += momentum v - lr dw (the step looks ahead along the new velocity).
+template <typename T>
+void nesterov_update(T* w, T* v, const T* dw, int64_t n, double lr, double momentum) {
+#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = T(lr) * dw[i];
+    v[i] = T(momentum) * v[i] - g;
+    w[i] += T(momentum) * v[i] - g;
+  }
+}
+
+// Exponential moving average of weights: avg = decay avg + (1 - decay) w.
+template <typename T>
+void ema_update(T* avg, const T* w, int64_t n, double decay) {
+#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
+  for (int64_t i = 0; i < n; ++i) avg[i] = T(decay) * avg[i] + T(1 - decay) * w[i];
+}
+
 template <typename T>
 void rmsprop_update(T* w, T* cache, const T* dw, int64_t n, double lr, double decay, double eps) {
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -59,6 +78,8 @@ void l2_penalty(double* sum_sq, T* dw, const T* w, int64_t n, double reg) {
 #define DEEPCONV_INSTANTIATE(T)                                                            \
   template void sgd_update<T>(T*, const T*, int64_t, double);                              \
   template void sgd_momentum_update<T>(T*, T*, const T*, int64_t, double, double);         \
+  template void nesterov_update<T>(T*, T*, const T*, int64_t, double, double);             \
+  template void ema_update<T>(T*, const T*, int64_t, double);                              \
   template void rmsprop_update<T>(T*, T*, const T*, int64_t, double, double, double);      \
   template void l2_penalty<T>(double*, T*, const T*, int64_t, double);                     \
   template void adam_update<T>(T*, T*, T*, const T*, int64_t, double, double, double, double, int64_t);

@@ -25,6 +25,21 @@ __global__ void sgd_momentum_kernel(float* __restrict__ w, float* __restrict__ v
   }
 }
 
+__global__ void nesterov_kernel(float* __restrict__ w, float* __restrict__ v, const float* __restrict__ dw,
+                                int64_t n, float lr, float momentum) {
+  DEEPCONV_GRID_STRIDE(i, n) {
+    const float g = __fmul_rn(lr, dw[i]);
+    const float vi = __fsub_rn(__fmul_rn(momentum, v[i]), g);
+    v[i] = vi;
+    w[i] = __fadd_rn(w[i], __fsub_rn(__fmul_rn(momentum, vi), g));
+  }
+}
+
+__global__ void ema_kernel(float* __restrict__ avg, const float* __restrict__ w, int64_t n, float decay,
+                           float one_minus_decay) {
+  DEEPCONV_GRID_STRIDE(i, n) avg[i] = __fadd_rn(__fmul_rn(decay, avg[i]), __fmul_rn(one_minus_decay, w[i]));
+}
+
 __global__ void rmsprop_kernel(float* __restrict__ w, float* __restrict__ cache, const float* __restrict__ dw,
                                int64_t n, float lr, float decay, float one_minus_decay, float eps) {
   DEEPCONV_GRID_STRIDE(i, n) {
@@ -87,6 +102,20 @@ void sgd_momentum_update(Context& ctx, float* w, float* v, const float* dw, int6
   sgd_momentum_kernel<<<detail::grid_for(n), detail::kThreads, 0, ctx.stream()>>>(w, v, dw, n, float(lr),
                                                                                   float(momentum));
   DEEPCONV_LAUNCH_CHECK("sgd_momentum_kernel");
+}
+
+void nesterov_update(Context& ctx, float* w, float* v, const float* dw, int64_t n, double lr, double momentum) {
+  if (n <= 0) return;
+  ctx.activate();
+  nesterov_kernel<<<detail::grid_for(n), detail::kThreads, 0, ctx.stream()>>>(w, v, dw, n, float(lr), float(momentum));
+  DEEPCONV_LAUNCH_CHECK("nesterov_kernel");
+}
+
+void ema_update(Context& ctx, float* avg, const float* w, int64_t n, double decay) {
+  if (n <= 0) return;
+  ctx.activate();
+  ema_kernel<<<detail::grid_for(n), detail::kThreads, 0, ctx.stream()>>>(avg, w, n, float(decay), float(1 - decay));
+  DEEPCONV_LAUNCH_CHECK("ema_kernel");
 }
 
 void rmsprop_update(Context& ctx, float* w, float* cache, const float* dw, int64_t n, double lr, double decay,

@@ -231,6 +231,10 @@ void sgd_update(Context&, float* w, const float* dw, int64_t n, double lr) { cpu
 void sgd_momentum_update(Context&, float* w, float* v, const float* dw, int64_t n, double lr, double momentum) {
   cpu::sgd_momentum_update<float>(w, v, dw, n, lr, momentum);
 }
+void nesterov_update(Context&, float* w, float* v, const float* dw, int64_t n, double lr, double momentum) {
+  cpu::nesterov_update<float>(w, v, dw, n, lr, momentum);
+}
+void ema_update(Context&, float* avg, const float* w, int64_t n, double decay) { cpu::ema_update<float>(avg, w, n, decay); }
 void rmsprop_update(Context&, float* w, float* cache, const float* dw, int64_t n, double lr, double decay,
                     double eps) {
   cpu::rmsprop_update<float>(w, cache, dw, n, lr, decay, eps);

@@ -112,6 +112,12 @@ template <typename T>
 void sgd_update(T* w, const T* dw, int64_t n, double lr);
 template <typename T>
 void sgd_momentum_update(T* w, T* v, const T* dw, int64_t n, double lr, double momentum);
+// v = momentum v - lr dw; w += momentum v - lr dw (Nesterov momentum).
+template <typename T>
+void nesterov_update(T* w, T* v, const T* dw, int64_t n, double lr, double momentum);
+// avg = decay avg + (1 - decay) w: an exponential moving average of weights.
+template <typename T>
+void ema_update(T* avg, const T* w, int64_t n, double decay);
 template <typename T>
 void rmsprop_update(T* w, T* cache, const T* dw, int64_t n, double lr, double decay, double eps);
 // L2 regularization of one weight: dw += 2 * reg * w, and *sum_sq = sum(w^2) (in double).

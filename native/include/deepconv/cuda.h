@@ -150,6 +150,8 @@ void svm_loss(Context& ctx, double* loss, float* dx, const float* scores, const 
 // ---- optim.cu: in-place parameter updates, n elements each.
 void sgd_update(Context& ctx, float* w, const float* dw, int64_t n, double lr);
 void sgd_momentum_update(Context& ctx, float* w, float* v, const float* dw, int64_t n, double lr, double momentum);
+void nesterov_update(Context& ctx, float* w, float* v, const float* dw, int64_t n, double lr, double momentum);
+void ema_update(Context& ctx, float* avg, const float* w, int64_t n, double decay);
 void rmsprop_update(Context& ctx, float* w, float* cache, const float* dw, int64_t n, double lr, double decay,
                     double eps);
 // L2 regularization of one weight: dw += 2 * reg * w, and *sum_sq (ONE device double) = sum(w^2).
