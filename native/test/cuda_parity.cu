@@ -539,6 +539,20 @@ void test_optim(dc::cuda::Context& ctx, Report& rep, Rng& rng) {
       dc::cuda::sgd_momentum_update(ctx, dwt.p, dv.p, ddw.p, n, 1e-2, 0.9);
       rep.line("sgd_momentum_update", cas, {{"w", norm_err(dwt.get(), ref)}, {"v", norm_err(dv.get(), v)}});
     });
+    guarded(rep, "nesterov_update", cas, [&] {
+      auto ref = w, v = s1;
+      dc::cpu::nesterov_update<float>(ref.data(), v.data(), dw.data(), n, 1e-2, 0.9);
+      Dev<float> dwt(w), dv(s1);
+      dc::cuda::nesterov_update(ctx, dwt.p, dv.p, ddw.p, n, 1e-2, 0.9);
+      rep.line("nesterov_update", cas, {{"w", norm_err(dwt.get(), ref)}, {"v", norm_err(dv.get(), v)}});
+    });
+    guarded(rep, "ema_update", cas, [&] {
+      auto ref = s1;
+      dc::cpu::ema_update<float>(ref.data(), w.data(), n, 0.99);
+      Dev<float> davg(s1), dwt(w);
+      dc::cuda::ema_update(ctx, davg.p, dwt.p, n, 0.99);
+      rep.line("ema_update", cas, {{"avg", norm_err(davg.get(), ref)}});
+    });
     guarded(rep, "rmsprop_update", cas, [&] {
       auto ref = w, cache = s2;
       dc::cpu::rmsprop_update<float>(ref.data(), cache.data(), dw.data(), n, 1e-2, 0.99, 1e-8);
