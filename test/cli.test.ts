@@ -74,6 +74,12 @@ describe('deepconv CLI', () => {
     expect(e.code).toBe(0);
     const r = JSON.parse(e.out);
     expect(r.images).toBe(20);
+    // train flipped (its default augmentation), so it scored the test set with flip TTA and eval does too.
+    expect(r.tta).toBe('flip');
+    const testRecord = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.type === 'test');
+    expect(r.accuracy).toBeCloseTo(testRecord.testAcc, 12);
+    const plain = await capture(() => main(['node', 'deepconv', 'eval', '--model', model, '--data', dataDir, '--json', '--tta', 'none']));
+    expect(JSON.parse(plain.out).tta).toBe('none');
     expect(r.confusion).toHaveLength(10);
     const total = r.confusion.flat().reduce((a: number, b: number) => a + b, 0);
     const diagonal = r.confusion.reduce((a: number, row: number[], i: number) => a + row[i], 0);

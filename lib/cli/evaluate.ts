@@ -83,7 +83,8 @@ export interface EvalArgs {
   dataset?: DatasetName;
   data?: string;
   batchSize: number;
-  tta: Tta;
+  /** Default: the tta of the model's recipe (what train scored it with), else 'none'. */
+  tta?: Tta;
   device: Device;
   json?: boolean;
   confusion?: string;
@@ -91,25 +92,26 @@ export interface EvalArgs {
 
 export async function runEval(a: EvalArgs): Promise<void> {
   if (a.confusion !== undefined && !/\.svg$/i.test(a.confusion)) throw new Error(`--confusion must name an .svg file, got ${JSON.stringify(a.confusion)}`);
-  const { model, info } = readModel(a.model, a.device);
+  const { model, info, recipe } = readModel(a.model, a.device);
+  const tta: Tta = a.tta ?? (recipe?.tta === 'flip' ? 'flip' : 'none');
   const where = resolveData(a.dataset ?? info.dataset, a.data);
   const ds = await loadDataset(where.dataset, where.path, { parts: ['test'], ...testLoadOptions(info, model.dtype) });
   checkClasses(ds.classes, info, where.path);
   if (ds.yTest.length === 0) throw new Error(`${where.path} has no test images to evaluate on`);
   const t0 = performance.now();
-  const scores = await model.predict(ds.xTest, { batchSize: a.batchSize, tta: a.tta });
+  const scores = await model.predict(ds.xTest, { batchSize: a.batchSize, tta });
   const seconds = (performance.now() - t0) / 1000;
   const c = confusionOf(scores, ds.yTest, ds.classes.length);
   const imagesPerSecond = ds.yTest.length / seconds;
   if (a.confusion !== undefined) {
-    writeFileAtomic(a.confusion, [Buffer.from(confusionSvg(c, ds.classes, `${where.dataset} test set, ${ds.yTest.length} images${a.tta === "flip" ? ", flip TTA" : ""}`))]);
+    writeFileAtomic(a.confusion, [Buffer.from(confusionSvg(c, ds.classes, `${where.dataset} test set, ${ds.yTest.length} images${tta === "flip" ? ", flip TTA" : ""}`))]);
   }
   if (a.json) {
     const perClass = Object.fromEntries(ds.classes.map((name, i) => [name, c.perClass[i]]));
-    console.log(JSON.stringify({ model: a.model, dataset: where.dataset, images: ds.yTest.length, tta: a.tta, accuracy: c.accuracy, perClass, classes: ds.classes, confusion: c.matrix, imagesPerSecond }));
+    console.log(JSON.stringify({ model: a.model, dataset: where.dataset, images: ds.yTest.length, tta, accuracy: c.accuracy, perClass, classes: ds.classes, confusion: c.matrix, imagesPerSecond }));
     return;
   }
-  console.log(`${where.dataset} test accuracy: ${(c.accuracy * 100).toFixed(2)}%${a.tta === 'flip' ? ' (flip TTA)' : ''} (${ds.yTest.length} images, ${imagesPerSecond.toFixed(0)} images/s)`);
+  console.log(`${where.dataset} test accuracy: ${(c.accuracy * 100).toFixed(2)}%${tta === 'flip' ? ' (flip TTA)' : ''} (${ds.yTest.length} images, ${imagesPerSecond.toFixed(0)} images/s)`);
   ds.classes.forEach((name, i) => console.log(`  ${name.padEnd(12)} ${(c.perClass[i] * 100).toFixed(1)}%`));
   if (a.confusion !== undefined) console.log(`wrote ${a.confusion}`);
 }

@@ -89,7 +89,7 @@ export function program(): Command {
         .choices([...SCHEDULES])
         .default('linear-warmup'),
     )
-    .addOption(new Option('--tta <kind>', "test-time augmentation of the final test accuracy: 'flip' averages each image's and its mirror's scores").choices([...TTAS]).default(TTAS[0]))
+    .addOption(new Option('--tta <kind>', "test-time augmentation of the final test accuracy: 'flip' averages each image's and its mirror's scores (default: flip when --augment flips, else none)").choices([...TTAS]))
     .option('--ema <decay>', 'evaluate and keep an exponential moving average of the weights with this decay (e.g. 0.99; default: none)', numArg('--ema', (n) => n > 0 && n < 1, 'in (0, 1)'))
     .option('--label-smoothing <e>', 'label smoothing of the training loss, in [0, 1)', numArg('--label-smoothing', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
     .option('--warmup <fraction>', 'warm-up fraction of the budget', numArg('--warmup', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0.03)
@@ -119,7 +119,7 @@ export function program(): Command {
     .addOption(new Option('--dataset <name>', 'data set (default: the one the model was trained on)').choices(DATASETS))
     .option('--data <path>', 'data location (default: found as train does)')
     .option('--batch-size <n>', 'images per forward pass', intArg('--batch-size', 1), 500)
-    .addOption(new Option('--tta <kind>', "test-time augmentation: 'flip' averages each image's and its mirror image's scores").choices([...TTAS]).default(TTAS[0]))
+    .addOption(new Option('--tta <kind>', "test-time augmentation: 'flip' averages each image's and its mirror image's scores (default: what train used for the model's test accuracy, else none)").choices([...TTAS]))
     .option('--threads <n>', 'CPU threads', intArg('--threads', 1))
     .option('--json', 'print one JSON object: accuracy, per-class accuracy, confusion matrix, images/s')
     .option('--confusion <file.svg>', 'write the confusion matrix as a picture')

@@ -7,18 +7,31 @@ import { Device, DType } from '../tensor';
 import type { DatasetOptions } from '../data';
 import { DataInfo } from './find-data';
 
-export function readModel(file: string, device: Device = 'cpu'): { model: Model; info: DataInfo } {
-  const { model, info } = readModelMaybeData(file, device);
+export function readModel(file: string, device: Device = 'cpu'): { model: Model; info: DataInfo; recipe: Record<string, unknown> | null } {
+  const { model, info, recipe } = readModelMaybeData(file, device);
   if (!info) throw new FileFormatError(file, 'no "data" metadata (how inputs were normalised); was it written by deepconv train?');
-  return { model, info };
+  return { model, info, recipe };
 }
 
-/** readModel() for commands that can do without the data metadata (null when the file has none). */
-export function readModelMaybeData(file: string, device: Device = 'cpu'): { model: Model; info: DataInfo | null } {
+/**
+ * readModel() for commands that can do without the data metadata (null when the file has none).
+ * `recipe` is what train recorded of its options (informational: null when absent or not JSON).
+ */
+export function readModelMaybeData(file: string, device: Device = 'cpu'): { model: Model; info: DataInfo | null; recipe: Record<string, unknown> | null } {
   const read = loadModelFile(file);  // once: the network and the data metadata both come from it
   const model = modelFromFile(read, file, device);
   const meta = read.metadata;
-  return { model, info: meta.data ? parseDataInfo(meta.data, file, model) : null };
+  return { model, info: meta.data ? parseDataInfo(meta.data, file, model) : null, recipe: parseRecipe(meta.recipe) };
+}
+
+function parseRecipe(text: string | undefined): Record<string, unknown> | null {
+  if (text === undefined) return null;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The "data" metadata `deepconv train` writes, checked field by field against the model. */
