@@ -54,7 +54,7 @@ describe('deepconv CLI', () => {
     const model = path.join(out, 'model.safetensors');
     const e = await capture(() => main(['node', 'deepconv', 'eval', '--model', model, '--data', dataDir]));
     expect(e.code).toBe(0);
-    expect(e.out).toMatch(/cifar10 test accuracy: \d+\.\d\d% \(20 images/);
+    expect(e.out).toMatch(/cifar10 test accuracy: \d+\.\d\d% \(flip TTA\) \(20 images/);  // train flipped, so its test accuracy and eval's use flip TTA
     const p = await capture(() => main(['node', 'deepconv', 'predict', '--model', model, '--data', dataDir, '--indices', '0,3', '--top', '2']));
     expect(p.code).toBe(0);
     expect(p.out).toMatch(/^test\[0\]: \w+ \d+\.\d%, \w+ \d+\.\d%\s+\(label: \w+\)\ntest\[3\]: /);

@@ -600,7 +600,7 @@ describe('loadDataset', () => {
   });
 
   it('rejects unknown names and bad options; passes file errors through', async () => {
-    await expect(loadDataset('imagenet' as 'mnist', mnistDir)).rejects.toThrow(/name must be one of 'cifar10', 'mnist', 'fashion-mnist', got the string "imagenet"/);
+    await expect(loadDataset('imagenet' as 'mnist', mnistDir)).rejects.toThrow(/name must be one of 'cifar10', 'mnist', 'fashion-mnist', 'folder', got the string "imagenet"/);
     await expect(loadDataset('mnist', mnistDir, { numVal: -2 })).rejects.toThrow(/opts.numVal must be an integer >= 0/);
     await expect(loadDataset('mnist', mnistDir, { numVal: 100 })).rejects.toThrow(/numVal must be at most the 9 training samples/);
     await expectFileError(loadDataset('cifar10', mnistDir), /no CIFAR-10 binary files here/);

@@ -225,10 +225,10 @@ export interface Dataset {
 }
 
 const LOADERS: Record<DatasetName, (path: string, opts?: ImageFolderOptions) => Promise<RawDataset>> = {
-  folder: loadImageFolder,
   cifar10: loadCifar10,
   mnist: loadMnist,
   'fashion-mnist': loadFashionMnist,
+  folder: loadImageFolder,
 };
 
 /**
