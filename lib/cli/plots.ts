@@ -51,7 +51,8 @@ function panel(x0: number, y0: number, w: number, h: number, title: string, xLab
     if (!(mk.x >= xmin && mk.x <= xmax)) continue;
     const x = sx(mk.x).toFixed(1);
     g += `<line x1="${x}" x2="${x}" y1="${y0 + m.t}" y2="${y0 + m.t + ph}" stroke="#999" stroke-dasharray="4,3"/>`;
-    g += `<text x="${x}" y="${y0 + m.t - 3}" text-anchor="middle" font-size="10" fill="#666">${esc(mk.label)}</text>\n`;
+    // Inside the frame at its foot: above it is the panel's title, at its head the legend.
+    g += `<text x="${(sx(mk.x) - 3).toFixed(1)}" y="${y0 + m.t + ph - 5}" text-anchor="end" font-size="10" fill="#666">${esc(mk.label)}</text>\n`;
   }
   series.forEach((s, i) => {
     const good = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
