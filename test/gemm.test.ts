@@ -108,5 +108,15 @@ describe.each(isaPaths())('isa %s', (isa) => {
       expectRel(one, expected, tolBlocked, '1 thread');
       expectRel(two, expected, tolBlocked, '2 threads');
     });
+
+    test('a product of one row block and one panel group is split across the team, with the same bits as 1 thread', () => {
+      // M = 128 rows (one MC block) and N = 256 columns (8 AVX-512 panels): one work item before the
+      // split, so the second thread idled; each tile is computed the same way whichever thread runs it.
+      const { A, B, C } = operands(128, 256, 600, false, false, dtype, 9);
+      const one = withThreads(1, () => gemm(A, B, C.clone()));
+      const two = withThreads(2, () => gemm(A, B, C.clone()));
+      expect(Array.from(two.data)).toEqual(Array.from(one.data));
+      expectRel(two, ref.gemm(false, false, 128, 256, 600, 1, A.data, B.data, 0, Float64Array.from(C.data)), tolBlocked, '2 threads');
+    });
   });
 });

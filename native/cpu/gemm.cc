@@ -140,9 +140,20 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
       const int64_t kc = std::min(KC, K - pc);
       // pack_a's layout: slice after slice, each m_panels (kc, MR) panels.
       const T* a_slice = prepacked_a ? prepacked_a + pc * m_panels * MR : a_pack;
-      // MC-row blocks times groups of NR panels: enough independent tiles for every thread.
-      const int64_t m_blocks = (M + MC - 1) / MC;
-      const int64_t panels_per_group = std::max<int64_t>(1, std::min<int64_t>(8, n_panels));
+      // Row blocks times groups of NR panels: the work items the team shares. Up to MC rows and 8
+      // panels each; smaller where that would leave fewer than 2 items per thread (M = 128 with
+      // N = 256 was one item, so a second thread idled), first fewer panels per group, then
+      // fewer rows per block (whole MR panels). Each tile is computed the same way whoever runs
+      // it, so the split changes no result.
+      const int64_t want = parallel ? 2 * int64_t(max_threads()) : 1;
+      int64_t panels_per_group = std::max<int64_t>(1, std::min<int64_t>(8, n_panels));
+      int64_t rows_per_block = MC;
+      auto items = [&] {
+        return ((M + rows_per_block - 1) / rows_per_block) * ((n_panels + panels_per_group - 1) / panels_per_group);
+      };
+      while (items() < want && panels_per_group > 1) panels_per_group = (panels_per_group + 1) / 2;
+      while (items() < want && rows_per_block > MR) rows_per_block = std::max(MR, (rows_per_block / 2 + MR - 1) / MR * MR);
+      const int64_t m_blocks = (M + rows_per_block - 1) / rows_per_block;
       const int64_t n_groups = (n_panels + panels_per_group - 1) / panels_per_group;
 #pragma omp parallel if (parallel)
       {
@@ -157,12 +168,12 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
 #pragma omp for schedule(dynamic, 1) collapse(2)
         for (int64_t mb = 0; mb < m_blocks; ++mb) {
           for (int64_t g = 0; g < n_groups; ++g) {
-            const int64_t i_end = std::min(M, (mb + 1) * MC);
+            const int64_t i_end = std::min(M, (mb + 1) * rows_per_block);
             const int64_t p_end = std::min(n_panels, (g + 1) * panels_per_group);
             for (int64_t jp = g * panels_per_group; jp < p_end; ++jp) {
               const int64_t j0 = jp * NR;
               const int64_t nr = std::min(NR, nc - j0);
-              for (int64_t i0 = mb * MC; i0 < i_end; i0 += MR) {
+              for (int64_t i0 = mb * rows_per_block; i0 < i_end; i0 += MR) {
                 const int64_t mr = std::min(MR, M - i0);
                 kern.tile(kc, a_slice + (i0 / MR) * MR * kc, b_pack + jp * NR * kc, C + i0 * ldc + jc + j0, ldc, mr,
                              nr, alpha);
