@@ -1,14 +1,17 @@
 // `await solver.train()` must leave the event loop responsive: every kernel runs on the addon's
 // executor thread, so a 10 ms interval timer keeps firing on time while a DeepConvNet trains for
 // ~2 s. The network is sized so that one synchronous training step takes well over 50 ms: were
-// the steps to block the event loop, the timer's p99 lateness would exceed the bound.
+// the steps to block the event loop, the timer would be late by about a step at every step, so its
+// p99 lateness is held under half a synchronous step (and at most 50 ms when a step is under 100
+// ms). The bound follows the step measured in this run, so a machine loaded by other work (CI runs
+// test files side by side on 2 cores) slows both alike and the test still tells blocking apart.
 import { DeepConvNet } from '../lib/models';
 import { Solver } from '../lib/solver';
 import { Tensor } from '../lib/tensor';
 
 const sliceBatch = (X: Tensor, n: number) => new Tensor(X.data.subarray(0, (X.size / X.shape[0]) * n), [n, ...X.shape.slice(1)]);
 
-test('a 10 ms setInterval keeps firing while solver.train() runs (p99 lateness < 50 ms)', async () => {
+test('a 10 ms setInterval keeps firing while solver.train() runs (p99 lateness under half a synchronous step, >= 50 ms)', async () => {
   const N = 256;
   const X = Tensor.randn([N, 3, 32, 32], { seed: 1 });
   const y = Int32Array.from({ length: N }, (_, i) => i % 10);
@@ -57,5 +60,5 @@ test('a 10 ms setInterval keeps firing while solver.train() runs (p99 lateness <
   expect(steps).toBeGreaterThan(5); // training really ran
   expect(solver.lossHistory.length).toBe(steps);
   expect(lateness.length).toBeGreaterThan(50); // the timer really fired, ~100 times in 2 s
-  expect(p99).toBeLessThan(50);
+  expect(p99).toBeLessThan(Math.max(50, syncStepMs / 2));
 });
