@@ -61,12 +61,13 @@ export function writeCheckpoint(path: string, model: Model, s: TrainingState): v
     }
     optimScalars[k] = scalars;
   }
-  for (const [k, v] of Object.entries(bestParams)) extra[`${BEST_PREFIX}${k}`] = v;
-  for (const [k, v] of Object.entries(bestState)) extra[`${BEST_PREFIX}state/${k}`] = v;
-  if (ema) {
-    for (const [k, v] of Object.entries(ema.params)) extra[`${EMA_PREFIX}${k}`] = v;
-    for (const [k, v] of Object.entries(ema.state)) extra[`${EMA_PREFIX}state/${k}`] = v;
-  }
+  // A copy of the network under `prefix`: its parameters, and its batchnorm statistics under state/.
+  const put = (prefix: string, params: Record<string, Tensor>, st: Record<string, Tensor>) => {
+    for (const [k, v] of Object.entries(params)) extra[`${prefix}${k}`] = v;
+    for (const [k, v] of Object.entries(st)) extra[`${prefix}state/${k}`] = v;
+  };
+  put(BEST_PREFIX, bestParams, bestState);
+  if (ema) put(EMA_PREFIX, ema.params, ema.state);
   extra[LOSS_HISTORY] = Tensor.from(Float64Array.from(lossHistory));
   const stored: StoredState = {
     version: CHECKPOINT_VERSION, className: model.className, ...record, hasBest: Object.keys(bestParams).length > 0, optimScalars,
@@ -111,40 +112,28 @@ export function readCheckpoint(path: string, model: Model, updateRule: string, f
     for (const [name, t] of Object.entries(file.extra)) if (name.startsWith(prefix)) c[name.slice(prefix.length)] = t.toDevice(model.device);
     optimConfigs[k] = c;
   }
-  const bestParams: Record<string, Tensor> = {};
-  const bestState: Record<string, Tensor> = {};
-  if (state.hasBest) {
-    for (const k of Object.keys(model.params)) {
-      const t = file.extra[`${BEST_PREFIX}${k}`];
-      if (!t) throw fail(`best parameter ${JSON.stringify(`${BEST_PREFIX}${k}`)} is missing`);
-      bestParams[k] = t.toDevice(model.device);
-    }
-    for (const k of Object.keys(model.stateTensors())) {
-      const t = file.extra[`${BEST_PREFIX}state/${k}`];
-      if (t) bestState[k] = t.toDevice(model.device);
-    }
-  }
-  let ema: TrainingState['ema'] = null;
-  if (state.emaUpdates !== undefined) {
+  // A copy of the network stored under `prefix` (the best one, the weight average): every
+  // parameter, and the batchnorm statistics it has, each shaped and typed as the model's.
+  const stored = (prefix: string, what: string) => {
     const params: Record<string, Tensor> = {};
     const st: Record<string, Tensor> = {};
-    for (const k of Object.keys(model.params)) {
-      const t = file.extra[`${EMA_PREFIX}${k}`];
-      if (!t) throw fail(`averaged parameter ${JSON.stringify(`${EMA_PREFIX}${k}`)} is missing`);
-      const want = model.params[k];
-      if (t.shape.join() !== want.shape.join() || t.dtype !== want.dtype) {
-        throw fail(`averaged parameter ${JSON.stringify(`${EMA_PREFIX}${k}`)} is ${t.dtype} [${t.shape.join(', ')}], the model's ${k} is ${want.dtype} [${want.shape.join(', ')}]`);
+    const take = (name: string, like: Tensor, required: boolean, into: Record<string, Tensor>, key: string) => {
+      const t = file.extra[name];
+      if (!t) {
+        if (required) throw fail(`${what} parameter ${JSON.stringify(name)} is missing`);
+        return;
       }
-      params[k] = t.toDevice(model.device);
-    }
-    for (const k of Object.keys(model.stateTensors())) {
-      const t = file.extra[`${EMA_PREFIX}state/${k}`];
-      const want = model.stateTensors()[k];
-      if (t && (t.shape.join() !== want.shape.join() || t.dtype !== want.dtype)) throw fail(`averaged statistic ${JSON.stringify(`${EMA_PREFIX}state/${k}`)} is ${t.dtype} [${t.shape.join(', ')}], the model's is ${want.dtype} [${want.shape.join(', ')}]`);
-      if (t) st[k] = t.toDevice(model.device);
-    }
-    ema = { updates: state.emaUpdates, params, state: st };
-  }
+      if (t.shape.join() !== like.shape.join() || t.dtype !== like.dtype) {
+        throw fail(`${what} ${JSON.stringify(name)} is ${t.dtype} [${t.shape.join(', ')}], the model's ${key} is ${like.dtype} [${like.shape.join(', ')}]`);
+      }
+      into[key] = t.toDevice(model.device);
+    };
+    for (const [k, like] of Object.entries(model.params)) take(`${prefix}${k}`, like, true, params, k);
+    for (const [k, like] of Object.entries(model.stateTensors())) take(`${prefix}state/${k}`, like, false, st, k);
+    return { params, state: st };
+  };
+  const best = state.hasBest ? stored(BEST_PREFIX, 'best') : { params: {}, state: {} };
+  const ema: TrainingState['ema'] = state.emaUpdates === undefined ? null : { updates: state.emaUpdates, ...stored(EMA_PREFIX, 'averaged') };
   const lh = file.extra[LOSS_HISTORY];
   return {
     ema,
@@ -157,8 +146,8 @@ export function readCheckpoint(path: string, model: Model, updateRule: string, f
     valAccHistory: [...state.valAccHistory],
     bestValAcc: state.bestValAcc,
     optimConfigs,
-    bestParams,
-    bestState,
+    bestParams: best.params,
+    bestState: best.state,
     lossHistory: lh ? Array.from(lh.data) : [],
     baseLearningRate: state.baseLearningRate ?? null,
   };

@@ -719,8 +719,8 @@ export class Solver {
     // parameters include its last stretch of training.
     if ((reason === 'timeLimit' || reason === 'maxSteps') && this.iteration > 0 && lastEvaluated !== this.iteration - 1 && this.iteration > first) await this.evaluate(this.iteration - 1);
     // After stop() the model keeps its current parameters, so that a checkpoint resumes exactly.
-    if (returnBest && !interrupted && Object.keys(this.bestParams).length > 0) this.restoreBest();
-    else if (returnBest && !interrupted && this.weightAverage) this.restoreAverage();
+    if (returnBest && !interrupted && Object.keys(this.bestParams).length > 0) this.restore(this.bestParams, this.bestState);
+    else if (returnBest && !interrupted && this.weightAverage) this.restore(this.weightAverage.params, this.weightAverage.state);
     return { iterations: this.iteration, epoch: this.epoch, stoppedEarly: reason !== 'done', interrupted, reason, seconds: now() - startTime, bestValAcc: this.bestValAcc };
   }
 
@@ -758,20 +758,14 @@ export class Solver {
     this.onEval?.({ epoch: this.epoch, step: t + 1, trainAcc, valAcc, bestValAcc: this.bestValAcc, elapsed: this.elapsed });
   }
 
-  /** Puts the best parameters (copies) and their batchnorm statistics into the model. */
-  private restoreBest(): void {
-    const m = this.model;
-    for (const [k, v] of Object.entries(this.bestParams)) m.params[k] = v.clone();
-    const state = m.stateTensors();
-    for (const [k, v] of Object.entries(this.bestState)) if (state[k]) state[k].copyFrom(v);
-  }
-
-  /** Puts the averaged weights (copies) and statistics into the model: the end of a run without validation data. */
-  private restoreAverage(): void {
-    const avg = this.weightAverage!;
-    for (const [k, v] of Object.entries(avg.params)) this.model.params[k] = v.clone();
-    const state = this.model.stateTensors();
-    for (const [k, v] of Object.entries(avg.state)) if (state[k]) state[k].copyFrom(v);
+  /**
+   * Puts copies of `params` and batchnorm statistics `state` into the model: the best ones kept by
+   * the evaluations, or the weight average at the end of a run without validation data.
+   */
+  private restore(params: Record<string, Tensor>, state: Record<string, Tensor>): void {
+    for (const [k, v] of Object.entries(params)) this.model.params[k] = v.clone();
+    const live = this.model.stateTensors();
+    for (const [k, v] of Object.entries(state)) if (live[k]) live[k].copyFrom(v);
   }
 
   /** The checkpoint file of the current epoch (null without checkpointName). */

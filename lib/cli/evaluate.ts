@@ -1,11 +1,11 @@
 // `deepconv eval`: test accuracy, per-class accuracy and the confusion matrix of a trained model,
-// printed, as JSON (--json), and as a picture (--confusion FILE.svg).
+// printed, as JSON (--json), and as a picture (--confusion FILE.svg, drawn by plots.ts).
 import { loadDataset } from '../data';
 import type { DatasetName } from '../data';
-import { writeFileAtomic } from '../io/safetensors';
 import type { Tta } from '../models/model';
 import type { Device, Tensor } from '../tensor';
 import { resolveData } from './find-data';
+import { writeConfusion } from './plots';
 import { checkClasses, readModel, testLoadOptions } from './read-model';
 
 export interface Confusion {
@@ -34,50 +34,6 @@ export function confusionOf(scores: Tensor, y: Int32Array, numClasses: number): 
   return { accuracy: N ? right / N : 0, perClass, matrix };
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-/**
- * The confusion matrix as an SVG heat map: rows are true classes, columns predicted ones, each
- * cell shaded by the fraction of its row (so classes of different sizes read alike) and labelled
- * with its count.
- */
-export function confusionSvg(c: Confusion, classes: string[], title: string): string {
-  const K = classes.length;
-  const cell = Math.max(28, Math.min(56, Math.floor(560 / Math.max(K, 1))));
-  const left = 110;
-  const top = 60;
-  const size = cell * K;
-  const W = left + size + 20;
-  const H = top + size + 90;
-  let g = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n`;
-  g += `<rect width="${W}" height="${H}" fill="white"/>\n`;
-  g += `<text x="${W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>\n`;
-  g += `<text x="${W / 2}" y="44" text-anchor="middle" font-size="12">accuracy ${(c.accuracy * 100).toFixed(2)}%; rows: true class, columns: predicted</text>\n`;
-  c.matrix.forEach((row, t) => {
-    const n = row.reduce((a, b) => a + b, 0) || 1;
-    row.forEach((count, p) => {
-      const f = count / n;
-      // Right answers in blue, confusions in red, both by the share of the row.
-      const shade = Math.round(255 * (1 - f));
-      const fill = t === p ? `rgb(${shade},${shade},255)` : `rgb(255,${shade},${shade})`;
-      const x = left + p * cell;
-      const y = top + t * cell;
-      g += `<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${fill}" stroke="#ddd"/>`;
-      if (count > 0) g += `<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" text-anchor="middle" font-size="${cell >= 40 ? 11 : 9}" fill="${f > 0.6 ? 'white' : 'black'}">${count}</text>`;
-      g += '\n';
-    });
-    g += `<text x="${left - 6}" y="${top + t * cell + cell / 2 + 4}" text-anchor="end" font-size="12">${esc(classes[t])}</text>\n`;
-  });
-  classes.forEach((name, p) => {
-    const x = left + p * cell + cell / 2;
-    const y = top + size + 8;
-    g += `<text x="${x}" y="${y}" text-anchor="end" font-size="12" transform="rotate(-45 ${x} ${y})">${esc(name)}</text>\n`;
-  });
-  return g + '</svg>\n';
-}
-
 export interface EvalArgs {
   model: string;
   dataset?: DatasetName;
@@ -104,7 +60,7 @@ export async function runEval(a: EvalArgs): Promise<void> {
   const c = confusionOf(scores, ds.yTest, ds.classes.length);
   const imagesPerSecond = ds.yTest.length / seconds;
   if (a.confusion !== undefined) {
-    writeFileAtomic(a.confusion, [Buffer.from(confusionSvg(c, ds.classes, `${where.dataset} test set, ${ds.yTest.length} images${tta === "flip" ? ", flip TTA" : ""}`))]);
+    writeConfusion(a.confusion, c, ds.classes, `${where.dataset} test set, ${ds.yTest.length} images${tta === 'flip' ? ', flip TTA' : ''}`);
   }
   if (a.json) {
     const perClass = Object.fromEntries(ds.classes.map((name, i) => [name, c.perClass[i]]));

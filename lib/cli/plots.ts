@@ -1,8 +1,9 @@
-// Pictures a person can open after training: loss and accuracy curves (SVG) and the
-// first-layer filters as an image grid (PNG). Both written atomically.
+// Pictures a person can open after training: loss and accuracy curves (SVG), the first-layer
+// filters as an image grid (PNG) and eval's confusion matrix (SVG). All written atomically.
 import { PNG } from 'pngjs';
 import { writeFileAtomic } from '../io/safetensors';
 import { Tensor } from '../tensor';
+import type { Confusion } from './evaluate';
 
 export type Series = { name: string; color: string; points: [number, number][] };
 
@@ -20,10 +21,10 @@ function niceTicks(lo: number, hi: number, n = 5): number[] {
   return out;
 }
 
-/** One chart panel as an SVG group at (x0, y0), size w x h. */
 /** A vertical dashed line at x with a label (an epoch boundary). */
 export type Marker = { x: number; label: string };
 
+/** One chart panel as an SVG group at (x0, y0), size w x h. */
 function panel(x0: number, y0: number, w: number, h: number, title: string, xLabel: string, series: Series[], yRange?: [number, number], markers: Marker[] = []): string {
   const pts = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const m = { l: 56, r: 12, t: 28, b: 40 };
@@ -173,4 +174,48 @@ export function filterGridPng(w: Tensor, zoom = 8): Buffer {
 
 export function writeFilterGrid(path: string, w: Tensor, zoom = 16): void {
   writeFileAtomic(path, [filterGridPng(w, zoom)]);
+}
+
+/**
+ * The confusion matrix as an SVG heat map: rows are true classes, columns predicted ones, each
+ * cell shaded by the fraction of its row (so classes of different sizes read alike) and labelled
+ * with its count.
+ */
+export function confusionSvg(c: Confusion, classes: string[], title: string): string {
+  const K = classes.length;
+  const cell = Math.max(28, Math.min(56, Math.floor(560 / Math.max(K, 1))));
+  const left = 110;
+  const top = 60;
+  const size = cell * K;
+  const W = left + size + 20;
+  const H = top + size + 90;
+  let g = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n`;
+  g += `<rect width="${W}" height="${H}" fill="white"/>\n`;
+  g += `<text x="${W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>\n`;
+  g += `<text x="${W / 2}" y="44" text-anchor="middle" font-size="12">accuracy ${(c.accuracy * 100).toFixed(2)}%; rows: true class, columns: predicted</text>\n`;
+  c.matrix.forEach((row, t) => {
+    const n = row.reduce((a, b) => a + b, 0) || 1;
+    row.forEach((count, p) => {
+      const f = count / n;
+      // Right answers in blue, confusions in red, both by the share of the row.
+      const shade = Math.round(255 * (1 - f));
+      const fill = t === p ? `rgb(${shade},${shade},255)` : `rgb(255,${shade},${shade})`;
+      const x = left + p * cell;
+      const y = top + t * cell;
+      g += `<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${fill}" stroke="#ddd"/>`;
+      if (count > 0) g += `<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" text-anchor="middle" font-size="${cell >= 40 ? 11 : 9}" fill="${f > 0.6 ? 'white' : 'black'}">${count}</text>`;
+      g += '\n';
+    });
+    g += `<text x="${left - 6}" y="${top + t * cell + cell / 2 + 4}" text-anchor="end" font-size="12">${esc(classes[t])}</text>\n`;
+  });
+  classes.forEach((name, p) => {
+    const x = left + p * cell + cell / 2;
+    const y = top + size + 8;
+    g += `<text x="${x}" y="${y}" text-anchor="end" font-size="12" transform="rotate(-45 ${x} ${y})">${esc(name)}</text>\n`;
+  });
+  return g + '</svg>\n';
+}
+
+export function writeConfusion(path: string, c: Confusion, classes: string[], title: string): void {
+  writeFileAtomic(path, [Buffer.from(confusionSvg(c, classes, title))]);
 }

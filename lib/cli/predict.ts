@@ -1,5 +1,5 @@
 // `deepconv predict`: class probabilities for PNG / JPEG files or for test-set images by index.
-import { DatasetName, loadDataset } from '../data';
+import { DatasetName, loadDataset, toFloat } from '../data';
 import { Model, sliceRows } from '../models';
 import { Tensor } from '../tensor';
 import type { DataInfo } from './find-data';
@@ -27,22 +27,14 @@ function printTop(label: string, probs: number[], classes: string[], k: number, 
 }
 
 /**
- * An image file (PNG or JPEG) as one normalised (C, H, W) sample, resampled as training resamples
- * image folders (data/images.ts).
+ * Image files (PNG or JPEG) resampled as training resamples image folders (data/images.ts), then
+ * normalised as the training data were (toFloat).
  */
-export function imageToSample(file: string, info: DataInfo, out: Float32Array | Float64Array, offset: number): void {
-  const [C, H, W] = info.shape;
-  const px = new Uint8Array(C * H * W);
-  resampleTo(readImage(file), C === 1 ? 1 : 3, H, W, px, 0);
-  for (let c = 0; c < C; c++) {
-    for (let i = 0; i < H * W; i++) out[offset + c * H * W + i] = (px[c * H * W + i] / 255 - info.mean[c]) / info.std[c];
-  }
-}
-
 export async function predictImages(model: Model, info: DataInfo, files: string[], top: number, json = false): Promise<void> {
-  const per = info.shape[0] * info.shape[1] * info.shape[2];
-  const X = Tensor.zeros([files.length, ...info.shape], model.dtype);
-  files.forEach((f, i) => imageToSample(f, info, X.data, i * per));
+  const [C, H, W] = info.shape;
+  const px = new Uint8Array(files.length * C * H * W);
+  files.forEach((f, i) => resampleTo(readImage(f), C === 1 ? 1 : 3, H, W, px, i * C * H * W));
+  const X = toFloat(px, info.shape, { mean: info.mean, std: info.std, dtype: model.dtype });
   const scores = await model.predict(X);
   files.forEach((f, i) => printTop(f, softmaxRow(scores, i), info.classes, top, json));
 }

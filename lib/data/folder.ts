@@ -120,8 +120,10 @@ export async function loadImageFolder(root: string, opts?: ImageFolderOptions): 
   const { classes, train, test } = listImageFolder(root);
   const trainEntries = o.train ? train.slice(0, Math.min(train.length, o.maxTrain)) : [];
   const testEntries = o.test ? test.slice(0, Math.min(test.length, o.maxTest)) : [];
-  // RGB first; a set that turns out grey keeps one channel of it.
-  const per = 3 * H * W;
+  // Given channels, every image is resampled to them as predict resamples its files. Else RGB
+  // first, and a set that turns out grey (R = G = B everywhere) keeps its first channel.
+  const readC: 1 | 3 = channels ?? 3;
+  const per = readC * H * W;
   let grey = true;
   const read = async (entries: Entry[]) => {
     const x = new Uint8Array(entries.length * per);
@@ -136,7 +138,7 @@ export async function loadImageFolder(root: string, opts?: ImageFolderOptions): 
       }
       const img = decodeImage(bytes, file);
       if (grey && channels === undefined) grey = isGrey(img);
-      resampleTo(img, 3, H, W, x, i * per);
+      resampleTo(img, readC, H, W, x, i * per);
       y[i] = label;
     }
     return { x, y };
@@ -145,17 +147,9 @@ export async function loadImageFolder(root: string, opts?: ImageFolderOptions): 
   const te = await read(testEntries);
   const C: 1 | 3 = channels ?? (grey && trainEntries.length + testEntries.length > 0 ? 1 : 3);
   const toChannels = (x: Uint8Array, n: number): Uint8Array => {
-    if (C === 3) return x;
+    if (C === readC) return x;
     const out = new Uint8Array(n * H * W);
-    // Grey images have R = G = B; a set forced to grey takes the luma.
-    for (let i = 0; i < n; i++) {
-      for (let p = 0; p < H * W; p++) {
-        const r = x[i * per + p];
-        const g = x[i * per + H * W + p];
-        const b = x[i * per + 2 * H * W + p];
-        out[i * H * W + p] = Math.round(0.299 * r + 0.587 * g + 0.114 * b);
-      }
-    }
+    for (let i = 0; i < n; i++) out.set(x.subarray(i * per, i * per + H * W), i * H * W);
     return out;
   };
   return {

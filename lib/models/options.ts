@@ -67,6 +67,5 @@ export function optWeightScale(v: unknown, allowKaiming: boolean): number | 'kai
 
 /** A batchnorm momentum: running = momentum * running + (1 - momentum) * batch, in [0, 1). */
 export function optBnMomentum(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v >= 1) throw new RangeError(`options.bnMomentum must be a number in [0, 1) (the running statistics' weight: running = m * running + (1 - m) * batch), got ${typeof v === 'number' ? v : JSON.stringify(v) ?? String(v)}`);
-  return v;
+  return checkNumber('options.bnMomentum', v, (x) => x >= 0 && x < 1, "a number in [0, 1) (the running statistics' weight: running = m * running + (1 - m) * batch)");
 }

@@ -22,27 +22,31 @@ Napi::Value sgdUpdate_t(Args& a) {
 }
 DEEPCONV_DISPATCH(sgdUpdate)
 
-template <typename T>
-Napi::Value sgdMomentumUpdate_t(Args& a) {
+// sgdMomentumUpdate and nesterovUpdate: the same arguments and state, two steps.
+template <typename T, bool Nesterov>
+Napi::Value momentumUpdate(Args& a) {
   const int64_t n = a.integer("n", 0);
   const double lr = a.number("learningRate"), momentum = a.number("momentum");
   T* w = a.out<T>("w", n);
   T* v = a.out<T>("velocity", n);
   const T* dw = a.in<T>("dw", n);
+  if constexpr (Nesterov) {
+    return run<T>(a, [=] { cpu::nesterov_update<T>(w, v, dw, n, lr, momentum); },
+                  [=](auto& ctx) { cuda::nesterov_update(ctx, w, v, dw, n, lr, momentum); });
+  }
   return run<T>(a, [=] { cpu::sgd_momentum_update<T>(w, v, dw, n, lr, momentum); },
                 [=](auto& ctx) { cuda::sgd_momentum_update(ctx, w, v, dw, n, lr, momentum); });
+}
+
+template <typename T>
+Napi::Value sgdMomentumUpdate_t(Args& a) {
+  return momentumUpdate<T, false>(a);
 }
 DEEPCONV_DISPATCH(sgdMomentumUpdate)
 
 template <typename T>
 Napi::Value nesterovUpdate_t(Args& a) {
-  const int64_t n = a.integer("n", 0);
-  const double lr = a.number("learningRate"), momentum = a.number("momentum");
-  T* w = a.out<T>("w", n);
-  T* v = a.out<T>("velocity", n);
-  const T* dw = a.in<T>("dw", n);
-  return run<T>(a, [=] { cpu::nesterov_update<T>(w, v, dw, n, lr, momentum); },
-                [=](auto& ctx) { cuda::nesterov_update(ctx, w, v, dw, n, lr, momentum); });
+  return momentumUpdate<T, true>(a);
 }
 DEEPCONV_DISPATCH(nesterovUpdate)
 
