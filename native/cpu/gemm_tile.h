@@ -20,6 +20,11 @@ inline __attribute__((always_inline)) void tile_body(int64_t kc, const typename 
                                                      int64_t ldc, int64_t mr, int64_t nr, typename V::T alpha) {
   using reg = typename V::reg;
   constexpr int W = V::W;
+  // C's rows are read only after the k loop; asking for them now hides the miss behind it.
+  DEEPCONV_UNROLL for (int i = 0; i < MR; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + NV * W - 1, 1);
+  }
   reg acc[MR][NV];
   DEEPCONV_UNROLL for (int i = 0; i < MR; ++i) DEEPCONV_UNROLL for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
   for (int64_t k = 0; k < kc; ++k) {
