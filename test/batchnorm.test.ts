@@ -2,10 +2,13 @@
 // Tolerances (relError): float64 forward vs TS reference 1e-12 (train and test mode);
 // running statistics vs the formula 1e-12; backwardAlt vs backward 1e-9; numeric gradients of
 // dx, dgamma, dbeta (h = 1e-6, train mode) 1e-6; float32 forward vs float64 forward 1e-5.
-import { BatchNorm, BatchNormParam, SpatialBatchNorm } from '../lib/layers';
+// Batchnorm with the ReLU fused, on every ISA path: bit for bit the two layers in turn (forward,
+// train and test mode; backward against backwardAlt of the ReLU's backward), float32 and
+// float64; numeric gradients 1e-6 (float64); float32 backward within 1e-4 of float64.
+import { BatchNorm, BatchNormParam, BatchNormReLU, ReLU, SpatialBatchNorm, SpatialBatchNormReLU } from '../lib/layers';
 import { Tensor } from '../lib/tensor';
 import * as ref from './reference';
-import { expectRel, expectShape, nd, numGrad, randn64, withThreads } from './helpers';
+import { expectRel, expectShape, isaPaths, nd, numGrad, randn64, useIsa, withThreads } from './helpers';
 
 type Family = typeof BatchNorm;
 
@@ -233,5 +236,77 @@ describe('SpatialBatchNorm is BatchNorm over (N*H*W, C)', () => {
     expectRel(flat(gs.dx), gp.dx, 1e-10, 'dx');
     expectRel(gs.dgamma, gp.dgamma, 1e-10, 'dgamma');
     expectRel(gs.dbeta, gp.dbeta, 1e-10, 'dbeta');
+  });
+});
+
+const fusedFamilies = [
+  { label: 'BatchNormReLU', bn: BatchNorm, fused: BatchNormReLU, cases: plainCases },
+  { label: 'SpatialBatchNormReLU', bn: SpatialBatchNorm, fused: SpatialBatchNormReLU, cases: spatialCases },
+];
+
+describe.each(isaPaths())('batchnorm + ReLU fused, ISA path %s', (isa) => {
+  useIsa(isa);
+  describe.each(fusedFamilies)('$label', ({ bn, fused, cases }) => {
+    const bits = (t: Tensor) => Array.from(t.data);
+    test.each(cases)('$name: the two layers in turn, bit for bit (float64 and float32, train and test)', (c) => {
+      for (const dtype of ['float64', 'float32'] as const) {
+        const m = make(c.shape, 50);
+        // Small shifts: about half the normalised values are negative, so the ReLU matters.
+        const x = m.x.astype(dtype), gamma = m.gamma.astype(dtype), beta = m.beta.astype(dtype);
+        for (let i = 0; i < beta.size; i++) beta.data[i] *= 0.1;
+        const dout = randn64(c.shape, 51).astype(dtype);
+        const pa: BatchNormParam = { mode: 'train' }, pb: BatchNormParam = { mode: 'train' };
+        const two = bn.forward(x, gamma, beta, pa);
+        const r = ReLU.forward(two.out);
+        const one = fused.forward(x, gamma, beta, pb);
+        expect(bits(one.out)).toEqual(bits(r.out));
+        expect(bits(pb.runningMean!)).toEqual(bits(pa.runningMean!));
+        expect(bits(pb.runningVar!)).toEqual(bits(pa.runningVar!));
+        const negatives = Array.from(two.out.data).filter((v) => v < 0).length;
+        if (x.size >= 8) expect(negatives).toBeGreaterThan(0);
+        const ga = bn.backwardAlt(ReLU.backward(dout, r.cache), two.cache);
+        const gb = fused.backward(dout, one.cache);
+        expect(bits(gb.dx)).toEqual(bits(ga.dx));
+        expect(bits(gb.dgamma)).toEqual(bits(ga.dgamma));
+        expect(bits(gb.dbeta)).toEqual(bits(ga.dbeta));
+        const ta = ReLU.forward(bn.forward(x, gamma, beta, { ...pa, mode: 'test' }).out).out;
+        const tb = fused.forward(x, gamma, beta, { ...pb, mode: 'test' }).out;
+        expect(bits(tb)).toEqual(bits(ta));
+      }
+    });
+
+    test.each(cases.filter((c) => c.shape.reduce((a, b) => a * b, 1) <= 120 && (c.shape[0] * c.shape.slice(2).reduce((a, b) => a * b, 1)) > 2))(
+      '$name: numeric gradients of dx, dgamma, dbeta (float64)',
+      (c) => {
+        const { x, gamma, beta } = make(c.shape, 52);
+        const dout = randn64(c.shape, 53);
+        const f = (xx: Tensor, gg: Tensor, bb: Tensor) => fused.forward(xx, gg, bb, { mode: 'train' }).out;
+        const g = fused.backward(dout, fused.forward(x, gamma, beta, { mode: 'train' }).cache);
+        expectRel(g.dx, numGrad((xx) => f(xx, gamma, beta), x, dout), 1e-6, 'dx');
+        expectRel(g.dgamma, numGrad((gg) => f(x, gg, beta), gamma, dout), 1e-6, 'dgamma');
+        expectRel(g.dbeta, numGrad((bb) => f(x, gamma, bb), beta, dout), 1e-6, 'dbeta');
+      },
+    );
+
+    // At least 3 values per feature (with 2, dx is ~0 and only rounding noise is compared).
+    test.each(cases.filter((c) => c.shape[0] * c.shape.slice(2).reduce((a, b) => a * b, 1) > 2))('$name: float32 backward within 1e-4 of float64', (c) => {
+      const { x, gamma, beta } = make(c.shape, 54);
+      const dout = randn64(c.shape, 55);
+      const g64 = fused.backward(dout, fused.forward(x, gamma, beta, { mode: 'train' }).cache);
+      const f32 = fused.forward(x.astype('float32'), gamma.astype('float32'), beta.astype('float32'), { mode: 'train' });
+      const g32 = fused.backward(dout.astype('float32'), f32.cache);
+      expectRel(g32.dx, g64.dx, 1e-4, 'dx');
+      expectRel(g32.dgamma, g64.dgamma, 1e-4, 'dgamma');
+      expectRel(g32.dbeta, g64.dbeta, 1e-4, 'dbeta');
+    });
+  });
+
+  test('a cache from test mode, or an out of the wrong shape, is refused', () => {
+    const { x, gamma, beta } = make([4, 3, 2, 2], 56);
+    const t = SpatialBatchNormReLU.forward(x, gamma, beta, { mode: 'test', runningMean: Tensor.zeros([3], 'float64'), runningVar: Tensor.full([3], 1, 'float64') });
+    expect(() => SpatialBatchNormReLU.backward(x, t.cache)).toThrow(/mode 'train'/);
+    const tr = SpatialBatchNormReLU.forward(x, gamma, beta, { mode: 'train' });
+    expect(() => SpatialBatchNormReLU.backward(x, { ...tr.cache, out: Tensor.zeros([4, 3, 2, 1], 'float64') })).toThrow(RangeError);
+    expect(() => SpatialBatchNormReLU.backward(x, { ...tr.cache, out: tr.cache.out.astype('float32') })).toThrow(/dtype|float32/);
   });
 });

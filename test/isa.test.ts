@@ -1,5 +1,7 @@
 // The ISA switch: setIsa / isaInfo, DEEPCONV_ISA at load, and `deepconv info` naming the path.
 import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { ISAS, isaInfo, setIsa } from '../lib';
 import type { Isa } from '../lib';
@@ -71,5 +73,34 @@ describe('adaptive team', () => {
     const script = "const d=require('./dist/lib'); const A=d.Tensor.rand([64,64]); d.gemm(A,A,d.Tensor.zeros([64,64])); setTimeout(()=>{d.gemm(A,A,d.Tensor.zeros([64,64])); console.log(JSON.stringify(require('./dist/lib/binding').native.teamAdvice()))}, 250)";
     const out = execFileSync(process.execPath, ['-e', script], { cwd: root, env: { ...process.env, DEEPCONV_ADAPTIVE_THREADS: '0' }, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual({ othersBusy: -1, cores: 0 });
+  });
+});
+
+// Wide code only under the ISA paths' own names (scripts/check-isa-leaks.sh says why). Needs
+// objdump and a source build's object files; skipped without them (an installed prebuild).
+describe('isa: no wide-ISA code leaks into shared functions', () => {
+  const objdump = spawnSync('objdump', ['--version']).status === 0;
+  const objDir = path.join(root, 'build/Release/obj.target/deepconv/native/cpu');
+  const built = fs.existsSync(objDir) && fs.readdirSync(objDir).some((f) => f.endsWith('.o'));
+  const script = path.join(root, 'scripts/check-isa-leaks.sh');
+  const t = objdump && built && process.platform === 'linux' && process.arch === 'x64' ? test : test.skip;
+
+  t('the built CPU kernels keep AVX2 / AVX-512 code in their namespaces', () => {
+    const r = spawnSync('bash', [script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  t('the check finds wide code under a shared name', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deepconv-leak-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'leak.cc'), '#pragma GCC target("avx2,fma")\n#include <algorithm>\n#include <vector>\nvoid fill_it(std::vector<float>& v, float x) { std::fill(v.begin(), v.end(), x); }\n');
+      execFileSync('g++', ['-O3', '-c', 'leak.cc', '-o', 'leak.o'], { cwd: dir });
+      const r = spawnSync('bash', [script, path.join(dir, 'leak.o')], { encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/fill_it/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -37,7 +37,7 @@ describe('sizes', () => {
     expectThrow(() => native.linearForward(big, big, 2, F64(1), F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: out is too large$/);
     expectThrow(() => native.convForward(big, big, 1, 1, 2, 1, 1, 1, 0, false, F64(1), F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: convolution im2col workspace C\*HH\*WW\*Ho\*Wo exceeds 2\^28 elements$/);
     expectThrow(() => native.gemm(false, false, big, big, 1, 1, 0, false, F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: C is too large$/);
-    expectThrow(() => native.batchnormForwardTrain(2 ** 30, 2 ** 30, 2, 1e-5, 0.9, F64(1), F64(1), F64(1), F64(1), F64(1), F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: x is too large$/);
+    expectThrow(() => native.batchnormForwardTrain(2 ** 30, 2 ** 30, 2, 1e-5, 0.9, false, F64(1), F64(1), F64(1), F64(1), F64(1), F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: x is too large$/);
   });
 
   test('sizes whose output is not a whole number of windows are RangeErrors', () => {
@@ -106,8 +106,8 @@ describe('buffers', () => {
     expectThrow(() => native.dropoutForward(2, 0, 1, F64(2), F64(2), F64(2)), 'RangeError', /^deepconv native: p must be in \(0, 1\]$/);
     expectThrow(() => native.dropoutForward(2, 1.5, 1, F64(2), F64(2), F64(2)), 'RangeError', /^deepconv native: p must be in \(0, 1\]$/);
     expectThrow(() => native.dropoutForward(2, 0.5, -1, F64(2), F64(2), F64(2)), 'RangeError', /^deepconv native: seed must be a whole number/);
-    expectThrow(() => native.batchnormForwardTest(1, 1, 1, Infinity, F64(1), F64(1), F64(1), F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: eps must be finite, got inf$/);
-    expectThrow(() => native.batchnormForwardTrain(1, 1, 1, 1e-5, NaN, F64(1), F64(1), F64(1), F64(1), F64(1), F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: momentum must be finite, got .+$/);
+    expectThrow(() => native.batchnormForwardTest(1, 1, 1, Infinity, false, F64(1), F64(1), F64(1), F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: eps must be finite, got inf$/);
+    expectThrow(() => native.batchnormForwardTrain(1, 1, 1, 1e-5, NaN, false, F64(1), F64(1), F64(1), F64(1), F64(1), F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: momentum must be finite, got .+$/);
     expectThrow(() => native.gemm(false, false, 1, 1, 1, NaN, 0, false, F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: alpha must be finite, got .+$/);
     expectThrow(() => native.adamUpdate(1, 1e-3, 0.9, 0.999, 1e-8, 0, F64(1), F64(1), F64(1), F64(1)), 'RangeError', /^deepconv native: t must be a whole number in \[1, /);
   });

@@ -37,10 +37,17 @@ export interface BatchNormCache {
   S: number;
 }
 
+/** A batchnorm with its ReLU fused (BatchNormReLU): the ReLU's output is also its mask. */
+export interface BatchNormReLUCache {
+  bn: BatchNormCache;
+  /** The fused output, max(batchnorm(x), 0): where it is positive the ReLU passed its gradient. */
+  out: Tensor;
+}
+
 type Result = { out: Tensor; cache: BatchNormCache };
 type Grads = { dx: Tensor; dgamma: Tensor; dbeta: Tensor };
 
-function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam, N: number, D: number, S: number): Prepared<Result> {
+function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam, N: number, D: number, S: number, relu = false): Prepared<Result> {
   checkShape('gamma', gamma, [D], 'one scale per feature of x');
   checkShape('beta', beta, [D], 'one shift per feature of x');
   checkSameDtype({ x, gamma, beta });
@@ -59,24 +66,42 @@ function prepareForward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNo
   const cache: BatchNormCache = { mode: bp.mode, x, gamma, mean, rstd, N, D, S };
   const call =
     bp.mode === 'train'
-      ? (async: boolean) => native.batchnormForwardTrain(N, D, S, eps, momentum, out.buffer, mean.buffer, rstd.buffer, rm.buffer, rv.buffer, x.buffer, gamma.buffer, beta.buffer, async)
-      : (async: boolean) => native.batchnormForwardTest(N, D, S, eps, out.buffer, x.buffer, gamma.buffer, beta.buffer, rm.buffer, rv.buffer, async);
+      ? (async: boolean) => native.batchnormForwardTrain(N, D, S, eps, momentum, relu, out.buffer, mean.buffer, rstd.buffer, rm.buffer, rv.buffer, x.buffer, gamma.buffer, beta.buffer, async)
+      : (async: boolean) => native.batchnormForwardTest(N, D, S, eps, relu, out.buffer, x.buffer, gamma.buffer, beta.buffer, rm.buffer, rv.buffer, async);
   return { result: { out, cache }, call, writes: bp.mode === 'train' ? { 'bnParam.runningMean': rm, 'bnParam.runningVar': rv } : undefined };
 }
 
-function prepareBackward(dout: Tensor, cache: BatchNormCache, alt: boolean): Prepared<Grads> {
-  const { x, gamma, mean, rstd, N, D, S } = cache;
+function checkBackward(dout: Tensor, cache: BatchNormCache): Grads {
+  const { x, gamma } = cache;
   if (cache.mode !== 'train') {
     throw new RangeError("cache must come from a forward pass with bnParam.mode 'train' (backward uses the batch statistics), got one from mode 'test'");
   }
   checkShape('dout', dout, x.shape, 'the shape of the forward output');
   checkSameDtype({ x, dout });
-  const dx = output(x);
-  const dgamma = output(gamma);
-  const dbeta = output(gamma);
+  return { dx: output(x), dgamma: output(gamma), dbeta: output(gamma) };
+}
+
+function prepareBackward(dout: Tensor, cache: BatchNormCache, alt: boolean): Prepared<Grads> {
+  const { x, gamma, mean, rstd, N, D, S } = cache;
+  const g = checkBackward(dout, cache);
   return {
-    result: { dx, dgamma, dbeta },
-    call: (async) => native.batchnormBackward(N, D, S, alt, dx.buffer, dgamma.buffer, dbeta.buffer, dout.buffer, x.buffer, gamma.buffer, mean.buffer, rstd.buffer, async),
+    result: g,
+    call: (async) => native.batchnormBackward(N, D, S, alt, g.dx.buffer, g.dgamma.buffer, g.dbeta.buffer, dout.buffer, x.buffer, gamma.buffer, mean.buffer, rstd.buffer, async),
+  };
+}
+
+/** The closed-form backward through the batchnorm and the ReLU fused after it. */
+function prepareReluBackward(dout: Tensor, cache: BatchNormReLUCache): Prepared<Grads> {
+  checkOptions('cache', cache);
+  const { bn, out } = cache;
+  checkTensor('cache.out', out);
+  checkShape('cache.out', out, bn.x.shape, 'the shape of the forward output');
+  const { x, gamma, mean, rstd, N, D, S } = bn;
+  const g = checkBackward(dout, bn);
+  checkSameDtype({ x, 'cache.out': out });
+  return {
+    result: g,
+    call: (async) => native.batchnormReluBackward(N, D, S, g.dx.buffer, g.dgamma.buffer, g.dbeta.buffer, dout.buffer, out.buffer, x.buffer, gamma.buffer, mean.buffer, rstd.buffer, async),
   };
 }
 
@@ -123,7 +148,41 @@ function family(view: (x: Tensor) => { N: number; D: number; S: number }) {
   };
 }
 
+/**
+ * Batchnorm then ReLU in one pass each way: the same values as the two layers in turn (bit for
+ * bit), with one elementwise pass and one intermediate tensor fewer. Backward is the closed form
+ * (backwardAlt) through both.
+ */
+function fused(view: (x: Tensor) => { N: number; D: number; S: number }) {
+  type FusedResult = { out: Tensor; cache: BatchNormReLUCache };
+  const fwd = (x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): Prepared<FusedResult> => {
+    const { N, D, S } = view(x);
+    const p = prepareForward(x, gamma, beta, bnParam, N, D, S, true);
+    return { ...p, result: { out: p.result.out, cache: { bn: p.result.cache, out: p.result.out } } };
+  };
+  return {
+    prepareForward: fwd,
+    prepareBackward: prepareReluBackward,
+    forward(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): FusedResult {
+      return runSync(fwd(x, gamma, beta, bnParam));
+    },
+    backward(dout: Tensor, cache: BatchNormReLUCache): Grads {
+      return runSync(prepareReluBackward(dout, cache));
+    },
+    async forwardAsync(x: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): Promise<FusedResult> {
+      return runAsync(fwd(x, gamma, beta, bnParam));
+    },
+    async backwardAsync(dout: Tensor, cache: BatchNormReLUCache): Promise<Grads> {
+      return runAsync(prepareReluBackward(dout, cache));
+    },
+  };
+}
+
 /** Batchnorm over x (N, D). */
 export const BatchNorm = family(plain);
 /** Batchnorm over x (N, C, H, W), per channel. */
 export const SpatialBatchNorm = family(spatial);
+/** BatchNorm then ReLU, fused. */
+export const BatchNormReLU = fused(plain);
+/** SpatialBatchNorm then ReLU, fused. */
+export const SpatialBatchNormReLU = fused(spatial);

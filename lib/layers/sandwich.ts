@@ -1,6 +1,6 @@
 // "Sandwich" layers: the common compositions, each with the forward/backward API of the rest.
 import { Tensor } from '../tensor';
-import { BatchNorm, BatchNormCache, BatchNormParam, SpatialBatchNorm } from './batchnorm';
+import { BatchNormParam, BatchNormReLU, BatchNormReLUCache, SpatialBatchNormReLU } from './batchnorm';
 import { Conv, ConvCache, ConvParam } from './conv';
 import { Linear, LinearCache } from './linear';
 import { MaxPool, PoolCache, PoolParam } from './pool';
@@ -42,19 +42,18 @@ export const ConvReLUPool = {
 
 export interface ConvBatchNormReLUCache {
   conv: ConvCache;
-  bn: BatchNormCache;
-  relu: Tensor;
+  /** Batchnorm and ReLU run fused (SpatialBatchNormReLU). */
+  bnRelu: BatchNormReLUCache;
 }
 
 export const ConvBatchNormReLU = {
   forward(x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, convParam: ConvParam | undefined, bnParam: BatchNormParam): { out: Tensor; cache: ConvBatchNormReLUCache } {
     const c = Conv.forward(x, w, b, convParam);
-    const n = SpatialBatchNorm.forward(c.out, gamma, beta, bnParam);
-    const r = ReLU.forward(n.out);
-    return { out: r.out, cache: { conv: c.cache, bn: n.cache, relu: r.cache } };
+    const n = SpatialBatchNormReLU.forward(c.out, gamma, beta, bnParam);
+    return { out: n.out, cache: { conv: c.cache, bnRelu: n.cache } };
   },
   backward(dout: Tensor, cache: ConvBatchNormReLUCache): BnGrads {
-    const { dx: dn, dgamma, dbeta } = SpatialBatchNorm.backwardAlt(ReLU.backward(dout, cache.relu), cache.bn);
+    const { dx: dn, dgamma, dbeta } = SpatialBatchNormReLU.backward(dout, cache.bnRelu);
     return { ...Conv.backward(dn, cache.conv), dgamma, dbeta };
   },
 };
@@ -90,19 +89,20 @@ export const LinearReLU = {
   },
 };
 
-export interface LinearBatchNormReLUCache extends LinearReLUCache {
-  bn: BatchNormCache;
+export interface LinearBatchNormReLUCache {
+  linear: LinearCache;
+  /** Batchnorm and ReLU run fused (BatchNormReLU). */
+  bnRelu: BatchNormReLUCache;
 }
 
 export const LinearBatchNormReLU = {
   forward(x: Tensor, w: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, bnParam: BatchNormParam): { out: Tensor; cache: LinearBatchNormReLUCache } {
     const l = Linear.forward(x, w, b);
-    const n = BatchNorm.forward(l.out, gamma, beta, bnParam);
-    const r = ReLU.forward(n.out);
-    return { out: r.out, cache: { linear: l.cache, bn: n.cache, relu: r.cache } };
+    const n = BatchNormReLU.forward(l.out, gamma, beta, bnParam);
+    return { out: n.out, cache: { linear: l.cache, bnRelu: n.cache } };
   },
   backward(dout: Tensor, cache: LinearBatchNormReLUCache): BnGrads {
-    const { dx: dn, dgamma, dbeta } = BatchNorm.backwardAlt(ReLU.backward(dout, cache.relu), cache.bn);
+    const { dx: dn, dgamma, dbeta } = BatchNormReLU.backward(dout, cache.bnRelu);
     return { ...Linear.backward(dn, cache.linear), dgamma, dbeta };
   },
 };

@@ -1,7 +1,7 @@
 // {conv3x3 pad 1 - [spatial batchnorm] - relu - [2x2 max pool]} x (L - 1) - linear - softmax,
 // the seed's DeepConvNet (L = numFilters.length + 1 weight layers).
 import { ReLU } from '../layers/activation';
-import { BN_MOMENTUM, BatchNormCache, SpatialBatchNorm } from '../layers/batchnorm';
+import { BN_MOMENTUM, BatchNormReLUCache, SpatialBatchNormReLU } from '../layers/batchnorm';
 import { Conv, ConvCache } from '../layers/conv';
 import { Linear } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
@@ -46,8 +46,9 @@ const CONV = { stride: 1, pad: 1 };
 
 interface LayerCache {
   conv: ConvCache;
-  bn: BatchNormCache | null;
-  relu: Tensor;
+  /** Batchnorm and ReLU fused (with batchnorm), or the ReLU's cache, its input (without). */
+  bnRelu: BatchNormReLUCache | null;
+  relu: Tensor | null;
   pool: PoolCache | null;
 }
 
@@ -163,35 +164,41 @@ export class DeepConvNet extends Model {
     let h = X;
     for (let i = 0; i < L; i++) {
       const c = yield* step(Conv.prepareForward(h, p[`W${i}`], p[`b${i}`], CONV));
-      h = c.out;
-      let bn: BatchNormCache | null = null;
+      let bnRelu: BatchNormReLUCache | null = null;
+      let relu: Tensor | null = null;
       if (this.batchnorm) {
-        const n = yield* step(SpatialBatchNorm.prepareForward(h, p[`gamma${i}`], p[`beta${i}`], this.bnParam(String(i), mode)));
+        const n = yield* step(SpatialBatchNormReLU.prepareForward(c.out, p[`gamma${i}`], p[`beta${i}`], this.bnParam(String(i), mode)));
         h = n.out;
-        bn = n.cache;
+        bnRelu = n.cache;
+      } else {
+        const r = yield* step(ReLU.prepareForward(c.out));
+        h = r.out;
+        relu = r.cache;
       }
-      const r = yield* step(ReLU.prepareForward(h));
-      h = r.out;
       let pool: PoolCache | null = null;
       if (this.maxPools.includes(i)) {
         const q = yield* step(MaxPool.prepareForward(h, POOL));
         h = q.out;
         pool = q.cache;
       }
-      caches.push({ conv: c.cache, bn, relu: r.cache, pool });
+      caches.push({ conv: c.cache, bnRelu, relu, pool });
     }
     const fc = yield* step(Linear.prepareForward(h, p[`W${L}`], p[`b${L}`]));
     if (y === null) return fc.out;
     const l = yield* step(prepareLoss('softmax', fc.out, y, labelSmoothing));
     release(fc.out);
     const grads: Record<string, Tensor> = {};
+    // Each activation and upstream gradient is released once its last reader is queued, so the
+    // backward pass reuses the forward pass's memory (see Arena.release). A fused batchnorm-ReLU's
+    // output (with no pool after it) is read once more by its own backward, after the next
+    // layer's backward has run.
+    const readByOwnBackward = (j: number) => j >= 0 && caches[j].bnRelu !== null && caches[j].pool === null;
     const g = yield* step(Linear.prepareBackward(l.dx, fc.cache));
-    release(l.dx, h);
+    release(l.dx);
+    if (!readByOwnBackward(L - 1)) release(h);
     grads[`W${L}`] = g.dw;
     grads[`b${L}`] = g.db;
     let d = g.dx;
-    // Each activation and upstream gradient is released once its last reader is queued, so the
-    // backward pass reuses the forward pass's memory (see Arena.release).
     for (let i = L - 1; i >= 0; i--) {
       const c = caches[i];
       if (c.pool) {
@@ -199,18 +206,20 @@ export class DeepConvNet extends Model {
         release(d);
         d = dp;
       }
-      const dr = yield* step(ReLU.prepareBackward(d, c.relu));
-      release(d, c.relu);  // the ReLU's input: the batchnorm output, or the conv output
-      d = dr;
-      if (c.bn) {
-        const b = yield* step(SpatialBatchNorm.prepareBackwardAlt(d, c.bn));
-        release(d, c.bn.x);  // the conv output
+      if (c.bnRelu) {
+        const b = yield* step(SpatialBatchNormReLU.prepareBackward(d, c.bnRelu));
+        release(d, c.bnRelu.bn.x, c.bnRelu.out);  // the conv output; the fused output
         grads[`gamma${i}`] = b.dgamma;
         grads[`beta${i}`] = b.dbeta;
         d = b.dx;
+      } else if (c.relu) {
+        const dr = yield* step(ReLU.prepareBackward(d, c.relu));
+        release(d, c.relu);  // the ReLU's input: the conv output
+        d = dr;
       }
       const cg = yield* step(Conv.prepareBackward(d, c.conv, i > 0));
-      release(d, c.conv.x);  // the previous layer's output (X itself is not the arena's)
+      release(d);
+      if (!readByOwnBackward(i - 1)) release(c.conv.x);  // the previous layer's output (X itself is not the arena's)
       grads[`W${i}`] = cg.dw;
       grads[`b${i}`] = cg.db;
       d = cg.dx;

@@ -1,7 +1,9 @@
 // x viewed as (N, D, S); see native/cpu/batchnorm.cc.
-// batchnormForwardTrain(N, D, S, eps, momentum, out, mean, rstd, runningMean, runningVar, x, gamma, beta, async?)
-// batchnormForwardTest(N, D, S, eps, out, x, gamma, beta, runningMean, runningVar, async?)
+// batchnormForwardTrain(N, D, S, eps, momentum, relu, out, mean, rstd, runningMean, runningVar, x, gamma, beta, async?)
+// batchnormForwardTest(N, D, S, eps, relu, out, x, gamma, beta, runningMean, runningVar, async?)
 // batchnormBackward(N, D, S, alt, dx, dgamma, dbeta, dout, x, gamma, mean, rstd, async?)
+// batchnormReluBackward(N, D, S, dx, dgamma, dbeta, dout, out, x, gamma, mean, rstd, async?): the closed
+//   form through a forward with relu, whose output `out` masks dout.
 #include "common.h"
 #include "deepconv/cpu.h"
 
@@ -12,6 +14,7 @@ template <typename T>
 Napi::Value batchnormForwardTrain_t(Args& a) {
   const int64_t N = a.integer("N"), D = a.integer("D"), S = a.integer("S");
   const double eps = a.number("eps"), momentum = a.number("momentum");
+  const bool relu = a.boolean("relu");
   const int64_t n = checked_product({N, D, S}, "x");
   T* out = a.out<T>("out", n);
   T* mean = a.out<T>("mean", D);
@@ -22,9 +25,9 @@ Napi::Value batchnormForwardTrain_t(Args& a) {
   const T* gamma = a.in<T>("gamma", D);
   const T* beta = a.in<T>("beta", D);
   return run<T>(
-      a, [=] { cpu::batchnorm_forward_train<T>(out, mean, rstd, rm, rv, x, gamma, beta, N, D, S, eps, momentum); },
+      a, [=] { cpu::batchnorm_forward_train<T>(out, mean, rstd, rm, rv, x, gamma, beta, N, D, S, eps, momentum, relu); },
       [=](auto& ctx) {
-        cuda::batchnorm_forward_train(ctx, out, mean, rstd, rm, rv, x, gamma, beta, N, D, S, eps, momentum);
+        cuda::batchnorm_forward_train(ctx, out, mean, rstd, rm, rv, x, gamma, beta, N, D, S, eps, momentum, relu);
       });
 }
 DEEPCONV_DISPATCH(batchnormForwardTrain)
@@ -33,6 +36,7 @@ template <typename T>
 Napi::Value batchnormForwardTest_t(Args& a) {
   const int64_t N = a.integer("N"), D = a.integer("D"), S = a.integer("S");
   const double eps = a.number("eps");
+  const bool relu = a.boolean("relu");
   const int64_t n = checked_product({N, D, S}, "x");
   T* out = a.out<T>("out", n);
   const T* x = a.in<T>("x", n);
@@ -40,8 +44,8 @@ Napi::Value batchnormForwardTest_t(Args& a) {
   const T* beta = a.in<T>("beta", D);
   const T* rm = a.in<T>("runningMean", D);
   const T* rv = a.in<T>("runningVar", D);
-  return run<T>(a, [=] { cpu::batchnorm_forward_test<T>(out, x, gamma, beta, rm, rv, N, D, S, eps); },
-                [=](auto& ctx) { cuda::batchnorm_forward_test(ctx, out, x, gamma, beta, rm, rv, N, D, S, eps); });
+  return run<T>(a, [=] { cpu::batchnorm_forward_test<T>(out, x, gamma, beta, rm, rv, N, D, S, eps, relu); },
+                [=](auto& ctx) { cuda::batchnorm_forward_test(ctx, out, x, gamma, beta, rm, rv, N, D, S, eps, relu); });
 }
 DEEPCONV_DISPATCH(batchnormForwardTest)
 
@@ -61,12 +65,15 @@ Napi::Value batchnormBackward_t(Args& a) {
   return run<T>(
       a,
       [=] {
-        (alt ? cpu::batchnorm_backward_alt<T> : cpu::batchnorm_backward<T>)(dx, dgamma, dbeta, dout, x, gamma, mean,
-                                                                            rstd, N, D, S);
+        if (alt) {
+          cpu::batchnorm_backward_alt<T>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, nullptr, N, D, S);
+        } else {
+          cpu::batchnorm_backward<T>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, N, D, S);
+        }
       },
       [=](auto& ctx) {
         if (alt) {
-          cuda::batchnorm_backward_alt(ctx, dx, dgamma, dbeta, dout, x, gamma, mean, rstd, N, D, S);
+          cuda::batchnorm_backward_alt(ctx, dx, dgamma, dbeta, dout, x, gamma, mean, rstd, nullptr, N, D, S);
         } else {
           cuda::batchnorm_backward(ctx, dx, dgamma, dbeta, dout, x, gamma, mean, rstd, N, D, S);
         }
@@ -74,12 +81,32 @@ Napi::Value batchnormBackward_t(Args& a) {
 }
 DEEPCONV_DISPATCH(batchnormBackward)
 
+template <typename T>
+Napi::Value batchnormReluBackward_t(Args& a) {
+  const int64_t N = a.integer("N"), D = a.integer("D"), S = a.integer("S");
+  const int64_t n = checked_product({N, D, S}, "x");
+  T* dx = a.out<T>("dx", n);
+  T* dgamma = a.out<T>("dgamma", D);
+  T* dbeta = a.out<T>("dbeta", D);
+  const T* dout = a.in<T>("dout", n);
+  const T* out = a.in<T>("out", n);
+  const T* x = a.in<T>("x", n);
+  const T* gamma = a.in<T>("gamma", D);
+  const T* mean = a.in<T>("mean", D);
+  const T* rstd = a.in<T>("rstd", D);
+  return run<T>(
+      a, [=] { cpu::batchnorm_backward_alt<T>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, out, N, D, S); },
+      [=](auto& ctx) { cuda::batchnorm_backward_alt(ctx, dx, dgamma, dbeta, dout, x, gamma, mean, rstd, out, N, D, S); });
+}
+DEEPCONV_DISPATCH(batchnormReluBackward)
+
 }  // namespace
 
 void register_batchnorm(Napi::Env env, Napi::Object exports) {
   exports.Set("batchnormForwardTrain", Napi::Function::New(env, batchnormForwardTrain));
   exports.Set("batchnormForwardTest", Napi::Function::New(env, batchnormForwardTest));
   exports.Set("batchnormBackward", Napi::Function::New(env, batchnormBackward));
+  exports.Set("batchnormReluBackward", Napi::Function::New(env, batchnormReluBackward));
 }
 
 }  // namespace deepconv

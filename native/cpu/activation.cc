@@ -1,50 +1,33 @@
-// Elementwise activations: ReLU and inverted dropout.
+// Elementwise activations: ReLU and inverted dropout. The bodies are in activation_kernels.h,
+// once per ISA path; these entry points take the active one.
+#include <cstdint>
+
 #include "deepconv/cpu.h"
+
+#define DEEPCONV_KERNELS "activation_kernels.h"
+#include "isa_passes.h"
 
 namespace deepconv {
 namespace cpu {
 
 template <typename T>
 void relu_forward(T* out, const T* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] > T(0) ? x[i] : T(0);
+  DEEPCONV_ISA_CALL(relu_forward<T>, out, x, n);
 }
 
 template <typename T>
 void relu_backward(T* dx, const T* dout, const T* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const T g = dout[i];  // loaded unconditionally so the select vectorizes: no branch to mispredict
-    dx[i] = x[i] > T(0) ? g : T(0);
-  }
+  DEEPCONV_ISA_CALL(relu_backward<T>, dx, dout, x, n);
 }
-
-namespace {
-// splitmix64 of (seed, i): a counter-based stream, so the mask depends only on the seed and the
-// element index, whatever the thread count (and the CUDA kernel can draw the same numbers).
-inline double uniform01(uint64_t seed, uint64_t i) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (i + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return double(z >> 11) * (1.0 / 9007199254740992.0);
-}
-}  // namespace
 
 template <typename T>
 void dropout_forward(T* out, T* mask, const T* x, int64_t n, double p, uint64_t seed) {
-  const T keep = T(1.0 / p);
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    mask[i] = uniform01(seed, uint64_t(i)) < p ? keep : T(0);
-    out[i] = x[i] * mask[i];
-  }
+  DEEPCONV_ISA_CALL(dropout_forward<T>, out, mask, x, n, p, seed);
 }
 
 template <typename T>
 void dropout_backward(T* dx, const T* dout, const T* mask, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
-  for (int64_t i = 0; i < n; ++i) dx[i] = dout[i] * mask[i];
+  DEEPCONV_ISA_CALL(dropout_backward<T>, dx, dout, mask, n);
 }
 
 #define DEEPCONV_INSTANTIATE(T)                                                  \

@@ -1,6 +1,7 @@
 // Batch normalization on the GPU over x viewed as (N, D, S), as native/cpu/batchnorm.cc: one block
 // per feature d reduces its N*S values (sums in double, a fixed tree: deterministic) and then
-// writes that feature's outputs, with the CPU's double-precision formulas.
+// writes that feature's outputs, in double (the CPU's float path writes them in float from the same
+// double statistics: the two agree to a few ulp). relu: the ReLU that follows, in the same pass.
 #include <cmath>
 
 #include "common.cuh"
@@ -36,7 +37,8 @@ __global__ void __launch_bounds__(kBnThreads)
     bn_forward_train_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
                             float* __restrict__ running_mean, float* __restrict__ running_var,
                             const float* __restrict__ x, const float* __restrict__ gamma,
-                            const float* __restrict__ beta, Idx N, Idx D, Idx S, double eps, double momentum) {
+                            const float* __restrict__ beta, Idx N, Idx D, Idx S, double eps, double momentum,
+                            bool relu) {
   const Idx d = blockIdx.x;
   const double m = double(N) * double(S);
   double v[1] = {0.0};
@@ -58,19 +60,23 @@ __global__ void __launch_bounds__(kBnThreads)
     running_var[d] = float(momentum * running_var[d] + (1 - momentum) * var);
   }
   const double g = gamma[d], b = beta[d];
-  for_feature(N, D, S, d, [&](Idx j) { out[j] = float(g * (x[j] - mu) * r + b); });
+  for_feature(N, D, S, d, [&](Idx j) {
+    const float v = float(g * (x[j] - mu) * r + b);
+    out[j] = relu ? (v > 0.0f ? v : 0.0f) : v;  // as relu_forward_kernel
+  });
 }
 
 template <typename Idx>
 __global__ void bn_forward_test_kernel(float* __restrict__ out, const float* __restrict__ x,
                                        const float* __restrict__ gamma, const float* __restrict__ beta,
                                        const float* __restrict__ running_mean, const float* __restrict__ running_var,
-                                       Idx D, Idx S, Idx total, double eps) {
+                                       Idx D, Idx S, Idx total, double eps, bool relu) {
   for (Idx i = Idx(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += Idx(gridDim.x) * blockDim.x) {
     const Idx d = (i / S) % D;
     const double r = 1.0 / sqrt(double(running_var[d]) + eps);
     const double scale = gamma[d] * r, shift = beta[d] - running_mean[d] * scale;
-    out[i] = float(x[i] * scale + shift);
+    const float v = float(x[i] * scale + shift);
+    out[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
   }
 }
 
@@ -117,14 +123,18 @@ __global__ void __launch_bounds__(kBnThreads)
     bn_backward_alt_kernel(float* __restrict__ dx, float* __restrict__ dgamma, float* __restrict__ dbeta,
                            const float* __restrict__ dout, const float* __restrict__ x,
                            const float* __restrict__ gamma, const float* __restrict__ mean,
-                           const float* __restrict__ rstd, Idx N, Idx D, Idx S) {
+                           const float* __restrict__ rstd, const float* __restrict__ relu_out, Idx N, Idx D,
+                           Idx S) {
   const Idx d = blockIdx.x;
   const double m = double(N) * double(S);
   const double mu = mean[d], r = rstd[d], g = gamma[d];
+  // dout after the fused ReLU, when there was one: zero where its output was not positive.
+  auto grad = [&](Idx j) { return relu_out && !(relu_out[j] > 0.0f) ? 0.0f : dout[j]; };
   double v[2] = {0.0, 0.0};  // sum_dout, sum_dout_xhat
   for_feature(N, D, S, d, [&](Idx j) {
-    v[0] += dout[j];
-    v[1] += dout[j] * (x[j] - mu) * r;
+    const double gj = grad(j);
+    v[0] += gj;
+    v[1] += gj * (x[j] - mu) * r;
   });
   detail::block_sum<2>(v);
   if (threadIdx.x == 0) {
@@ -135,7 +145,7 @@ __global__ void __launch_bounds__(kBnThreads)
   const double k = g * r / m;
   for_feature(N, D, S, d, [&](Idx j) {
     const double xhat = (x[j] - mu) * r;
-    dx[j] = float(k * (m * dout[j] - v[0] - xhat * v[1]));
+    dx[j] = float(k * (m * double(grad(j)) - v[0] - xhat * v[1]));
   });
 }
 
@@ -155,32 +165,32 @@ __global__ void __launch_bounds__(kBnThreads)
 
 void batchnorm_forward_train(Context& ctx, float* out, float* mean, float* rstd, float* running_mean,
                              float* running_var, const float* x, const float* gamma, const float* beta, int64_t N,
-                             int64_t D, int64_t S, double eps, double momentum) {
+                             int64_t D, int64_t S, double eps, double momentum, bool relu) {
   if (D <= 0) return;
   ctx.activate();
   if (detail::fits_int32(N * D * S)) {
     bn_forward_train_kernel<int32_t><<<unsigned(D), kBnThreads, 0, ctx.stream()>>>(
         out, mean, rstd, running_mean, running_var, x, gamma, beta, int32_t(N), int32_t(D), int32_t(S), eps,
-        momentum);
+        momentum, relu);
   } else {
     bn_forward_train_kernel<int64_t><<<unsigned(D), kBnThreads, 0, ctx.stream()>>>(
-        out, mean, rstd, running_mean, running_var, x, gamma, beta, N, D, S, eps, momentum);
+        out, mean, rstd, running_mean, running_var, x, gamma, beta, N, D, S, eps, momentum, relu);
   }
   DEEPCONV_LAUNCH_CHECK("bn_forward_train_kernel");
 }
 
 void batchnorm_forward_test(Context& ctx, float* out, const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, int64_t N, int64_t D, int64_t S,
-                            double eps) {
+                            double eps, bool relu) {
   const int64_t total = N * D * S;
   if (total <= 0) return;
   ctx.activate();
   if (detail::fits_int32(total)) {
     bn_forward_test_kernel<int32_t><<<detail::grid_for(total), detail::kThreads, 0, ctx.stream()>>>(
-        out, x, gamma, beta, running_mean, running_var, int32_t(D), int32_t(S), int32_t(total), eps);
+        out, x, gamma, beta, running_mean, running_var, int32_t(D), int32_t(S), int32_t(total), eps, relu);
   } else {
     bn_forward_test_kernel<int64_t><<<detail::grid_for(total), detail::kThreads, 0, ctx.stream()>>>(
-        out, x, gamma, beta, running_mean, running_var, D, S, total, eps);
+        out, x, gamma, beta, running_mean, running_var, D, S, total, eps, relu);
   }
   DEEPCONV_LAUNCH_CHECK("bn_forward_test_kernel");
 }
@@ -193,11 +203,11 @@ void batchnorm_backward(Context& ctx, float* dx, float* dgamma, float* dbeta, co
 }
 
 void batchnorm_backward_alt(Context& ctx, float* dx, float* dgamma, float* dbeta, const float* dout, const float* x,
-                            const float* gamma, const float* mean, const float* rstd, int64_t N, int64_t D,
-                            int64_t S) {
+                            const float* gamma, const float* mean, const float* rstd, const float* relu_out,
+                            int64_t N, int64_t D, int64_t S) {
   if (D <= 0) return;
   ctx.activate();
-  DEEPCONV_BN_LAUNCH(bn_backward_alt_kernel, dx, dgamma, dbeta, dout, x, gamma, mean, rstd);
+  DEEPCONV_BN_LAUNCH(bn_backward_alt_kernel, dx, dgamma, dbeta, dout, x, gamma, mean, rstd, relu_out);
 }
 
 #undef DEEPCONV_BN_LAUNCH

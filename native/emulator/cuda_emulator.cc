@@ -199,23 +199,23 @@ void linear_backward(Context&, float* dx, float* dw, float* db, const float* dou
 
 void batchnorm_forward_train(Context&, float* out, float* mean, float* rstd, float* running_mean,
                              float* running_var, const float* x, const float* gamma, const float* beta, int64_t N,
-                             int64_t D, int64_t S, double eps, double momentum) {
+                             int64_t D, int64_t S, double eps, double momentum, bool relu) {
   cpu::batchnorm_forward_train<float>(out, mean, rstd, running_mean, running_var, x, gamma, beta, N, D, S, eps,
-                                      momentum);
+                                      momentum, relu);
 }
 void batchnorm_forward_test(Context&, float* out, const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, int64_t N, int64_t D, int64_t S,
-                            double eps) {
-  cpu::batchnorm_forward_test<float>(out, x, gamma, beta, running_mean, running_var, N, D, S, eps);
+                            double eps, bool relu) {
+  cpu::batchnorm_forward_test<float>(out, x, gamma, beta, running_mean, running_var, N, D, S, eps, relu);
 }
 void batchnorm_backward(Context&, float* dx, float* dgamma, float* dbeta, const float* dout, const float* x,
                         const float* gamma, const float* mean, const float* rstd, int64_t N, int64_t D, int64_t S) {
   cpu::batchnorm_backward<float>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, N, D, S);
 }
 void batchnorm_backward_alt(Context&, float* dx, float* dgamma, float* dbeta, const float* dout, const float* x,
-                            const float* gamma, const float* mean, const float* rstd, int64_t N, int64_t D,
-                            int64_t S) {
-  cpu::batchnorm_backward_alt<float>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, N, D, S);
+                            const float* gamma, const float* mean, const float* rstd, const float* relu_out,
+                            int64_t N, int64_t D, int64_t S) {
+  cpu::batchnorm_backward_alt<float>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, relu_out, N, D, S);
 }
 
 // *loss is host memory here: the bindings' aux "device" buffer.

@@ -445,12 +445,12 @@ void test_batchnorm(dc::cuda::Context& ctx, Report& rep, Rng& rng) {
     std::vector<float> out_ref(zu(n)), mean_ref(zu(D)), rstd_ref(zu(D)), rm_ref = rm0, rv_ref = rv0;
     dc::cpu::batchnorm_forward_train<float>(out_ref.data(), mean_ref.data(), rstd_ref.data(), rm_ref.data(),
                                             rv_ref.data(), x.data(), gamma.data(), beta.data(), N, D, S, eps,
-                                            momentum);
+                                            momentum, false);
     guarded(rep, "batchnorm_forward_train", cas, [&] {
       Dev<float> out(zu(n)), mean(zu(D)), rstd(zu(D)), rm(rm0), rv(rv0);
       out.poison(), mean.poison(), rstd.poison();
       dc::cuda::batchnorm_forward_train(ctx, out.p, mean.p, rstd.p, rm.p, rv.p, dxin.p, dgamma_in.p, dbeta_in.p, N,
-                                        D, S, eps, momentum);
+                                        D, S, eps, momentum, false);
       rep.line("batchnorm_forward_train", cas,
                {{"out", norm_err(out.get(), out_ref)}, {"mean", norm_err(mean.get(), mean_ref)},
                 {"rstd", norm_err(rstd.get(), rstd_ref)}, {"run_mean", norm_err(rm.get(), rm_ref)},
@@ -459,10 +459,10 @@ void test_batchnorm(dc::cuda::Context& ctx, Report& rep, Rng& rng) {
     guarded(rep, "batchnorm_forward_test", cas, [&] {
       std::vector<float> ref(zu(n));
       dc::cpu::batchnorm_forward_test<float>(ref.data(), x.data(), gamma.data(), beta.data(), rm0.data(), rv0.data(),
-                                             N, D, S, eps);
+                                             N, D, S, eps, false);
       Dev<float> out(zu(n)), rm(rm0), rv(rv0);
       out.poison();
-      dc::cuda::batchnorm_forward_test(ctx, out.p, dxin.p, dgamma_in.p, dbeta_in.p, rm.p, rv.p, N, D, S, eps);
+      dc::cuda::batchnorm_forward_test(ctx, out.p, dxin.p, dgamma_in.p, dbeta_in.p, rm.p, rv.p, N, D, S, eps, false);
       rep.line("batchnorm_forward_test", cas, {{"out", norm_err(out.get(), ref)}});
     });
     // Backward from the CPU's caches, so each backward is tested on its own.
@@ -471,22 +471,45 @@ void test_batchnorm(dc::cuda::Context& ctx, Report& rep, Rng& rng) {
       const char* kname = alt ? "batchnorm_backward_alt" : "batchnorm_backward";
       guarded(rep, kname, cas, [&] {
         std::vector<float> dx_ref(zu(n)), dg_ref(zu(D)), db_ref(zu(D));
-        using CpuBackward = void (*)(float*, float*, float*, const float*, const float*, const float*, const float*,
-                                     const float*, int64_t, int64_t, int64_t);
-        const CpuBackward cpu_backward =
-            alt ? CpuBackward(dc::cpu::batchnorm_backward_alt<float>) : CpuBackward(dc::cpu::batchnorm_backward<float>);
-        cpu_backward(
-            dx_ref.data(), dg_ref.data(), db_ref.data(), dout.data(), x.data(), gamma.data(), mean_ref.data(),
-            rstd_ref.data(), N, D, S);
+        if (alt) {
+          dc::cpu::batchnorm_backward_alt<float>(dx_ref.data(), dg_ref.data(), db_ref.data(), dout.data(), x.data(),
+                                                 gamma.data(), mean_ref.data(), rstd_ref.data(), nullptr, N, D, S);
+        } else {
+          dc::cpu::batchnorm_backward<float>(dx_ref.data(), dg_ref.data(), db_ref.data(), dout.data(), x.data(),
+                                             gamma.data(), mean_ref.data(), rstd_ref.data(), N, D, S);
+        }
         Dev<float> dx(zu(n)), dg(zu(D)), db(zu(D));
         dx.poison(), dg.poison(), db.poison();
-        (alt ? dc::cuda::batchnorm_backward_alt : dc::cuda::batchnorm_backward)(
-            ctx, dx.p, dg.p, db.p, ddout.p, dxin.p, dgamma_in.p, dmean.p, drstd.p, N, D, S);
+        if (alt) {
+          dc::cuda::batchnorm_backward_alt(ctx, dx.p, dg.p, db.p, ddout.p, dxin.p, dgamma_in.p, dmean.p, drstd.p,
+                                           nullptr, N, D, S);
+        } else {
+          dc::cuda::batchnorm_backward(ctx, dx.p, dg.p, db.p, ddout.p, dxin.p, dgamma_in.p, dmean.p, drstd.p, N, D, S);
+        }
         rep.line(kname, cas,
                  {{"dx", norm_err(dx.get(), dx_ref)}, {"dgamma", norm_err(dg.get(), dg_ref)},
                   {"dbeta", norm_err(db.get(), db_ref)}});
       });
     }
+    // Batchnorm with the ReLU fused: forward, then the closed-form backward masked by its output.
+    guarded(rep, "batchnorm_relu", cas, [&] {
+      std::vector<float> y_ref(zu(n)), m_ref(zu(D)), r_ref(zu(D)), rm_r = rm0, rv_r = rv0;
+      dc::cpu::batchnorm_forward_train<float>(y_ref.data(), m_ref.data(), r_ref.data(), rm_r.data(), rv_r.data(),
+                                              x.data(), gamma.data(), beta.data(), N, D, S, eps, momentum, true);
+      std::vector<float> dx_ref(zu(n)), dg_ref(zu(D)), db_ref(zu(D));
+      dc::cpu::batchnorm_backward_alt<float>(dx_ref.data(), dg_ref.data(), db_ref.data(), dout.data(), x.data(),
+                                             gamma.data(), m_ref.data(), r_ref.data(), y_ref.data(), N, D, S);
+      Dev<float> y(zu(n)), mean(zu(D)), rstd(zu(D)), rm(rm0), rv(rv0), dx(zu(n)), dg(zu(D)), db(zu(D));
+      y.poison(), dx.poison(), dg.poison(), db.poison();
+      dc::cuda::batchnorm_forward_train(ctx, y.p, mean.p, rstd.p, rm.p, rv.p, dxin.p, dgamma_in.p, dbeta_in.p, N, D,
+                                        S, eps, momentum, true);
+      Dev<float> y_cpu(y_ref);  // the mask from the CPU's output, so backward is tested on its own
+      dc::cuda::batchnorm_backward_alt(ctx, dx.p, dg.p, db.p, ddout.p, dxin.p, dgamma_in.p, dmean.p, drstd.p, y_cpu.p,
+                                       N, D, S);
+      rep.line("batchnorm_relu", cas,
+               {{"out", norm_err(y.get(), y_ref)}, {"dx", norm_err(dx.get(), dx_ref)},
+                {"dgamma", norm_err(dg.get(), dg_ref)}, {"dbeta", norm_err(db.get(), db_ref)}});
+    });
   }
 }
 
@@ -710,7 +733,7 @@ class Net {
       case Kind::BatchNorm:
         dc::cuda::batchnorm_forward_train(ctx_, L.out.p, L.mean.p, L.rstd.p, L.run_mean.p, L.run_var.p, in,
                                           params_[L.params[0]].w.p, params_[L.params[1]].w.p, N_, L.bn_D, L.bn_S,
-                                          1e-5, 0.9);
+                                          1e-5, 0.9, false);
         break;
       case Kind::ReLU:
         dc::cuda::relu_forward(ctx_, L.out.p, in, L.out_n);
@@ -735,7 +758,7 @@ class Net {
         break;
       case Kind::BatchNorm:
         dc::cuda::batchnorm_backward_alt(ctx_, dxa, params_[L.params[0]].dw.p, params_[L.params[1]].dw.p, dout, in,
-                                         params_[L.params[0]].w.p, L.mean.p, L.rstd.p, N_, L.bn_D, L.bn_S);
+                                         params_[L.params[0]].w.p, L.mean.p, L.rstd.p, nullptr, N_, L.bn_D, L.bn_S);
         break;
       case Kind::ReLU:
         dc::cuda::relu_backward(ctx_, dxa, dout, in, L.in_n);

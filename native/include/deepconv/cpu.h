@@ -83,21 +83,25 @@ void linear_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w,
 
 // ---- batchnorm.cc. x is viewed as (N,D,S): plain batchnorm has S = 1, spatial batchnorm
 // is (N,C,H,W) with D = C and S = H*W. Statistics are per feature d over N*S values.
-// out is (N,D,S); mean, rstd are (D) caches; running_mean, running_var are (D), updated in place
+// out is (N,D,S); mean, rstd are (D) caches; running_mean, running_var are (D), updated in place.
+// relu: out = max(normalised, 0) as relu_forward writes it (the sandwich's batchnorm + ReLU in one
+// pass; the ReLU's backward is then batchnorm_backward_alt's relu_out).
 template <typename T>
 void batchnorm_forward_train(T* out, T* mean, T* rstd, T* running_mean, T* running_var, const T* x, const T* gamma,
-                             const T* beta, int64_t N, int64_t D, int64_t S, double eps, double momentum);
+                             const T* beta, int64_t N, int64_t D, int64_t S, double eps, double momentum, bool relu);
 template <typename T>
 void batchnorm_forward_test(T* out, const T* x, const T* gamma, const T* beta, const T* running_mean,
-                            const T* running_var, int64_t N, int64_t D, int64_t S, double eps);
+                            const T* running_var, int64_t N, int64_t D, int64_t S, double eps, bool relu);
 // Backward through the computation graph, stage by stage. dx is (N,D,S); dgamma, dbeta (D)
 template <typename T>
 void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* gamma, const T* mean,
                         const T* rstd, int64_t N, int64_t D, int64_t S);
 // The simplified closed form: dx = rstd/m * (m dxhat - sum dxhat - xhat sum(dxhat xhat)).
+// relu_out (N,D,S), or null: the output of a forward with relu, so dout is taken as the gradient
+// after that ReLU (zero where relu_out is not positive), as relu_backward would pass it on.
 template <typename T>
 void batchnorm_backward_alt(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* gamma, const T* mean,
-                            const T* rstd, int64_t N, int64_t D, int64_t S);
+                            const T* rstd, const T* relu_out, int64_t N, int64_t D, int64_t S);
 
 // ---- loss.cc. scores and dx are (N,C), y is (N) with labels in [0, C). loss is the mean. A label
 // outside [0, C) makes that row's dx NaN and the loss NaN (the bindings refuse such labels).

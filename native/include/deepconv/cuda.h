@@ -129,16 +129,17 @@ void linear_backward(Context& ctx, float* dx, float* dw, float* db, const float*
 // out is (N,D,S); mean, rstd are (D) caches; running_mean, running_var are (D), updated in place
 void batchnorm_forward_train(Context& ctx, float* out, float* mean, float* rstd, float* running_mean,
                              float* running_var, const float* x, const float* gamma, const float* beta, int64_t N,
-                             int64_t D, int64_t S, double eps, double momentum);
+                             int64_t D, int64_t S, double eps, double momentum, bool relu);
 void batchnorm_forward_test(Context& ctx, float* out, const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, int64_t N, int64_t D, int64_t S,
-                            double eps);
+                            double eps, bool relu);
 // dx is (N,D,S); dgamma, dbeta (D)
 void batchnorm_backward(Context& ctx, float* dx, float* dgamma, float* dbeta, const float* dout, const float* x,
                         const float* gamma, const float* mean, const float* rstd, int64_t N, int64_t D, int64_t S);
+// relu_out: null, or the output of a forward with relu (cpu.h)
 void batchnorm_backward_alt(Context& ctx, float* dx, float* dgamma, float* dbeta, const float* dout, const float* x,
-                            const float* gamma, const float* mean, const float* rstd, int64_t N, int64_t D,
-                            int64_t S);
+                            const float* gamma, const float* mean, const float* rstd, const float* relu_out,
+                            int64_t N, int64_t D, int64_t S);
 
 // ---- loss.cu. scores and dx are (N,C), y is (N) with labels in [0, C); loss is ONE device double,
 // the mean. A label outside [0, C) makes that row's dx NaN and the loss NaN (the bindings check y).

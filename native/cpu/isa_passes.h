@@ -1,0 +1,76 @@
+// One kernel family compiled once per ISA path, so the elementwise and data-movement kernels
+// (batchnorm, ReLU, pooling, im2col) run as wide as the GEMM's tile instead of at the baseline's
+// SSE2, and DEEPCONV_ISA / setIsa choose their path too.
+//
+// A family keeps its bodies in a header of its own (batchnorm_kernels.h, ...), written inside
+// `namespace DEEPCONV_ISA_NS`. Its .cc includes everything those bodies use first, then defines
+// DEEPCONV_KERNELS as that header's name and includes this file: the header is compiled three
+// times, in namespaces avx512, avx2 and generic, each avx pass inside a target region. The .cc's
+// entry points then pick one with DEEPCONV_ISA_CALL.
+//
+// Why the headers must include nothing themselves: a function defined inside a target region is
+// compiled for that ISA. Our bodies have names of their own per pass, but an inline library
+// function (std::fill<float*, float>, say) first defined inside the region would be compiled for
+// AVX-512 under the one name every file shares, and the linker could keep that copy for all of
+// them. Defined before the region, it stays baseline code (and is inlined into the wide callers).
+#ifndef DEEPCONV_KERNELS
+#error "define DEEPCONV_KERNELS as the kernel family's header before including isa_passes.h"
+#endif
+
+#include "deepconv/isa.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DEEPCONV_MULTI_ISA 1
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#endif
+#define DEEPCONV_ISA_NS avx512
+#include DEEPCONV_KERNELS
+#undef DEEPCONV_ISA_NS
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+#define DEEPCONV_ISA_NS avx2
+#include DEEPCONV_KERNELS
+#undef DEEPCONV_ISA_NS
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#else
+#define DEEPCONV_MULTI_ISA 0
+#endif
+
+#define DEEPCONV_ISA_NS generic
+#include DEEPCONV_KERNELS
+#undef DEEPCONV_ISA_NS
+
+// `return`s fn(args...) from the active path's namespace (used inside namespace deepconv::cpu).
+#if DEEPCONV_MULTI_ISA
+#define DEEPCONV_ISA_CALL(fn, ...)                  \
+  switch (::deepconv::active_isa()) {               \
+    case ::deepconv::Isa::avx512:                   \
+      return avx512::fn(__VA_ARGS__); \
+    case ::deepconv::Isa::avx2:                     \
+      return avx2::fn(__VA_ARGS__);   \
+    default:                                        \
+      return generic::fn(__VA_ARGS__); \
+  }
+#else
+#define DEEPCONV_ISA_CALL(fn, ...) return generic::fn(__VA_ARGS__)
+#endif
