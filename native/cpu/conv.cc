@@ -19,6 +19,9 @@
 #include "deepconv/workspace.h"
 #include "gemm_kernels.h"
 
+#define DEEPCONV_KERNELS "im2col_kernels.h"
+#include "isa_passes.h"
+
 namespace deepconv {
 namespace cpu {
 namespace {
@@ -29,69 +32,15 @@ inline bool is_pointwise(const ConvShape& s) { return s.HH == 1 && s.WW == 1 && 
 
 namespace {
 
-// im2col / col2im with the column matrix's row stride `ld` (>= Ho*Wo): several images' columns
-// can then sit side by side in one (K, g*P) matrix and share one GEMM.
-// (no-tree-loop-distribute-patterns: GCC would turn the short copy and fill loops back into
-// memmove / memset calls, one per output row of 8-32 values.)
+// The active ISA path's im2col / col2im (im2col_kernels.h).
 template <typename T>
-DEEPCONV_KEEP_LOOPS void im2col_ld(T* col, int64_t ld, const T* x, const ConvShape& s) {
-  for (int64_t c = 0; c < s.C; ++c) {
-    for (int64_t kh = 0; kh < s.HH; ++kh) {
-      for (int64_t kw = 0; kw < s.WW; ++kw) {
-        T* row = col + ((c * s.HH + kh) * s.WW + kw) * ld;
-        // Output columns whose input column w = ow*stride - pad + kw lies inside [0, W).
-        const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (s.pad - kw + s.stride - 1) / s.stride));
-        const int64_t last = s.W - 1 + s.pad - kw;  // negative: this kernel column never lands inside
-        const int64_t ow_hi = last < 0 ? ow_lo : std::max(ow_lo, std::min(s.Wo, last / s.stride + 1));
-        for (int64_t oh = 0; oh < s.Ho; ++oh) {
-          const int64_t h = oh * s.stride - s.pad + kh;
-          T* dst = row + oh * s.Wo;
-          if (h < 0 || h >= s.H) {
-            std::fill(dst, dst + s.Wo, T(0));
-            continue;
-          }
-          const T* src = x + (c * s.H + h) * s.W + kw - s.pad;
-          std::fill(dst, dst + ow_lo, T(0));
-          if (s.stride == 1) {
-            copy_short(dst + ow_lo, src + ow_lo, ow_hi - ow_lo);  // rows of 8-32: no library call
-          } else {
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = src[ow * s.stride];
-          }
-          std::fill(dst + ow_hi, dst + s.Wo, T(0));
-        }
-      }
-    }
-  }
+void im2col_ld(T* col, int64_t ld, const T* x, const ConvShape& s) {
+  DEEPCONV_ISA_CALL(im2col_ld<T>, col, ld, x, s);
 }
 
-// Scatter-add of every column entry back onto its input pixel. One image belongs to one
-// thread, so the order of the additions is fixed: deterministic without a gather.
 template <typename T>
 void col2im_ld(T* dx, const T* col, int64_t ld, const ConvShape& s) {
-  std::fill(dx, dx + s.C * s.H * s.W, T(0));
-  for (int64_t c = 0; c < s.C; ++c) {
-    for (int64_t kh = 0; kh < s.HH; ++kh) {
-      for (int64_t kw = 0; kw < s.WW; ++kw) {
-        const T* row = col + ((c * s.HH + kh) * s.WW + kw) * ld;
-        const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (s.pad - kw + s.stride - 1) / s.stride));
-        const int64_t last = s.W - 1 + s.pad - kw;  // negative: this kernel column never lands inside
-        const int64_t ow_hi = last < 0 ? ow_lo : std::max(ow_lo, std::min(s.Wo, last / s.stride + 1));
-        for (int64_t oh = 0; oh < s.Ho; ++oh) {
-          const int64_t h = oh * s.stride - s.pad + kh;
-          if (h < 0 || h >= s.H) continue;
-          T* dst = dx + (c * s.H + h) * s.W + kw - s.pad;
-          const T* src = row + oh * s.Wo;
-          if (s.stride == 1) {  // contiguous: a loop the compiler vectorises
-            T* __restrict d = dst;
-            const T* __restrict r = src;
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] += r[ow];
-          } else {
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
-          }
-        }
-      }
-    }
-  }
+  DEEPCONV_ISA_CALL(col2im_ld<T>, dx, col, ld, s);
 }
 
 // How the batch is cut: `team` threads take groups of `group` images each (team 1: the GEMMs
