@@ -17,9 +17,53 @@
 #include "deepconv/workspace.h"
 #include "gemm_kernels.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace deepconv {
 namespace cpu {
 namespace {
+
+// dst[k * ld_dst + j] = src[j * ld_src + k] for j < rows, k < kc: `rows` source rows written as
+// columns, the transposing copy both packings need (op(A) row by row into MR-wide panels, op(B)^T
+// into NR-wide ones). One value at a time this is a store per element into a different line.
+template <typename T>
+void transpose_rows(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t rows, int64_t kc) {
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t k = 0; k < kc; ++k) dst[k * ld_dst + j] = src[j * ld_src + k];
+}
+
+#if defined(__SSE2__)
+// floats: 4x4 blocks through registers (SSE2, every x86-64 CPU), four 16-byte stores per 16
+// values; twice the scalar copy's speed on a dW-shaped panel (32 rows x 256). Same values.
+template <>
+void transpose_rows<float>(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t kc) {
+  int64_t j = 0;
+  for (; j + 4 <= rows; j += 4) {
+    const float* r0 = src + j * ld_src;
+    const float* r1 = r0 + ld_src;
+    const float* r2 = r1 + ld_src;
+    const float* r3 = r2 + ld_src;
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4) {
+      __m128 a = _mm_loadu_ps(r0 + k), b = _mm_loadu_ps(r1 + k), c = _mm_loadu_ps(r2 + k), d = _mm_loadu_ps(r3 + k);
+      _MM_TRANSPOSE4_PS(a, b, c, d);
+      float* o = dst + k * ld_dst + j;
+      _mm_storeu_ps(o, a);
+      _mm_storeu_ps(o + ld_dst, b);
+      _mm_storeu_ps(o + 2 * ld_dst, c);
+      _mm_storeu_ps(o + 3 * ld_dst, d);
+    }
+    for (; k < kc; ++k) {
+      float* o = dst + k * ld_dst + j;
+      o[0] = r0[k], o[1] = r1[k], o[2] = r2[k], o[3] = r3[k];
+    }
+  }
+  for (; j < rows; ++j)
+    for (int64_t k = 0; k < kc; ++k) dst[k * ld_dst + j] = src[j * ld_src + k];
+}
+#endif
 
 // Packs rows [i0, i0+MR) x depth [p0, p0+kc) of op(A) into dst (kc, MR), zero-padding rows past M.
 template <typename T>
@@ -36,10 +80,7 @@ void pack_a_panel(T* dst, int64_t MR, const T* A, int64_t lda, bool trans, int64
     }
     return;
   }
-  for (int64_t i = 0; i < rows; ++i) {  // row by row: contiguous reads
-    const T* src = A + (i0 + i) * lda + p0;
-    for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
-  }
+  transpose_rows(dst, MR, A + i0 * lda + p0, lda, rows, kc);  // contiguous reads along each row
   for (int64_t i = rows; i < MR; ++i)
     for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
 }
@@ -52,10 +93,7 @@ void pack_b_panel(T* dst, int64_t NR, const T* B, int64_t ldb, bool trans, int64
   if (trans) {
     // op(B) column j is row j0+j of B: read each row contiguously. (Walking k outer would read
     // NR rows in lockstep, and with a power-of-two ldb they all fall into one cache set.)
-    for (int64_t j = 0; j < cols; ++j) {
-      const T* src = B + (j0 + j) * ldb + p0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
-    }
+    transpose_rows(dst, NR, B + j0 * ldb + p0, ldb, cols, kc);
     for (int64_t j = cols; j < NR; ++j)
       for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
     return;
