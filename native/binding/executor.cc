@@ -1,5 +1,6 @@
 #include "executor.h"
 
+#include <chrono>
 #include <exception>
 
 #include "binding/common.h"
@@ -59,6 +60,7 @@ Napi::Value Executor::submit(Napi::Env env, std::function<void()> kernel, std::v
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(job);
+    queued_.store(queue_.size(), std::memory_order_release);
   }
   cv_.notify_one();
   return Napi::Value(env, promise);
@@ -69,6 +71,15 @@ void Executor::loop() {
   for (;;) {
     Job* job;
     bool more;
+    // Out of work: watch the queue for a moment (yielding the core) before sleeping. A caller
+    // that awaits one call and then makes the next (a batch-1 forward, call after call) finds the
+    // thread awake: waking it from the condition variable took ~40 us of an 80 us round trip on
+    // a 2-core VM, more than a small kernel's own time.
+    if (queued_.load(std::memory_order_acquire) == 0) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kIdleWatchMicros);
+      while (queued_.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < until)
+        std::this_thread::yield();
+    }
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
@@ -79,6 +90,7 @@ void Executor::loop() {
       }
       job = queue_.front();
       queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_release);
       more = !queue_.empty();
     }
     if (!job->sync) sync_and_finish(unsynced);  // keep settling in submission order

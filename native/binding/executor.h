@@ -14,6 +14,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -65,6 +66,10 @@ class Executor {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job*> queue_;
+  // queue_.size(), readable without the lock: the idle thread watches it for a moment before it
+  // sleeps (see loop()).
+  std::atomic<size_t> queued_{0};
+  static constexpr int kIdleWatchMicros = 200;
   bool stop_ = false;
   bool shut_ = false;  // JS thread only
   int pending_ = 0;    // submitted and not yet settled; JS thread only
