@@ -2,19 +2,23 @@
 // after everything they use). With the column matrix's row stride `ld` (>= Ho*Wo), several
 // images' columns can sit side by side in one (K, g*P) matrix and share one GEMM.
 //
-// Stride 1 (every 3x3 pad-1 layer): each output row is one loop over all Wo columns that selects
-// the input or zero, which AVX2 / AVX-512 run as masked loads and stores, whole rows of 8-32
-// values in one to four vectors. The earlier form (zeros, a copy of the inside run, zeros) left
-// a 16-wide loop a scalar tail of up to 15 values per row.
+// Stride 1 (every 3x3 pad-1 layer), on the AVX2 / AVX-512 passes: each output row runs in
+// fixed chunks of kChunk columns, each column selecting the input or zero and stored only inside
+// the row, which compiles to masked loads and stores: rows of 3-32 values (28, 14, 7 and 3 on
+// 28x28 images) take one or two chunks and no scalar tail. The plain form (zeros, a copy of the
+// inside run, zeros) left a 16-wide loop a scalar tail of up to 15 values per row, and the
+// generic pass keeps it (SSE2 has no masked stores: a select there would run one value a time).
 // (no-tree-loop-distribute-patterns: GCC would turn the short fill loops back into memset
 // calls, one per output row of 8-32 values.)
 namespace deepconv {
 namespace cpu {
 namespace DEEPCONV_ISA_NS {
 
+constexpr int32_t kChunk = 16;
+
 template <typename T>
 DEEPCONV_KEEP_LOOPS void im2col_ld(T* col, int64_t ld, const T* x, const ConvShape& s) {
-  const int32_t W = int32_t(s.W);
+  [[maybe_unused]] const int32_t W = int32_t(s.W);
   for (int64_t c = 0; c < s.C; ++c) {
     for (int64_t kh = 0; kh < s.HH; ++kh) {
       for (int64_t kw = 0; kw < s.WW; ++kw) {
@@ -31,14 +35,30 @@ DEEPCONV_KEEP_LOOPS void im2col_ld(T* col, int64_t ld, const T* x, const ConvSha
             continue;
           }
           const T* __restrict src = x + (c * s.H + h) * s.W;
+#if DEEPCONV_ISA_MASKED
           if (s.stride == 1) {
-            const int32_t shift = int32_t(kw - s.pad);
+            const int32_t shift = int32_t(kw - s.pad), Wo = int32_t(s.Wo);
+            for (int32_t o0 = 0; o0 < Wo; o0 += kChunk) {
 #pragma omp simd
-            for (int32_t ow = 0; ow < int32_t(s.Wo); ++ow) {
-              const int32_t w = ow + shift;
-              dst[ow] = (w >= 0 && w < W) ? src[w] : T(0);
+              for (int32_t l = 0; l < kChunk; ++l) {
+                // (bitwise &, and the load apart from the store: the forms GCC vectorizes)
+                const int32_t ow = o0 + l, w = ow + shift;
+                const bool inside = ow < Wo;
+                const T v = (inside & (w >= 0) & (w < W)) ? src[w] : T(0);
+                if (inside) dst[ow] = v;
+              }
             }
-          } else {
+            continue;
+          }
+#else
+          if (s.stride == 1) {
+            for (int64_t ow = 0; ow < ow_lo; ++ow) dst[ow] = T(0);
+            copy_short(dst + ow_lo, src + kw - s.pad + ow_lo, ow_hi - ow_lo);  // rows of 8-32: no library call
+            for (int64_t ow = ow_hi; ow < s.Wo; ++ow) dst[ow] = T(0);
+            continue;
+          }
+#endif
+          {
             const T* srow = src + kw - s.pad;
             for (int64_t ow = 0; ow < ow_lo; ++ow) dst[ow] = T(0);
             for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = srow[ow * s.stride];
@@ -55,7 +75,7 @@ DEEPCONV_KEEP_LOOPS void im2col_ld(T* col, int64_t ld, const T* x, const ConvSha
 template <typename T>
 DEEPCONV_KEEP_LOOPS void col2im_ld(T* dx, const T* col, int64_t ld, const ConvShape& s) {
   for (int64_t i = 0; i < s.C * s.H * s.W; ++i) dx[i] = T(0);
-  const int32_t W = int32_t(s.W);
+  [[maybe_unused]] const int32_t W = int32_t(s.W);
   for (int64_t c = 0; c < s.C; ++c) {
     for (int64_t kh = 0; kh < s.HH; ++kh) {
       for (int64_t kw = 0; kw < s.WW; ++kw) {
@@ -68,14 +88,26 @@ DEEPCONV_KEEP_LOOPS void col2im_ld(T* dx, const T* col, int64_t ld, const ConvSh
           if (h < 0 || h >= s.H) continue;
           T* __restrict drow = dx + (c * s.H + h) * s.W;
           const T* __restrict src = row + oh * s.Wo;
-          if (s.stride == 1) {  // each ow its own pixel: one masked vector add per row
-            const int32_t shift = int32_t(kw - s.pad);
+#if DEEPCONV_ISA_MASKED
+          if (s.stride == 1) {  // each ow its own pixel: masked vector adds, chunk by chunk
+            const int32_t shift = int32_t(kw - s.pad), Wo = int32_t(s.Wo);
+            for (int32_t o0 = 0; o0 < Wo; o0 += kChunk) {
 #pragma omp simd
-            for (int32_t ow = 0; ow < int32_t(s.Wo); ++ow) {
-              const int32_t w = ow + shift;
-              if (w >= 0 && w < W) drow[w] += src[ow];
+              for (int32_t l = 0; l < kChunk; ++l) {
+                const int32_t ow = o0 + l, w = ow + shift;
+                if (ow < Wo && w >= 0 && w < W) drow[w] += src[ow];
+              }
             }
-          } else {
+            continue;
+          }
+#else
+          if (s.stride == 1) {  // contiguous: a loop the compiler vectorizes
+            T* __restrict d = drow + kw - s.pad;
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] += src[ow];
+            continue;
+          }
+#endif
+          {
             T* dst = drow + kw - s.pad;
             for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
           }

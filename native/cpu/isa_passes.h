@@ -6,7 +6,9 @@
 // `namespace DEEPCONV_ISA_NS`. Its .cc includes everything those bodies use first, then defines
 // DEEPCONV_KERNELS as that header's name and includes this file: the header is compiled three
 // times, in namespaces avx512, avx2 and generic, each avx pass inside a target region. The .cc's
-// entry points then pick one with DEEPCONV_ISA_CALL.
+// entry points then pick one with DEEPCONV_ISA_CALL. DEEPCONV_ISA_MASKED is 1 in the passes
+// whose ISA has masked vector loads and stores (AVX2, AVX-512), 0 in the generic one, for
+// bodies whose best loop form differs.
 //
 // Why the headers must include nothing themselves: a function defined inside a target region is
 // compiled for that ISA. Our bodies have names of their own per pass, but an inline library
@@ -29,7 +31,9 @@
 #pragma GCC target("avx512f")
 #endif
 #define DEEPCONV_ISA_NS avx512
+#define DEEPCONV_ISA_MASKED 1
 #include DEEPCONV_KERNELS
+#undef DEEPCONV_ISA_MASKED
 #undef DEEPCONV_ISA_NS
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -44,7 +48,9 @@
 #pragma GCC target("avx2,fma")
 #endif
 #define DEEPCONV_ISA_NS avx2
+#define DEEPCONV_ISA_MASKED 1
 #include DEEPCONV_KERNELS
+#undef DEEPCONV_ISA_MASKED
 #undef DEEPCONV_ISA_NS
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -57,7 +63,9 @@
 #endif
 
 #define DEEPCONV_ISA_NS generic
+#define DEEPCONV_ISA_MASKED 0
 #include DEEPCONV_KERNELS
+#undef DEEPCONV_ISA_MASKED
 #undef DEEPCONV_ISA_NS
 
 // `return`s fn(args...) from the active path's namespace (used inside namespace deepconv::cpu).
