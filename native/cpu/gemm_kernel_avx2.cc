@@ -3,17 +3,12 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "deepconv/compiler.h"
 #include "gemm_kernels.h"
 
 // Everything below is compiled for this path (tile_body included); it holds no inline function
 // with external linkage, so no code for this ISA can leak into other files through the linker.
-// (clang, macOS's compiler, has no `#pragma GCC target`: it takes the attribute form.)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+DEEPCONV_TARGET_BEGIN("avx2,fma")
 #include "gemm_tile.h"
 
 namespace deepconv {
@@ -75,9 +70,5 @@ const GemmKernel<double> kAvx2F64 = {"avx2 6x8", 6, 8, 256, 120, 1536, tile_f64}
 
 }  // namespace cpu
 }  // namespace deepconv
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+DEEPCONV_TARGET_END
 #endif

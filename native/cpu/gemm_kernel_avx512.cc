@@ -4,17 +4,12 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "deepconv/compiler.h"
 #include "gemm_kernels.h"
 
 // Everything below is compiled for this path (tile_body included); it holds no inline function
 // with external linkage, so no code for this ISA can leak into other files through the linker.
-// (clang, macOS's compiler, has no `#pragma GCC target`: it takes the attribute form.)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f")
-#endif
+DEEPCONV_TARGET_BEGIN("avx512f")
 #include "gemm_tile.h"
 
 namespace deepconv {
@@ -76,9 +71,5 @@ const GemmKernel<double> kAvx512F64 = {"avx512 8x16", 8, 16, 256, 128, 1536, til
 
 }  // namespace cpu
 }  // namespace deepconv
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+DEEPCONV_TARGET_END
 #endif

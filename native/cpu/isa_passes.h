@@ -19,45 +19,26 @@
 #error "define DEEPCONV_KERNELS as the kernel family's header before including isa_passes.h"
 #endif
 
+#include "deepconv/compiler.h"
 #include "deepconv/isa.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define DEEPCONV_MULTI_ISA 1
+#define DEEPCONV_ISA_MASKED 1  // both passes have masked loads and stores
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f")
-#endif
+DEEPCONV_TARGET_BEGIN("avx512f")
 #define DEEPCONV_ISA_NS avx512
-#define DEEPCONV_ISA_MASKED 1
 #include DEEPCONV_KERNELS
-#undef DEEPCONV_ISA_MASKED
 #undef DEEPCONV_ISA_NS
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+DEEPCONV_TARGET_END
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+DEEPCONV_TARGET_BEGIN("avx2,fma")
 #define DEEPCONV_ISA_NS avx2
-#define DEEPCONV_ISA_MASKED 1
 #include DEEPCONV_KERNELS
-#undef DEEPCONV_ISA_MASKED
 #undef DEEPCONV_ISA_NS
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+DEEPCONV_TARGET_END
 
+#undef DEEPCONV_ISA_MASKED
 #else
 #define DEEPCONV_MULTI_ISA 0
 #endif
@@ -70,14 +51,14 @@
 
 // `return`s fn(args...) from the active path's namespace (used inside namespace deepconv::cpu).
 #if DEEPCONV_MULTI_ISA
-#define DEEPCONV_ISA_CALL(fn, ...)                  \
-  switch (::deepconv::active_isa()) {               \
-    case ::deepconv::Isa::avx512:                   \
-      return avx512::fn(__VA_ARGS__); \
-    case ::deepconv::Isa::avx2:                     \
-      return avx2::fn(__VA_ARGS__);   \
-    default:                                        \
-      return generic::fn(__VA_ARGS__); \
+#define DEEPCONV_ISA_CALL(fn, ...)          \
+  switch (::deepconv::active_isa()) {       \
+    case ::deepconv::Isa::avx512:           \
+      return avx512::fn(__VA_ARGS__);       \
+    case ::deepconv::Isa::avx2:             \
+      return avx2::fn(__VA_ARGS__);         \
+    default:                                \
+      return generic::fn(__VA_ARGS__);      \
   }
 #else
 #define DEEPCONV_ISA_CALL(fn, ...) return generic::fn(__VA_ARGS__)

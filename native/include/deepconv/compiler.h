@@ -12,6 +12,17 @@
 #define DEEPCONV_KEEP_LOOPS
 #endif
 
+// Code compiled for one ISA path lies between DEEPCONV_TARGET_BEGIN("avx2,fma") and
+// DEEPCONV_TARGET_END: GCC's target pragma, or the attribute form clang (macOS's compiler) takes.
+#define DEEPCONV_PRAGMA(...) _Pragma(#__VA_ARGS__)
+#if defined(__clang__)
+#define DEEPCONV_TARGET_BEGIN(isa) DEEPCONV_PRAGMA(clang attribute push(__attribute__((target(isa))), apply_to = function))
+#define DEEPCONV_TARGET_END DEEPCONV_PRAGMA(clang attribute pop)
+#elif defined(__GNUC__)
+#define DEEPCONV_TARGET_BEGIN(isa) DEEPCONV_PRAGMA(GCC push_options) DEEPCONV_PRAGMA(GCC target(isa))
+#define DEEPCONV_TARGET_END DEEPCONV_PRAGMA(GCC pop_options)
+#endif
+
 namespace deepconv {
 
 // a * b into *out for a, b >= 0; true when it overflows.
