@@ -11,7 +11,7 @@ import { readModel, readModelMaybeData } from './read-model';
 import { addInteropCommands } from './interop';
 import { predictImages, predictIndices } from './predict';
 import { EvalArgs, runEval } from './evaluate';
-import { RECIPE_LEARNING_RATE, runTraining, TrainArgs } from './train';
+import { RECIPE_FILTERS, RECIPE_LEARNING_RATE, runTraining, TrainArgs } from './train';
 import { SCHEDULES } from '../schedule';
 import { RULE_DEFAULTS, UPDATE_RULES } from '../optim';
 import { BN_MOMENTUM } from '../layers/batchnorm';
@@ -73,7 +73,7 @@ export function program(): Command {
     .addOption(new Option('--dataset <name>', 'data set').choices(DATASETS))
     .option('--data <path>', 'data location: cifar-10-binary.tar.gz or its folder; the IDX folder for (fashion-)mnist; or a folder of your own images with a subfolder per class (PNG or JPEG)')
     .addOption(new Option('--model <name>', 'network').choices(['deep', 'three-layer', 'fc']).default('deep'))
-    .option('--filters <list>', 'deep: filters per conv layer (default 32,64,128 for CIFAR-10, 16,32,64 otherwise)', listArg('--filters'))
+    .option('--filters <list>', `deep: filters per conv layer (default ${RECIPE_FILTERS.cifar10.join(',')} for CIFAR-10, ${RECIPE_FILTERS.other.join(',')} otherwise)`, listArg('--filters'))
     .option('--max-pools <list>', 'deep: conv layers followed by a 2x2 max pool (default: all)', listArg('--max-pools'))
     .option('--no-batchnorm', 'deep / fc: no batch normalization')
     .option('--bn-momentum <m>', `batchnorm running statistics: running = m * running + (1 - m) * batch (default ${BN_MOMENTUM})`, numArg('--bn-momentum', (n) => n >= 0 && n < 1, 'in [0, 1)'))
