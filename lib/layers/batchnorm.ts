@@ -94,7 +94,6 @@ function prepareBackward(dout: Tensor, cache: BatchNormCache, alt: boolean): Pre
 function prepareReluBackward(dout: Tensor, cache: BatchNormReLUCache): Prepared<Grads> {
   checkOptions('cache', cache);
   const { bn, out } = cache;
-  checkTensor('cache.out', out);
   checkShape('cache.out', out, bn.x.shape, 'the shape of the forward output');
   const { x, gamma, mean, rstd, N, D, S } = bn;
   const g = checkBackward(dout, bn);

@@ -112,54 +112,54 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, c
   }
 }
 
-// dout where the ReLU that followed passed its input (y = the fused forward's output > 0), else 0;
-// plain dout without one.
-template <typename T>
-inline T masked(const T* dout, const T* relu_out, int64_t i) {
+// dout where the ReLU fused into the forward passed its input (relu_out, the fused output, > 0),
+// else 0; with kMasked false, plain dout.
+template <bool kMasked, typename T>
+inline T grad_at(const T* dout, const T* relu_out, int64_t i) {
   const T g = dout[i];  // loaded unconditionally: the select vectorizes
-  return relu_out ? (relu_out[i] > T(0) ? g : T(0)) : g;
+  if constexpr (kMasked) return relu_out[i] > T(0) ? g : T(0);
+  return g;
+}
+
+// Feature d of batchnorm_backward_alt; kMasked: through the fused ReLU.
+template <bool kMasked, typename T>
+void bn_backward_alt_feature(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* gamma, const T* mean,
+                             const T* rstd, const T* relu_out, int64_t N, int64_t D, int64_t S, int64_t d) {
+  const double m = double(N * S);
+  const double mu = mean[d], r = rstd[d], g = gamma[d];
+  double sum_dout = 0, sum_dout_xhat = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t o = (n * D + d) * S;
+#pragma omp simd reduction(+ : sum_dout, sum_dout_xhat)
+    for (int64_t s = 0; s < S; ++s) {
+      const double gs = grad_at<kMasked>(dout, relu_out, o + s);
+      sum_dout += gs;
+      sum_dout_xhat += gs * (x[o + s] - mu) * r;
+    }
+  }
+  dbeta[d] = T(sum_dout);
+  dgamma[d] = T(sum_dout_xhat);
+  // With dxhat = g dout: dx = g r/m (m dout - sum dout - xhat sum(dout xhat)), as
+  // dx = dout * c_dout + (x - mu) * c_x + c_0.
+  const double k = g * r / m;
+  const T c_dout = T(k * m), c_x = T(-k * r * sum_dout_xhat), c_0 = T(-k * sum_dout), mu_t = T(mu);
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t o = (n * D + d) * S;
+#pragma omp simd
+    for (int64_t s = 0; s < S; ++s)
+      dx[o + s] = grad_at<kMasked>(dout, relu_out, o + s) * c_dout + (x[o + s] - mu_t) * c_x + c_0;
+  }
 }
 
 template <typename T>
 void batchnorm_backward_alt(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const T* gamma, const T* mean,
                             const T* rstd, const T* relu_out, int64_t N, int64_t D, int64_t S) {
-  const double m = double(N * S);
 #pragma omp parallel for schedule(static) if (N * D * S > 16384)
   for (int64_t d = 0; d < D; ++d) {
-    const double mu = mean[d], r = rstd[d], g = gamma[d];
-    double sum_dout = 0, sum_dout_xhat = 0;
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t o = (n * D + d) * S;
-      if (relu_out) {
-#pragma omp simd reduction(+ : sum_dout, sum_dout_xhat)
-        for (int64_t s = 0; s < S; ++s) {
-          const double gs = masked(dout, relu_out, o + s);
-          sum_dout += gs;
-          sum_dout_xhat += gs * (x[o + s] - mu) * r;
-        }
-      } else {
-#pragma omp simd reduction(+ : sum_dout, sum_dout_xhat)
-        for (int64_t s = 0; s < S; ++s) {
-          sum_dout += dout[o + s];
-          sum_dout_xhat += dout[o + s] * (x[o + s] - mu) * r;
-        }
-      }
-    }
-    dbeta[d] = T(sum_dout);
-    dgamma[d] = T(sum_dout_xhat);
-    // With dxhat = g dout: dx = g r/m (m dout - sum dout - xhat sum(dout xhat)), as
-    // dx = dout * c_dout + (x - mu) * c_x + c_0.
-    const double k = g * r / m;
-    const T c_dout = T(k * m), c_x = T(-k * r * sum_dout_xhat), c_0 = T(-k * sum_dout), mu_t = T(mu);
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t o = (n * D + d) * S;
-      if (relu_out) {
-#pragma omp simd
-        for (int64_t s = 0; s < S; ++s) dx[o + s] = masked(dout, relu_out, o + s) * c_dout + (x[o + s] - mu_t) * c_x + c_0;
-      } else {
-#pragma omp simd
-        for (int64_t s = 0; s < S; ++s) dx[o + s] = dout[o + s] * c_dout + (x[o + s] - mu_t) * c_x + c_0;
-      }
+    if (relu_out) {
+      bn_backward_alt_feature<true>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, relu_out, N, D, S, d);
+    } else {
+      bn_backward_alt_feature<false>(dx, dgamma, dbeta, dout, x, gamma, mean, rstd, relu_out, N, D, S, d);
     }
   }
 }

@@ -29,9 +29,14 @@ namespace {
 // columns, the transposing copy both packings need (op(A) row by row into MR-wide panels, op(B)^T
 // into NR-wide ones). One value at a time this is a store per element into a different line.
 template <typename T>
-void transpose_rows(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t rows, int64_t kc) {
+void transpose_rows_scalar(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t rows, int64_t kc) {
   for (int64_t j = 0; j < rows; ++j)
     for (int64_t k = 0; k < kc; ++k) dst[k * ld_dst + j] = src[j * ld_src + k];
+}
+
+template <typename T>
+void transpose_rows(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t rows, int64_t kc) {
+  transpose_rows_scalar(dst, ld_dst, src, ld_src, rows, kc);
 }
 
 #if defined(__SSE2__)
@@ -60,8 +65,7 @@ void transpose_rows<float>(float* dst, int64_t ld_dst, const float* src, int64_t
       o[0] = r0[k], o[1] = r1[k], o[2] = r2[k], o[3] = r3[k];
     }
   }
-  for (; j < rows; ++j)
-    for (int64_t k = 0; k < kc; ++k) dst[k * ld_dst + j] = src[j * ld_src + k];
+  transpose_rows_scalar(dst + j, ld_dst, src + j * ld_src, ld_src, rows - j, kc);  // the last 0-3 rows
 }
 #endif
 

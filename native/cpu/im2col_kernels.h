@@ -50,20 +50,15 @@ DEEPCONV_KEEP_LOOPS void im2col_ld(T* col, int64_t ld, const T* x, const ConvSha
             }
             continue;
           }
-#else
-          if (s.stride == 1) {
-            for (int64_t ow = 0; ow < ow_lo; ++ow) dst[ow] = T(0);
-            copy_short(dst + ow_lo, src + kw - s.pad + ow_lo, ow_hi - ow_lo);  // rows of 8-32: no library call
-            for (int64_t ow = ow_hi; ow < s.Wo; ++ow) dst[ow] = T(0);
-            continue;
-          }
 #endif
-          {
-            const T* srow = src + kw - s.pad;
-            for (int64_t ow = 0; ow < ow_lo; ++ow) dst[ow] = T(0);
+          const T* srow = src + kw - s.pad;
+          for (int64_t ow = 0; ow < ow_lo; ++ow) dst[ow] = T(0);
+          if (s.stride == 1) {
+            copy_short(dst + ow_lo, srow + ow_lo, ow_hi - ow_lo);  // rows of 8-32: no library call
+          } else {
             for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = srow[ow * s.stride];
-            for (int64_t ow = ow_hi; ow < s.Wo; ++ow) dst[ow] = T(0);
           }
+          for (int64_t ow = ow_hi; ow < s.Wo; ++ow) dst[ow] = T(0);
         }
       }
     }
@@ -100,15 +95,12 @@ DEEPCONV_KEEP_LOOPS void col2im_ld(T* dx, const T* col, int64_t ld, const ConvSh
             }
             continue;
           }
-#else
-          if (s.stride == 1) {  // contiguous: a loop the compiler vectorizes
-            T* __restrict d = drow + kw - s.pad;
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] += src[ow];
-            continue;
-          }
 #endif
-          {
-            T* dst = drow + kw - s.pad;
+          T* dst = drow + kw - s.pad;
+          if (s.stride == 1) {  // contiguous: a loop the compiler vectorizes
+            T* __restrict d = dst;
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] += src[ow];
+          } else {
             for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
           }
         }

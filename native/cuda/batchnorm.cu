@@ -12,6 +12,9 @@ namespace {
 
 constexpr int kBnThreads = 512;
 
+// The ReLU fused after the normalisation, as relu_forward_kernel writes it (NaN -> 0), or v.
+__device__ __forceinline__ float maybe_relu(float v, bool relu) { return relu ? (v > 0.0f ? v : 0.0f) : v; }
+
 // Calls f(j) for the flat offset j of every value of feature d, each thread its own share, in an
 // order fixed by the shape. With S >= 32 warps take images and lanes take positions (coalesced, no
 // division); otherwise the threads stride over the N*S values.
@@ -61,8 +64,7 @@ __global__ void __launch_bounds__(kBnThreads)
   }
   const double g = gamma[d], b = beta[d];
   for_feature(N, D, S, d, [&](Idx j) {
-    const float v = float(g * (x[j] - mu) * r + b);
-    out[j] = relu ? (v > 0.0f ? v : 0.0f) : v;  // as relu_forward_kernel
+    out[j] = maybe_relu(float(g * (x[j] - mu) * r + b), relu);
   });
 }
 
@@ -75,8 +77,7 @@ __global__ void bn_forward_test_kernel(float* __restrict__ out, const float* __r
     const Idx d = (i / S) % D;
     const double r = 1.0 / sqrt(double(running_var[d]) + eps);
     const double scale = gamma[d] * r, shift = beta[d] - running_mean[d] * scale;
-    const float v = float(x[i] * scale + shift);
-    out[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
+    out[i] = maybe_relu(float(x[i] * scale + shift), relu);
   }
 }
 
