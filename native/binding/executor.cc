@@ -86,6 +86,7 @@ void Executor::loop() {
       if (stop_) {
         lock.unlock();
         sync_and_finish(unsynced);  // let queued device work finish before the context goes
+        flush();
         return;
       }
       job = queue_.front();
@@ -106,10 +107,15 @@ void Executor::loop() {
     }
     if (!job->sync) {
       finish(job);
-      continue;
+    } else {
+      unsynced.push_back(job);
+      if (!more) sync_and_finish(unsynced);
     }
-    unsynced.push_back(job);
-    if (!more) sync_and_finish(unsynced);
+    if (batch_head_ != nullptr && unsynced.empty() &&
+        (queued_.load(std::memory_order_acquire) == 0 ||
+         std::chrono::steady_clock::now() - batch_start_ >= std::chrono::microseconds(kMaxBatchMicros))) {
+      flush();
+    }
   }
 }
 
@@ -137,33 +143,56 @@ void Executor::finish(Job* job) {
   // The kernel is done: its memory can go now, on this thread (freeing a host block or device
   // memory calls no JavaScript).
   job->owned.clear();
-  if (napi_call_threadsafe_function(done_, job, napi_tsfn_nonblocking) != napi_ok) {
-    delete job;  // the environment is closing: nobody is left to settle the promise
+  if (batch_head_ == nullptr) {
+    batch_head_ = job;
+    batch_start_ = std::chrono::steady_clock::now();
+  } else {
+    batch_tail_->next = job;
+  }
+  batch_tail_ = job;
+  if (++batch_size_ >= kMaxBatch) flush();
+}
+
+void Executor::flush() {
+  Job* head = batch_head_;
+  if (head == nullptr) return;
+  batch_head_ = batch_tail_ = nullptr;
+  batch_size_ = 0;
+  if (napi_call_threadsafe_function(done_, head, napi_tsfn_nonblocking) != napi_ok) {
+    // The environment is closing: nobody is left to settle the promises.
+    while (head != nullptr) {
+      Job* next = head->next;
+      delete head;
+      head = next;
+    }
   }
 }
 
 // Runs on the JS thread (env set) or, while the thread-safe function is torn down, without an
-// environment (env null): then the job is only freed. Never throws.
+// environment (env null): then the jobs are only freed. Never throws.
 void Executor::settle(napi_env env, napi_value, void* context, void* data) noexcept {
-  Job* job = static_cast<Job*>(data);
-  if (env != nullptr) try {
-    auto* self = static_cast<Executor*>(context);
-    // A failing call means the environment is going away (a terminated worker): nothing to tell.
-    napi_value value = nullptr;
-    if (job->failed) {
-      napi_value msg;
-      if (napi_create_string_utf8(env, ("deepconv native: " + job->error).c_str(), NAPI_AUTO_LENGTH, &msg) == napi_ok &&
-          napi_create_error(env, nullptr, msg, &value) == napi_ok) {
-        napi_reject_deferred(env, job->deferred, value);
+  auto* self = static_cast<Executor*>(context);
+  for (Job* job = static_cast<Job*>(data); job != nullptr;) {
+    if (env != nullptr) try {
+      // A failing call means the environment is going away (a terminated worker): nothing to tell.
+      napi_value value = nullptr;
+      if (job->failed) {
+        napi_value msg;
+        if (napi_create_string_utf8(env, ("deepconv native: " + job->error).c_str(), NAPI_AUTO_LENGTH, &msg) == napi_ok &&
+            napi_create_error(env, nullptr, msg, &value) == napi_ok) {
+          napi_reject_deferred(env, job->deferred, value);
+        }
+      } else if (napi_get_undefined(env, &value) == napi_ok) {
+        napi_resolve_deferred(env, job->deferred, value);
       }
-    } else if (napi_get_undefined(env, &value) == napi_ok) {
-      napi_resolve_deferred(env, job->deferred, value);
+      if (!self->shut_ && --self->pending_ == 0) napi_unref_threadsafe_function(env, self->done_);
+    } catch (...) {
+      // out of memory for a message: the promise stays pending rather than the process dying
     }
-    if (!self->shut_ && --self->pending_ == 0) napi_unref_threadsafe_function(env, self->done_);
-  } catch (...) {
-    // out of memory for a message: the promise stays pending rather than the process dying
+    Job* next = job->next;
+    delete job;
+    job = next;
   }
-  delete job;
 }
 
 }  // namespace deepconv

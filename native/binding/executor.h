@@ -6,6 +6,13 @@
 // thread means one OpenMP team, kernels in submission order, and a JavaScript thread that only
 // queues work and settles promises.
 //
+// Settling is batched: finished jobs wait until the queue runs dry (or the batch is 1 ms old or
+// full), then go to the JS thread in one thread-safe call. Each call that found the JS thread asleep in the
+// event loop woke it (a context switch, ~15-25 us on a 2-core VM) only to settle a promise nobody
+// awaited yet: a batch-1 forward woke it 2-5 times (bench/NOTES.md, issue 10). The drivers await
+// only at barriers and at the end, when the queue drains anyway; the age bound keeps a caller
+// whose work ran between another's (a predict() while a Solver trains) from waiting long.
+//
 // Teardown (worker.terminate(), process exit, environment cleanup): an environment cleanup hook,
 // registered after the thread-safe function so that it runs before Node closes that function,
 // finishes the kernel in progress, drops the queued ones and their promises, and releases the
@@ -15,6 +22,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -52,9 +60,11 @@ class Executor {
     int threads;
     std::string error;
     bool failed = false;
+    Job* next = nullptr;  // the next job of its settle batch (a list: no allocation to batch)
   };
   void loop();
-  void finish(Job* job);                          // hands a job to the JS thread to settle
+  void finish(Job* job);                          // adds a done job to the batch to settle
+  void flush();                                   // hands the batch to the JS thread
   void sync_and_finish(std::vector<Job*>& jobs);  // waits for the device, then finish() each
   void shutdown();                                // joins the thread, drops queued jobs, releases done_
   static void settle(napi_env env, napi_value, void* context, void* data) noexcept;
@@ -70,6 +80,14 @@ class Executor {
   // sleeps (see loop()).
   std::atomic<size_t> queued_{0};
   static constexpr int kIdleWatchMicros = 200;
+  // Done jobs not yet handed over (executor thread only), when the first of them finished, and
+  // the most one batch holds or waits: a long pipelined drive still settles as it goes.
+  Job* batch_head_ = nullptr;
+  Job* batch_tail_ = nullptr;
+  size_t batch_size_ = 0;
+  std::chrono::steady_clock::time_point batch_start_;
+  static constexpr size_t kMaxBatch = 256;
+  static constexpr int kMaxBatchMicros = 1000;
   bool stop_ = false;
   bool shut_ = false;  // JS thread only
   int pending_ = 0;    // submitted and not yet settled; JS thread only
