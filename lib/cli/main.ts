@@ -83,7 +83,7 @@ export function program(): Command {
     .option('--dropout <p>', 'fc: drop probability', numArg('--dropout', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0)
     .addOption(new Option('--optimizer <rule>', 'update rule').choices([...UPDATE_RULES]).default('adam'))
     .option('--weight-decay <v>', `adamw: decoupled weight decay of the weights (default ${RULE_DEFAULTS.adamw.weightDecay})`, numArg('--weight-decay', (n) => n >= 0 && n < 1, 'in [0, 1)'))
-    .option('--lr <v>', `learning rate (default ${RECIPE_LEARNING_RATE.cifar10} for CIFAR-10, ${RECIPE_LEARNING_RATE.other} otherwise)`, numArg('--lr', (n) => n > 0, 'a positive number'))
+    .option('--lr <v>', `learning rate (default ${RECIPE_LEARNING_RATE})`, numArg('--lr', (n) => n > 0, 'a positive number'))
     .addOption(
       new Option('--lr-schedule <s>', "'linear-warmup' (warm-up, then linear decay to 0 at the end of the budget), 'cosine' (the warm-up, then a half cosine), 'one-cycle' (rate/25 up to the rate, then down) or 'step' (--lr-decay per epoch)")
         .choices([...SCHEDULES])
