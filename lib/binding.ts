@@ -44,6 +44,8 @@ export interface NativeBinding extends OpBindings {
   isaInfo(): IsaInfo;
   /** What the adaptive team saw last: cores other processes kept busy (-1: not yet) and the team it allows (0: no advice yet). */
   teamAdvice(): { othersBusy: number; cores: number };
+  /** Settle batches the executor has handed to the JS thread so far, and calls queued but not yet settled. */
+  executorStats(): { batches: number; pending: number };
   setIsa(isa: string): void;
   /**
    * A zeroed ArrayBuffer (1 <= bytes <= 2^32) in memory the addon owns: a kernel queued on it keeps it allocated even

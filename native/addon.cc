@@ -7,6 +7,7 @@
 
 #include "binding/common.h"
 #include "binding/device.h"
+#include "binding/executor.h"
 #include "binding/host_memory.h"
 #include "binding/team.h"
 #include "cpu/gemm_kernels.h"
@@ -131,6 +132,16 @@ Napi::Value TeamAdviceJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// executorStats() -> { batches: settle batches handed to the JS thread so far, pending: calls
+// queued and not yet settled }. Zeros before the first asynchronous call (no executor yet).
+Napi::Value ExecutorStats(const Napi::CallbackInfo& info) {
+  const AddonState& st = state(info.Env());
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("batches", st.executor ? static_cast<double>(st.executor->batches()) : 0.0);
+  o.Set("pending", st.executor ? st.executor->pending() : 0);
+  return o;
+}
+
 // fmaPeak(seconds) -> { gflops, isa, threads }: runs synchronously, it is a benchmark.
 Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   return guarded(info, [&](Args& a) {
@@ -155,6 +166,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak));
   exports.Set("teamAdvice", Napi::Function::New(env, TeamAdviceJs));
+  exports.Set("executorStats", Napi::Function::New(env, ExecutorStats));
   exports.Set("isaInfo", Napi::Function::New(env, IsaInfo));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   register_gemm(env, exports);

@@ -158,6 +158,7 @@ void Executor::flush() {
   if (head == nullptr) return;
   batch_head_ = batch_tail_ = nullptr;
   batch_size_ = 0;
+  batches_.fetch_add(1, std::memory_order_relaxed);
   if (napi_call_threadsafe_function(done_, head, napi_tsfn_nonblocking) != napi_ok) {
     // The environment is closing: nobody is left to settle the promises.
     while (head != nullptr) {

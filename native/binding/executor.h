@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -50,6 +51,11 @@ class Executor {
   // the last sync: a pipelined pass keeps the GPU busy instead of waiting after each kernel.
   Napi::Value submit(Napi::Env env, std::function<void()> kernel, std::vector<std::shared_ptr<void>> owned,
                      int threads, std::function<void()> sync = nullptr);
+
+  // Batches handed to the JS thread so far (any thread): how tests see that a long queue settles
+  // as it goes, without timing anything.
+  uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
+  int pending() const { return pending_; }  // JS thread only
 
  private:
   struct Job {
@@ -88,6 +94,7 @@ class Executor {
   std::chrono::steady_clock::time_point batch_start_;
   static constexpr size_t kMaxBatch = 256;
   static constexpr int kMaxBatchMicros = 1000;
+  std::atomic<uint64_t> batches_{0};
   bool stop_ = false;
   bool shut_ = false;  // JS thread only
   int pending_ = 0;    // submitted and not yet settled; JS thread only
