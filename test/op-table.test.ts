@@ -8,7 +8,7 @@ import { native } from '../lib/binding';
 import { ArgKind, OPS, OpName, opArgs } from '../lib/ops';
 
 const NOT_OPS = [
-  'setNumThreads', 'getNumThreads', 'buildInfo', 'fmaPeak', 'isaInfo', 'setIsa', 'teamAdvice', 'hostAlloc', 'isHostMemory',
+  'setNumThreads', 'getNumThreads', 'buildInfo', 'fmaPeak', 'isaInfo', 'setIsa', 'teamAdvice', 'executorStats', 'hostAlloc', 'isHostMemory',
   'CudaBuffer', 'cudaDeviceCount', 'isCudaBuffer', 'cudaAlloc', 'cudaUpload', 'cudaDownload', 'cudaCopy', 'cudaSynchronize',
 ];
 
