@@ -3,7 +3,7 @@
 // Tolerances (relError, max |a-b| / max(|a|+|b|)):
 //   float64 forward vs TS reference, forward vs forwardNaive, backward vs backwardNaive: 1e-12
 //   numeric gradients of dx, dw, db (centred differences, h = 1e-6, float64): 1e-7
-//   float32 forward vs float64 forward: 1e-5
+//   float32 forward vs float64 forward: 1e-5 (the float32 Winograd shapes too)
 import { Conv, runSync } from '../lib/layers';
 import { Tensor } from '../lib/tensor';
 import * as ref from './reference';
@@ -45,6 +45,18 @@ const cases: Case[] = [
   // last panels, and K = 270 past the depth slice (KC = 256), so a panel is read from its middle.
   { name: 'K 72 and 300 columns in partial panels, F 9 (partial row tile)', N: 5, C: 8, H: 10, W: 10, F: 9, HH: 3, WW: 3, stride: 1, pad: 1 },
   { name: 'K 270: two depth slices of the packed panels', N: 10, C: 30, H: 6, W: 6, F: 10, HH: 3, WW: 3, stride: 1, pad: 1 },
+];
+
+// Float32 3x3 / stride 1 / pad 1 layers with C, F >= 64, maps of >= 16 tiles (ceil(H/2) *
+// ceil(W/2)) and N * tiles >= 256 run by Winograd F(2x2, 3x3) (native/cpu/winograd.h), forward
+// and dx; float64 keeps im2col, so comparing the two dtypes checks Winograd against an
+// independent path.
+const winogradCases: Case[] = [
+  { name: 'at the thresholds: 64 -> 64 channels, 7x7 maps (16 tiles, partial), 16 images', N: 16, C: 64, H: 7, W: 7, F: 64, HH: 3, WW: 3, stride: 1, pad: 1 },
+  { name: 'odd sizes: 9x11 maps, 65 -> 70 channels, 9 images', N: 9, C: 65, H: 9, W: 11, F: 70, HH: 3, WW: 3, stride: 1, pad: 1 },
+  { name: 'one 32x32 image, 64 -> 72 channels', N: 1, C: 64, H: 32, W: 32, F: 72, HH: 3, WW: 3, stride: 1, pad: 1 },
+  { name: '8x8 maps, 37 images (groups of 16 and a partial last group)', N: 37, C: 64, H: 8, W: 8, F: 64, HH: 3, WW: 3, stride: 1, pad: 1 },
+  { name: 'a 1-pixel-wide map (31x1), 20 images', N: 20, C: 64, H: 31, W: 1, F: 64, HH: 3, WW: 3, stride: 1, pad: 1 },
 ];
 
 function make(c: Case, seed: number) {
@@ -212,6 +224,35 @@ describe.each(isaPaths())('isa %s', (isa) => {
       expectRel(dx, dxNum, 1e-7, 'dx');
       expectRel(dw, dwNum, 1e-7, 'dw');
       expectRel(db, dbNum, 1e-7, 'db');
+    });
+  });
+
+  describe('Conv float32, Winograd shapes', () => {
+    test.each(winogradCases)('$name: forward and dx within 1e-5 of float64 (im2col)', (c) => {
+      const { x, w, b, p, Ho, Wo } = make(c, 90);
+      const f64 = Conv.forward(x, w, b, p);
+      const f32 = Conv.forward(x.astype('float32'), w.astype('float32'), b.astype('float32'), p);
+      expectRel(f32.out, f64.out, 1e-5, 'float32 forward');
+      const dout = randn64([c.N, c.F, Ho, Wo], 91);
+      const g64 = Conv.backward(dout, f64.cache);
+      const g32 = Conv.backward(dout.astype('float32'), f32.cache);
+      expectRel(g32.dx, g64.dx, 1e-5, 'float32 dx');
+      expectRel(g32.dw, g64.dw, 1e-5, 'float32 dw');
+      expectRel(g32.db, g64.db, 1e-5, 'float32 db');
+    });
+
+    test('forward and dx give the same bits at 1 and 2 threads', () => {
+      const f32 = (shape: number[], seed: number) => Tensor.randn(shape, { seed });
+      const x = f32([9, 64, 12, 12], 5), w = f32([72, 64, 3, 3], 6), b = f32([72], 7), dout = f32([9, 72, 12, 12], 8);
+      const p = { stride: 1, pad: 1 };
+      const run = (n: number) =>
+        withThreads(n, () => {
+          const f = Conv.forward(x, w, b, p);
+          return { out: f.out, dx: Conv.backward(dout, f.cache).dx };
+        });
+      const one = run(1), two = run(2);
+      expect(Array.from(two.out.data)).toEqual(Array.from(one.out.data));
+      expect(Array.from(two.dx.data)).toEqual(Array.from(one.dx.data));
     });
   });
 

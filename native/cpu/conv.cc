@@ -1,4 +1,5 @@
-// Convolution: im2col + GEMM (col2im for dx), and the direct-loop reference.
+// Convolution: im2col + GEMM (col2im for dx), Winograd for float 3x3 layers (winograd.cc), and
+// the direct-loop reference.
 //
 // Per image n: col (K, P) = im2col(x_n) with K = C*HH*WW, P = Ho*Wo, then
 //   out_n (F, P) = w (F, K) @ col + b
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "deepconv/compiler.h"
@@ -18,6 +20,7 @@
 #include "deepconv/parallel.h"
 #include "deepconv/workspace.h"
 #include "gemm_kernels.h"
+#include "winograd.h"
 
 #define DEEPCONV_KERNELS "im2col_kernels.h"
 #include "isa_passes.h"
@@ -72,6 +75,17 @@ inline Split split_batch(const ConvShape& s) {
   return {team, std::max<int64_t>(1, std::min({want, share, budget}))};
 }
 
+// The Winograd path's cut (winograd.h): groups of images with >= 256 tile columns where the
+// batch allows, within a per-thread V + M budget (8 MB), from the nominal count as split_batch's.
+inline Split split_winograd(const ConvShape& s) {
+  const int t = in_parallel() ? 1 : max_threads();
+  const int64_t T = winograd_tiles(s.H, s.W);
+  const int64_t want = (kWinogradMinColumns + T - 1) / T;
+  const int64_t share = (s.N + nominal_threads() - 1) / nominal_threads();
+  const int64_t budget = std::max<int64_t>(1, (int64_t(1) << 21) / (16 * (s.C + s.F) * T));
+  return {s.N >= t ? t : 1, std::max<int64_t>(1, std::min({want, share, budget}))};
+}
+
 }  // namespace
 
 template <typename T>
@@ -86,6 +100,13 @@ void col2im(T* dx, const T* col, const ConvShape& s) {
 
 template <typename T>
 void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd_applies(s)) {
+      const Split sp = split_winograd(s);
+      conv3x3_winograd(out, x, w, b, s.N, s.C, s.F, s.H, s.W, false, sp.group, sp.team);
+      return;
+    }
+  }
   const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo, CHW = s.C * s.H * s.W;
   const Split sp = split_batch(s);
   const int64_t groups = (s.N + sp.group - 1) / sp.group;
@@ -145,6 +166,16 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
 
 template <typename T>
 void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, const ConvShape& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (dx && winograd_applies(s)) {
+      // dx (N, C, H, W) = dout (N, F, H, W) correlated with w rotated and transposed: Winograd,
+      // like the forward; dw and db by im2col below.
+      conv_backward<T>(nullptr, dw, db, dout, x, w, s);
+      const Split sp = split_winograd(s);
+      conv3x3_winograd(dx, dout, w, nullptr, s.N, s.F, s.C, s.H, s.W, true, sp.group, sp.team);
+      return;
+    }
+  }
   const int64_t K = s.C * s.HH * s.WW, P = s.Ho * s.Wo, CHW = s.C * s.H * s.W;
   const Split sp = split_batch(s);
   const int64_t groups = (s.N + sp.group - 1) / sp.group;

@@ -1,0 +1,34 @@
+// The Winograd F(2x2, 3x3) convolution conv.cc hands 3x3 / stride 1 / pad 1 float layers to
+// (winograd.cc says how it works).
+#pragma once
+
+#include <cstdint>
+
+#include "deepconv/cpu.h"
+
+namespace deepconv {
+namespace cpu {
+
+// Below these the im2col GEMM measured as fast or faster (bench/NOTES.md, Zen 5): with fewer
+// channels the 16 products are too thin (depth C, F rows), maps under 7x7 (fewer than 16
+// tiles) pay the transforms for partial tiles, and fewer tile columns than a few GEMM panels
+// (a batch-1 forward) leave the transforms' cost uncovered.
+constexpr int64_t kWinogradMinChannels = 64;
+constexpr int64_t kWinogradMinTiles = 16;
+constexpr int64_t kWinogradMinColumns = 256;
+
+inline int64_t winograd_tiles(int64_t H, int64_t W) { return ((H + 1) / 2) * ((W + 1) / 2); }
+
+// Whether conv_forward (and, the shape being symmetric in C and F, conv_backward's dx) of a
+// float layer of shape s runs by Winograd.
+bool winograd_applies(const ConvShape& s);
+
+// out (N, Co, H, W) = the 3x3 cross-correlation with pad 1 of x (N, Ci, H, W) + b (Co; null: no
+// bias), overwritten. The weights are w (Co, Ci, 3, 3), or with `rotated` w (Ci, Co, 3, 3) read
+// transposed and turned by 180 degrees (dx = that correlation of dout). Images go to `team`
+// threads in groups of `group` (a cut that must not depend on the team; see conv.cc).
+void conv3x3_winograd(float* out, const float* x, const float* w, const float* b, int64_t N, int64_t Ci, int64_t Co,
+                      int64_t H, int64_t W, bool rotated, int64_t group, int team);
+
+}  // namespace cpu
+}  // namespace deepconv

@@ -1,0 +1,133 @@
+// Winograd F(2x2, 3x3)'s data transforms, compiled once per ISA path (isa_passes.h; included by
+// winograd.cc only, after everything they use). The 16 products between them are GEMMs.
+//
+// Lavin & Gray's F(2x2, 3x3) for a 3x3 cross-correlation with pad 1 and stride 1: a 2x2 output
+// tile comes from a 4x4 input tile d as Y = A^T [(G g G^T) . (B^T d B)] A, with
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],   A^T = [1 1 1 0; 0 1 -1 -1]
+// (G, for the weights, is in winograd.cc). Transform element xi = 4 r + c is row r, column c.
+//
+// Tiles are indexed t = ty * TW + tx (TH = ceil(H/2) rows of TW = ceil(W/2) tiles); tile (ty, tx)
+// reads padded rows 2ty .. 2ty+3 and padded columns 2tx .. 2tx+3 (padded = input + 1, zeros
+// outside). Both transforms run along tx, so every loop is over contiguous memory: the input
+// plane is split once into its even and odd padded columns first.
+namespace deepconv {
+namespace cpu {
+namespace DEEPCONV_ISA_NS {
+
+// The floats of scratch winograd_input needs for maps of TH x TW tiles (winograd_output: 4 TH TW).
+inline int64_t winograd_scratch(int64_t TH, int64_t TW) {
+  const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2;
+  return rows * pitch + 4 + 4 * rows * (TW + 1);  // the padded plane (+ a tail pass A reads), h
+}
+
+// V (16, C, ld) at columns [0, TH*TW) <- the transformed tiles of one image x (C, H, W).
+// Per channel, in three loops over contiguous memory:
+//   1. the padded plane p, pitch 2TW+2, its even rows first, then its odd rows;
+//   2. the row transform (d B) as one loop over the whole plane: for q = row * (TW+1) + tx,
+//      h_j[q] reads p[2q .. 2q+3] (the pitch is 2 (TW+1), so q runs on across rows; the extra
+//      tx = TW of each row reads into the next and is never used);
+//   3. the column transform (B^T ...) per tile row: rows 2ty, 2ty+1, 2ty+2, 2ty+3 of h are
+//      the even half at ty, the odd half at ty, the even half at ty+1, the odd half at ty+1.
+inline void winograd_input(float* V, int64_t ld, const float* x, int64_t C, int64_t H, int64_t W, int64_t TH,
+                           int64_t TW, float* scratch) {
+  const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2, half = (TH + 1) * (TW + 1), q_end = rows * (TW + 1);
+  const int64_t xi_stride = C * ld;
+  float* p = scratch;
+  float* h = scratch + rows * pitch + 4;  // h_j at h + j * 2 * half
+  for (int64_t i = rows * pitch; i < rows * pitch + 4; ++i) p[i] = 0.0f;
+  for (int64_t c = 0; c < C; ++c) {
+    const float* xc = x + c * H * W;
+    for (int64_t yy = 0; yy < rows; ++yy) {
+      float* pr = p + ((yy & 1) * (TH + 1) + (yy >> 1)) * pitch;
+      const int64_t y = yy - 1;
+      if (y < 0 || y >= H) {
+        for (int64_t u = 0; u < pitch; ++u) pr[u] = 0.0f;
+        continue;
+      }
+      pr[0] = 0.0f;
+      copy_short(pr + 1, xc + y * W, W);
+      for (int64_t u = W + 1; u < pitch; ++u) pr[u] = 0.0f;
+    }
+    float* __restrict h0 = h;
+    float* __restrict h1 = h + 2 * half;
+    float* __restrict h2 = h + 4 * half;
+    float* __restrict h3 = h + 6 * half;
+    const float* __restrict pp = p;
+#pragma omp simd
+    for (int64_t q = 0; q < q_end; ++q) {
+      const float a = pp[2 * q], b = pp[2 * q + 1], cc = pp[2 * q + 2], d = pp[2 * q + 3];
+      h0[q] = a - cc;
+      h1[q] = b + cc;
+      h2[q] = cc - b;
+      h3[q] = b - d;
+    }
+    float* Vc = V + c * ld;
+    for (int64_t ty = 0; ty < TH; ++ty) {
+      float* __restrict v = Vc + ty * TW;
+      for (int j = 0; j < 4; ++j) {
+        const float* __restrict e = h + j * 2 * half + ty * (TW + 1);  // row 2ty; + TW+1: row 2ty+2
+        const float* __restrict o = e + half;                            // row 2ty+1; + TW+1: row 2ty+3
+#pragma omp simd
+        for (int64_t tx = 0; tx < TW; ++tx) {
+          const float r0 = e[tx], r1 = o[tx], r2 = e[tx + TW + 1], r3 = o[tx + TW + 1];
+          v[(0 + j) * xi_stride + tx] = r0 - r2;
+          v[(4 + j) * xi_stride + tx] = r1 + r2;
+          v[(8 + j) * xi_stride + tx] = r2 - r1;
+          v[(12 + j) * xi_stride + tx] = r1 - r3;
+        }
+      }
+    }
+  }
+}
+
+// out (F, H, W) of one image <- the inverse transform of M (16, F, ld) at columns [0, TH*TW),
+// plus b[f] (b may be null): the four outputs of every tile as one loop over the tiles, then
+// interleaved into the image's rows.
+inline void winograd_output(float* out, const float* M, int64_t ld, const float* b, int64_t F, int64_t H, int64_t W,
+                            int64_t TH, int64_t TW, float* scratch) {
+  const int64_t xi_stride = F * ld, T = TH * TW;
+  float* __restrict y00 = scratch;
+  float* __restrict y01 = scratch + T;
+  float* __restrict y10 = scratch + 2 * T;
+  float* __restrict y11 = scratch + 3 * T;
+  for (int64_t f = 0; f < F; ++f) {
+    const float bias = b ? b[f] : 0.0f;
+    const float* __restrict m = M + f * ld;
+#pragma omp simd
+    for (int64_t t = 0; t < T; ++t) {
+      float s0[4], s1[4];  // A^T m: per column k
+      for (int k = 0; k < 4; ++k) {
+        const float m0 = m[(0 + k) * xi_stride + t], m1 = m[(4 + k) * xi_stride + t];
+        const float m2 = m[(8 + k) * xi_stride + t], m3 = m[(12 + k) * xi_stride + t];
+        s0[k] = m0 + m1 + m2;
+        s1[k] = m1 - m2 - m3;
+      }
+      y00[t] = s0[0] + s0[1] + s0[2] + bias;
+      y01[t] = s0[1] - s0[2] - s0[3] + bias;
+      y10[t] = s1[0] + s1[1] + s1[2] + bias;
+      y11[t] = s1[1] - s1[2] - s1[3] + bias;
+    }
+    float* of = out + f * H * W;
+    const int64_t pairs = W / 2;  // whole 2-column tiles; an odd W's last column comes after
+    for (int64_t ty = 0; ty < TH; ++ty) {
+      const int64_t t0 = ty * TW;
+      float* __restrict r0 = of + (2 * ty) * W;
+      for (int64_t tx = 0; tx < pairs; ++tx) {
+        r0[2 * tx] = y00[t0 + tx];
+        r0[2 * tx + 1] = y01[t0 + tx];
+      }
+      if (W & 1) r0[W - 1] = y00[t0 + TW - 1];
+      if (2 * ty + 1 >= H) continue;
+      float* __restrict r1 = r0 + W;
+      for (int64_t tx = 0; tx < pairs; ++tx) {
+        r1[2 * tx] = y10[t0 + tx];
+        r1[2 * tx + 1] = y11[t0 + tx];
+      }
+      if (W & 1) r1[W - 1] = y10[t0 + TW - 1];
+    }
+  }
+}
+
+}  // namespace DEEPCONV_ISA_NS
+}  // namespace cpu
+}  // namespace deepconv
