@@ -20,6 +20,29 @@ inline int64_t winograd_scratch(int64_t TH, int64_t TW) {
   return rows * pitch + 4 + 4 * rows * (TW + 1);  // the padded plane (+ a tail pass A reads), h
 }
 
+// Step 3 of winograd_input for one channel: V's 16 rows at Vc (xi_stride apart) from h. kTW > 0
+// is TW known at compile time (the common maps: 8x8, 16x16, 32x32), so a row of 4, 8 or 16 tiles
+// is one vector instead of a scalar remainder; 0 reads TW.
+template <int kTW>
+inline void input_columns(float* Vc, int64_t xi_stride, const float* h, int64_t half, int64_t TH, int64_t TW_) {
+  const int64_t TW = kTW > 0 ? kTW : TW_;
+  for (int64_t ty = 0; ty < TH; ++ty) {
+    float* __restrict v = Vc + ty * TW;
+    for (int j = 0; j < 4; ++j) {
+      const float* __restrict e = h + j * 2 * half + ty * (TW + 1);  // row 2ty; + TW+1: row 2ty+2
+      const float* __restrict o = e + half;                            // row 2ty+1; + TW+1: row 2ty+3
+#pragma omp simd
+      for (int64_t tx = 0; tx < TW; ++tx) {
+        const float r0 = e[tx], r1 = o[tx], r2 = e[tx + TW + 1], r3 = o[tx + TW + 1];
+        v[(0 + j) * xi_stride + tx] = r0 - r2;
+        v[(4 + j) * xi_stride + tx] = r1 + r2;
+        v[(8 + j) * xi_stride + tx] = r2 - r1;
+        v[(12 + j) * xi_stride + tx] = r1 - r3;
+      }
+    }
+  }
+}
+
 // V (16, C, ld) at columns [0, TH*TW) <- the transformed tiles of one image x (C, H, W).
 // Per channel, in three loops over contiguous memory:
 //   1. the padded plane p, pitch 2TW+2, its even rows first, then its odd rows;
@@ -28,8 +51,9 @@ inline int64_t winograd_scratch(int64_t TH, int64_t TW) {
 //      tx = TW of each row reads into the next and is never used);
 //   3. the column transform (B^T ...) per tile row: rows 2ty, 2ty+1, 2ty+2, 2ty+3 of h are
 //      the even half at ty, the odd half at ty, the even half at ty+1, the odd half at ty+1.
-inline void winograd_input(float* V, int64_t ld, const float* x, int64_t C, int64_t H, int64_t W, int64_t TH,
-                           int64_t TW, float* scratch) {
+template <int kTW>
+inline void winograd_input_tw(float* V, int64_t ld, const float* x, int64_t C, int64_t H, int64_t W, int64_t TH,
+                              int64_t TW, float* scratch) {
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2, half = (TH + 1) * (TW + 1), q_end = rows * (TW + 1);
   const int64_t xi_stride = C * ld;
   float* p = scratch;
@@ -61,22 +85,17 @@ inline void winograd_input(float* V, int64_t ld, const float* x, int64_t C, int6
       h2[q] = cc - b;
       h3[q] = b - d;
     }
-    float* Vc = V + c * ld;
-    for (int64_t ty = 0; ty < TH; ++ty) {
-      float* __restrict v = Vc + ty * TW;
-      for (int j = 0; j < 4; ++j) {
-        const float* __restrict e = h + j * 2 * half + ty * (TW + 1);  // row 2ty; + TW+1: row 2ty+2
-        const float* __restrict o = e + half;                            // row 2ty+1; + TW+1: row 2ty+3
-#pragma omp simd
-        for (int64_t tx = 0; tx < TW; ++tx) {
-          const float r0 = e[tx], r1 = o[tx], r2 = e[tx + TW + 1], r3 = o[tx + TW + 1];
-          v[(0 + j) * xi_stride + tx] = r0 - r2;
-          v[(4 + j) * xi_stride + tx] = r1 + r2;
-          v[(8 + j) * xi_stride + tx] = r2 - r1;
-          v[(12 + j) * xi_stride + tx] = r1 - r3;
-        }
-      }
-    }
+    input_columns<kTW>(V + c * ld, xi_stride, h, half, TH, TW);
+  }
+}
+
+inline void winograd_input(float* V, int64_t ld, const float* x, int64_t C, int64_t H, int64_t W, int64_t TH,
+                           int64_t TW, float* scratch) {
+  switch (TW) {
+    case 4: return winograd_input_tw<4>(V, ld, x, C, H, W, TH, TW, scratch);
+    case 8: return winograd_input_tw<8>(V, ld, x, C, H, W, TH, TW, scratch);
+    case 16: return winograd_input_tw<16>(V, ld, x, C, H, W, TH, TW, scratch);
+    default: return winograd_input_tw<0>(V, ld, x, C, H, W, TH, TW, scratch);
   }
 }
 
