@@ -166,7 +166,10 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
   if (M <= 0 || N <= 0) return;
   // Big enough to be worth a thread team, and not already inside one.
   const bool parallel = !in_parallel() && max_threads() > 1 && M * N * K >= (int64_t(1) << 21);
-  scale_c(C, ldc, M, N, beta, parallel);
+  // beta 0 with work to do: the first depth slice's tiles overwrite C instead of adding to a
+  // zeroed C (one pass over C fewer; what C held, NaN included, is ignored either way).
+  const bool overwrite_first = beta == T(0) && K > 0 && alpha != T(0);
+  if (!overwrite_first) scale_c(C, ldc, M, N, beta, parallel);
   if (K <= 0 || alpha == T(0)) return;
 
   const int64_t KC = depth_slice(kern, K);
@@ -218,7 +221,7 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
               for (int64_t i0 = mb * rows_per_block; i0 < i_end; i0 += MR) {
                 const int64_t mr = std::min(MR, M - i0);
                 kern.tile(kc, a_slice + (i0 / MR) * MR * kc, b_pack + jp * NR * kc, C + i0 * ldc + jc + j0, ldc, mr,
-                             nr, alpha);
+                          nr, alpha, overwrite_first && pc == 0);
               }
             }
           }

@@ -54,12 +54,12 @@ struct F64x4 {
 };
 
 void tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr,
-                            float alpha) {
-  tile_body<F32x8, 6, 2>(kc, a, b, c, ldc, mr, nr, alpha);
+                            float alpha, bool overwrite) {
+  tile_body<F32x8, 6, 2>(kc, a, b, c, ldc, mr, nr, alpha, overwrite);
 }
 void tile_f64(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int64_t mr,
-                            int64_t nr, double alpha) {
-  tile_body<F64x4, 6, 2>(kc, a, b, c, ldc, mr, nr, alpha);
+                            int64_t nr, double alpha, bool overwrite) {
+  tile_body<F64x4, 6, 2>(kc, a, b, c, ldc, mr, nr, alpha, overwrite);
 }
 
 }  // namespace

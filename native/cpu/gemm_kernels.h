@@ -2,8 +2,10 @@
 // Internal to native/cpu: gemm.cc drives whichever set deepconv::active_isa() names.
 //
 // Contract of `tile`: acc(MR, NR) = sum_k a[k*MR + i] * b[k*NR + j] over k < kc, then
-// C(i, j) += alpha * acc(i, j) for i < mr, j < nr (mr <= MR, nr <= NR; the packed panels are
-// zero-padded to MR and NR, so the accumulation never branches; only the store is partial).
+// C(i, j) += alpha * acc(i, j) for i < mr, j < nr, or with `overwrite` C(i, j) = alpha * acc(i, j)
+// without reading C (a product with beta 0: its first depth slice needs no zeroed C)
+// (mr <= MR, nr <= NR; the packed panels are zero-padded to MR and NR, so the accumulation
+// never branches; only the store is partial).
 // c points at C(i0, j0) with row stride ldc.
 #pragma once
 
@@ -22,7 +24,7 @@ struct GemmKernel {
   int64_t KC;      // depth of one packed slice: a (KC, NR) panel of B stays in L1
   int64_t MC;      // rows of A packed per block (a multiple of MR): the A block stays in L2
   int64_t NC;      // columns of B packed per slice
-  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t mr, int64_t nr, T alpha);
+  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t mr, int64_t nr, T alpha, bool overwrite);
 };
 
 // Defined in gemm_kernel_<isa>.cc; the x86 ones exist only on x86-64 builds.

@@ -17,7 +17,8 @@ namespace cpu {
 template <class V, int MR, int NV>
 inline __attribute__((always_inline)) void tile_body(int64_t kc, const typename V::T* __restrict a,
                                                      const typename V::T* __restrict b, typename V::T* __restrict c,
-                                                     int64_t ldc, int64_t mr, int64_t nr, typename V::T alpha) {
+                                                     int64_t ldc, int64_t mr, int64_t nr, typename V::T alpha,
+                                                     bool overwrite) {
   using reg = typename V::reg;
   constexpr int W = V::W;
   // C's rows are read only after the k loop; asking for them now hides the miss behind it.
@@ -39,6 +40,12 @@ inline __attribute__((always_inline)) void tile_body(int64_t kc, const typename 
   }
   const reg al = V::set1(alpha);
   if (mr == MR && nr == NV * W) {
+    if (overwrite) {
+      DEEPCONV_UNROLL for (int i = 0; i < MR; ++i) DEEPCONV_UNROLL for (int j = 0; j < NV; ++j) {
+        V::storeu(c + i * ldc + j * W, V::fmadd(al, acc[i][j], V::zero()));  // as += onto a zeroed C
+      }
+      return;
+    }
     DEEPCONV_UNROLL for (int i = 0; i < MR; ++i) DEEPCONV_UNROLL for (int j = 0; j < NV; ++j) {
       typename V::T* p = c + i * ldc + j * W;
       V::storeu(p, V::fmadd(al, acc[i][j], V::loadu(p)));
@@ -53,9 +60,9 @@ inline __attribute__((always_inline)) void tile_body(int64_t kc, const typename 
       if (n <= 0) break;
       typename V::T* p = c + i * ldc + j * W;
       if (n >= W) {
-        V::storeu(p, V::fmadd(al, acc[i][j], V::loadu(p)));
+        V::storeu(p, V::fmadd(al, acc[i][j], overwrite ? V::zero() : V::loadu(p)));
       } else {
-        V::store_partial(p, V::fmadd(al, acc[i][j], V::load_partial(p, n)), n);
+        V::store_partial(p, V::fmadd(al, acc[i][j], overwrite ? V::zero() : V::load_partial(p, n)), n);
       }
     }
   }
