@@ -114,24 +114,17 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
   const GemmKernel<T>& kern = gemm_kernel<T>(active_isa());
   static thread_local std::vector<T> w_space;
   T* wp = scratch_aligned(w_space, packed_a_size(kern, s.F, K));
-  // An exception must not leave an OpenMP region (that terminates the process): a failed
-  // workspace allocation is flagged, every thread skips the work, and it is rethrown after.
-  bool failed = false;
+  bool failed = false;  // a workspace allocation failed: rethrown after the region
 #pragma omp parallel num_threads(sp.team) if (sp.team > 1)
   {
     pack_a(kern, false, s.F, K, w, K, wp);  // shared by the team; ends at a barrier
     static thread_local std::vector<T> col_space, tmp_space;
     T* col = nullptr;
     T* tmp = nullptr;
-    try {
-      col = scratch(col_space, size_t(K * sp.group * P));
-      if (sp.group > 1) tmp = scratch(tmp_space, size_t(s.F * sp.group * P));
-    } catch (const std::bad_alloc&) {
-#pragma omp atomic write
-      failed = true;
-    }
-#pragma omp barrier
-    if (!failed) {
+    if (team_allocated(&failed, [&] {
+          col = scratch(col_space, size_t(K * sp.group * P));
+          if (sp.group > 1) tmp = scratch(tmp_space, size_t(s.F * sp.group * P));
+        })) {
     // dynamic: a thread that loses its core to another process (or to JavaScript) takes fewer
     // groups instead of holding the rest of the team at the barrier.
 #pragma omp for schedule(dynamic, 1)
@@ -204,16 +197,11 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
     T* col = nullptr;
     T* dcol = nullptr;
     T* dg = nullptr;
-    try {
-      col = scratch(col_space, size_t(K * sp.group * P));
-      if (dx) dcol = scratch(dcol_space, size_t(K * sp.group * P));
-      if (sp.group > 1) dg = scratch(dout_space, size_t(s.F * sp.group * P));
-    } catch (const std::bad_alloc&) {
-#pragma omp atomic write
-      failed = true;
-    }
-#pragma omp barrier
-    if (!failed) {
+    if (team_allocated(&failed, [&] {
+          col = scratch(col_space, size_t(K * sp.group * P));
+          if (dx) dcol = scratch(dcol_space, size_t(K * sp.group * P));
+          if (sp.group > 1) dg = scratch(dout_space, size_t(s.F * sp.group * P));
+        })) {
 #pragma omp for schedule(dynamic, 1)
       for (int64_t c = 0; c < chunks; ++c) {
         T* my_dw = c == 0 ? dw : parts + (c - 1) * slot;

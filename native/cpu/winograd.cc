@@ -86,23 +86,18 @@ void conv3x3_winograd(float* out, const float* x, const float* w, const float* b
   float* U = scratch(u_space, size_t(16 * Co * Ci));
   float* Up = scratch_aligned(up_space, size_t(16 * packed + 16 * 16));  // each packed U on a 64-byte boundary
   const int64_t up_stride = (packed + 15) / 16 * 16;
-  bool failed = false;  // an exception must not leave the OpenMP region (see conv.cc)
+  bool failed = false;  // a workspace allocation failed: rethrown after the region
 #pragma omp parallel num_threads(team) if (team > 1)
   {
     transform_weights(U, w, Co, Ci, rotated);  // orphaned omp for: ends at a barrier
     for (int xi = 0; xi < 16; ++xi) pack_a(kern, false, Co, Ci, U + xi * Co * Ci, Ci, Up + xi * up_stride);
     static thread_local std::vector<float> v_space, m_space, t_space;
     float *V = nullptr, *M = nullptr, *tmp = nullptr;
-    try {
-      V = scratch(v_space, size_t(16 * Ci * group * T));
-      M = scratch(m_space, size_t(16 * Co * group * T));
-      tmp = scratch(t_space, size_t(std::max(generic::winograd_scratch(TH, TW), 4 * T)));
-    } catch (const std::bad_alloc&) {
-#pragma omp atomic write
-      failed = true;
-    }
-#pragma omp barrier
-    if (!failed) {
+    if (team_allocated(&failed, [&] {
+          V = scratch(v_space, size_t(16 * Ci * group * T));
+          M = scratch(m_space, size_t(16 * Co * group * T));
+          tmp = scratch(t_space, size_t(std::max(generic::winograd_scratch(TH, TW), 4 * T)));
+        })) {
 #pragma omp for schedule(dynamic, 1)
       for (int64_t gi = 0; gi < groups; ++gi) {
         const int64_t n0 = gi * group, gn = std::min(group, N - n0), ld = gn * T;
