@@ -11,6 +11,7 @@
 #include "binding/host_memory.h"
 #include "binding/team.h"
 #include "cpu/gemm_kernels.h"
+#include "cpu/winograd.h"
 #include "deepconv/cpu.h"
 #include "deepconv/isa.h"
 #include "deepconv/parallel.h"
@@ -89,7 +90,8 @@ std::string joined(const std::vector<std::string>& names) {
   return out;
 }
 
-// isaInfo() -> { active, available: names this CPU runs, best first, gemmF32, gemmF64: the tiles }
+// isaInfo() -> { active, available: names this CPU runs, best first, gemmF32, gemmF64: the tiles,
+// winograd: the float 3x3 layers conv hands to Winograd (cpu/winograd.h's thresholds) }
 Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -102,6 +104,11 @@ Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
   o.Set("available", available);
   o.Set("gemmF32", cpu::gemm_kernel<float>(isa).name);
   o.Set("gemmF64", cpu::gemm_kernel<double>(isa).name);
+  Napi::Object wino = Napi::Object::New(env);
+  wino.Set("minChannels", double(cpu::kWinogradMinChannels));
+  wino.Set("minTiles", double(cpu::kWinogradMinTiles));
+  wino.Set("minColumns", double(cpu::kWinogradMinColumns));
+  o.Set("winograd", wino);
   return o;
 }
 

@@ -6,6 +6,7 @@
 //   float32 forward vs float64 forward: 1e-5 (the float32 Winograd shapes too)
 import { Conv, runSync } from '../lib/layers';
 import { Tensor } from '../lib/tensor';
+import { isaInfo } from '../lib';
 import * as ref from './reference';
 import { expectRel, expectShape, nd, numGrad, randn64, withThreads, isaPaths, useIsa } from './helpers';
 
@@ -228,6 +229,14 @@ describe.each(isaPaths())('isa %s', (isa) => {
   });
 
   describe('Conv float32, Winograd shapes', () => {
+    test('every case below takes the Winograd path (isaInfo().winograd, the native thresholds)', () => {
+      const w = isaInfo().winograd;
+      for (const c of winogradCases) {
+        const tiles = Math.ceil(c.H / 2) * Math.ceil(c.W / 2);
+        expect([c.name, Math.min(c.C, c.F) >= w.minChannels, tiles >= w.minTiles, c.N * tiles >= w.minColumns]).toEqual([c.name, true, true, true]);
+      }
+    });
+
     test.each(winogradCases)('$name: forward and dx within 1e-5 of float64 (im2col)', (c) => {
       const { x, w, b, p, Ho, Wo } = make(c, 90);
       const f64 = Conv.forward(x, w, b, p);
