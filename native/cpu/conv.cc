@@ -64,26 +64,31 @@ inline int nominal_threads() {
   return n;
 }
 
-inline Split split_batch(const ConvShape& s) {
+// Groups of images whose `columns_per_image` add up to >= 256 GEMM columns where the batch
+// allows, at most a nominal thread's share, and whose workspace (`floats_per_image` each) stays
+// within `budget_floats` a thread.
+inline Split split_images(const ConvShape& s, int64_t columns_per_image, int64_t floats_per_image,
+                          int64_t budget_floats) {
   const int t = in_parallel() ? 1 : max_threads();
   const int team = s.N >= t ? t : 1;
   const int nominal = nominal_threads();
-  const int64_t P = s.Ho * s.Wo;
-  const int64_t want = (256 + P - 1) / P;
+  const int64_t want = (256 + columns_per_image - 1) / columns_per_image;
   const int64_t share = (s.N + nominal - 1) / nominal;
-  const int64_t budget = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, s.C * s.HH * s.WW * P));
+  const int64_t budget = std::max<int64_t>(1, budget_floats / std::max<int64_t>(1, floats_per_image));
   return {team, std::max<int64_t>(1, std::min({want, share, budget}))};
 }
 
-// The Winograd path's cut (winograd.h): groups of images with >= 256 tile columns where the
-// batch allows, within a per-thread V + M budget (8 MB), from the nominal count as split_batch's.
+// im2col: a column matrix of C*HH*WW rows per image, up to 16 MB a thread.
+inline Split split_batch(const ConvShape& s) {
+  const int64_t P = s.Ho * s.Wo;
+  return split_images(s, P, s.C * s.HH * s.WW * P, int64_t(1) << 22);
+}
+
+// Winograd (winograd.h): a tile is a column; V and M hold 16 (C + F) floats per tile, up to
+// 8 MB a thread.
 inline Split split_winograd(const ConvShape& s) {
-  const int t = in_parallel() ? 1 : max_threads();
   const int64_t T = winograd_tiles(s.H, s.W);
-  const int64_t want = (kWinogradMinColumns + T - 1) / T;
-  const int64_t share = (s.N + nominal_threads() - 1) / nominal_threads();
-  const int64_t budget = std::max<int64_t>(1, (int64_t(1) << 21) / (16 * (s.C + s.F) * T));
-  return {s.N >= t ? t : 1, std::max<int64_t>(1, std::min({want, share, budget}))};
+  return split_images(s, T, 16 * (s.C + s.F) * T, int64_t(1) << 21);
 }
 
 }  // namespace

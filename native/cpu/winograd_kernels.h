@@ -8,16 +8,17 @@
 //
 // Tiles are indexed t = ty * TW + tx (TH = ceil(H/2) rows of TW = ceil(W/2) tiles); tile (ty, tx)
 // reads padded rows 2ty .. 2ty+3 and padded columns 2tx .. 2tx+3 (padded = input + 1, zeros
-// outside). Both transforms run along tx, so every loop is over contiguous memory: the input
-// plane is split once into its even and odd padded columns first.
+// outside). Every loop below runs over contiguous memory (see winograd_input's steps).
 namespace deepconv {
 namespace cpu {
 namespace DEEPCONV_ISA_NS {
 
-// The floats of scratch winograd_input needs for maps of TH x TW tiles (winograd_output: 4 TH TW).
+// The floats of scratch winograd_input and winograd_output need for maps of TH x TW tiles.
 inline int64_t winograd_scratch(int64_t TH, int64_t TW) {
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2;
-  return rows * pitch + 4 + 4 * rows * (TW + 1);  // the padded plane (+ a tail pass A reads), h
+  const int64_t input = rows * pitch + 4 + 4 * rows * (TW + 1);  // the padded plane (+ the tail step 2 reads), h
+  const int64_t output = 4 * TH * TW;                            // y00, y01, y10, y11
+  return input > output ? input : output;
 }
 
 // Step 3 of winograd_input for one channel: V's 16 rows at Vc (xi_stride apart) from h. kTW > 0
@@ -43,6 +44,15 @@ inline void input_columns(float* Vc, int64_t xi_stride, const float* h, int64_t 
   }
 }
 
+inline void input_columns_any(float* Vc, int64_t xi_stride, const float* h, int64_t half, int64_t TH, int64_t TW) {
+  switch (TW) {
+    case 4: return input_columns<4>(Vc, xi_stride, h, half, TH, TW);
+    case 8: return input_columns<8>(Vc, xi_stride, h, half, TH, TW);
+    case 16: return input_columns<16>(Vc, xi_stride, h, half, TH, TW);
+    default: return input_columns<0>(Vc, xi_stride, h, half, TH, TW);
+  }
+}
+
 // V (16, C, ld) at columns [0, TH*TW) <- the transformed tiles of one image x (C, H, W).
 // Per channel, in three loops over contiguous memory:
 //   1. the padded plane p, pitch 2TW+2, its even rows first, then its odd rows;
@@ -51,9 +61,8 @@ inline void input_columns(float* Vc, int64_t xi_stride, const float* h, int64_t 
 //      tx = TW of each row reads into the next and is never used);
 //   3. the column transform (B^T ...) per tile row: rows 2ty, 2ty+1, 2ty+2, 2ty+3 of h are
 //      the even half at ty, the odd half at ty, the even half at ty+1, the odd half at ty+1.
-template <int kTW>
-inline void winograd_input_tw(float* V, int64_t ld, const float* x, int64_t C, int64_t H, int64_t W, int64_t TH,
-                              int64_t TW, float* scratch) {
+inline void winograd_input(float* V, int64_t ld, const float* x, int64_t C, int64_t H, int64_t W, int64_t TH,
+                           int64_t TW, float* scratch) {
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2, half = (TH + 1) * (TW + 1), q_end = rows * (TW + 1);
   const int64_t xi_stride = C * ld;
   float* p = scratch;
@@ -85,17 +94,7 @@ inline void winograd_input_tw(float* V, int64_t ld, const float* x, int64_t C, i
       h2[q] = cc - b;
       h3[q] = b - d;
     }
-    input_columns<kTW>(V + c * ld, xi_stride, h, half, TH, TW);
-  }
-}
-
-inline void winograd_input(float* V, int64_t ld, const float* x, int64_t C, int64_t H, int64_t W, int64_t TH,
-                           int64_t TW, float* scratch) {
-  switch (TW) {
-    case 4: return winograd_input_tw<4>(V, ld, x, C, H, W, TH, TW, scratch);
-    case 8: return winograd_input_tw<8>(V, ld, x, C, H, W, TH, TW, scratch);
-    case 16: return winograd_input_tw<16>(V, ld, x, C, H, W, TH, TW, scratch);
-    default: return winograd_input_tw<0>(V, ld, x, C, H, W, TH, TW, scratch);
+    input_columns_any(V + c * ld, xi_stride, h, half, TH, TW);
   }
 }
 
