@@ -46,6 +46,9 @@ const cases: Case[] = [
   // last panels, and K = 270 past the depth slice (KC = 256), so a panel is read from its middle.
   { name: 'K 72 and 300 columns in partial panels, F 9 (partial row tile)', N: 5, C: 8, H: 10, W: 10, F: 9, HH: 3, WW: 3, stride: 1, pad: 1 },
   { name: 'K 270: two depth slices of the packed panels', N: 10, C: 30, H: 6, W: 6, F: 10, HH: 3, WW: 3, stride: 1, pad: 1 },
+  // Stride-1 rows on the AVX2 pass: chunks of 8 columns, the last one moved back to the row's end.
+  { name: '7x7 kernel, pad 3, rows of 19 (overlapping last chunk)', N: 2, C: 3, H: 5, W: 19, F: 4, HH: 7, WW: 7, stride: 1, pad: 3 },
+  { name: 'rows of exactly 8, 3x3 pad 1', N: 2, C: 2, H: 3, W: 8, F: 3, HH: 3, WW: 3, stride: 1, pad: 1 },
 ];
 
 // Float32 3x3 / stride 1 / pad 1 layers with C, F >= 64, maps of >= 16 tiles (ceil(H/2) *

@@ -2,12 +2,16 @@
 // after everything they use). With the column matrix's row stride `ld` (>= Ho*Wo), several
 // images' columns can sit side by side in one (K, g*P) matrix and share one GEMM.
 //
-// Stride 1 (every 3x3 pad-1 layer), on the AVX2 / AVX-512 passes: each output row runs in
-// fixed chunks of kChunk columns, each column selecting the input or zero and stored only inside
-// the row, which compiles to masked loads and stores: rows of 3-32 values (28, 14, 7 and 3 on
-// 28x28 images) take one or two chunks and no scalar tail. The plain form (zeros, a copy of the
-// inside run, zeros) left a 16-wide loop a scalar tail of up to 15 values per row, and the
-// generic pass keeps it (SSE2 has no masked stores: a select there would run one value a time).
+// Stride 1 (every 3x3 pad-1 layer) has three forms, by what the pass's stores cost:
+// - AVX-512 (cheap masked stores): each output row runs in fixed chunks of kChunk columns, each
+//   column selecting the input or zero and stored only inside the row: masked loads and stores,
+//   rows of 3-32 values (28, 14, 7 and 3 on 28x28 images) in one or two chunks, no scalar tail.
+// - AVX2 (masked loads only: its masked store is microcoded on AMD): rows of at least
+//   kOverlap columns run in chunks of kOverlap with plain stores, the last chunk moved back to
+//   end at the row's end (it rewrites a few values with the same values); shorter rows take the
+//   plain form. col2im's adds cannot overlap, so it takes the plain form.
+// - generic, and the fallback of the others: zeros, a copy of the inside run, zeros (a 16-wide
+//   loop with a scalar tail of up to 15 values per row; SSE2 has no masked loads or stores).
 // (no-tree-loop-distribute-patterns: GCC would turn the short fill loops back into memset
 // calls, one per output row of 8-32 values.)
 namespace deepconv {
@@ -15,6 +19,7 @@ namespace cpu {
 namespace DEEPCONV_ISA_NS {
 
 constexpr int32_t kChunk = 16;
+constexpr int32_t kOverlap = 8;  // one AVX2 register of floats
 
 template <typename T>
 DEEPCONV_KEEP_LOOPS void im2col_ld(T* col, int64_t ld, const T* x, const ConvShape& s) {
@@ -35,7 +40,7 @@ DEEPCONV_KEEP_LOOPS void im2col_ld(T* col, int64_t ld, const T* x, const ConvSha
             continue;
           }
           const T* __restrict src = x + (c * s.H + h) * s.W;
-#if DEEPCONV_ISA_MASKED
+#if DEEPCONV_ISA_MASKED_STORES
           if (s.stride == 1) {
             const int32_t shift = int32_t(kw - s.pad), Wo = int32_t(s.Wo);
             for (int32_t o0 = 0; o0 < Wo; o0 += kChunk) {
@@ -47,6 +52,20 @@ DEEPCONV_KEEP_LOOPS void im2col_ld(T* col, int64_t ld, const T* x, const ConvSha
                 const T v = (inside & (w >= 0) & (w < W)) ? src[w] : T(0);
                 if (inside) dst[ow] = v;
               }
+            }
+            continue;
+          }
+#elif DEEPCONV_ISA_MASKED_LOADS
+          if (s.stride == 1 && s.Wo >= kOverlap) {
+            const int32_t shift = int32_t(kw - s.pad), Wo = int32_t(s.Wo);
+            for (int32_t o0 = 0;; o0 += kOverlap) {
+              const int32_t o = std::min(o0, Wo - kOverlap);  // the last chunk ends at the row's end
+#pragma omp simd
+              for (int32_t l = 0; l < kOverlap; ++l) {
+                const int32_t ow = o + l, w = ow + shift;
+                dst[ow] = ((w >= 0) & (w < W)) ? src[w] : T(0);
+              }
+              if (o0 + kOverlap >= Wo) break;
             }
             continue;
           }
@@ -83,7 +102,7 @@ DEEPCONV_KEEP_LOOPS void col2im_ld(T* dx, const T* col, int64_t ld, const ConvSh
           if (h < 0 || h >= s.H) continue;
           T* __restrict drow = dx + (c * s.H + h) * s.W;
           const T* __restrict src = row + oh * s.Wo;
-#if DEEPCONV_ISA_MASKED
+#if DEEPCONV_ISA_MASKED_STORES
           if (s.stride == 1) {  // each ow its own pixel: masked vector adds, chunk by chunk
             const int32_t shift = int32_t(kw - s.pad), Wo = int32_t(s.Wo);
             for (int32_t o0 = 0; o0 < Wo; o0 += kChunk) {

@@ -6,9 +6,11 @@
 // `namespace DEEPCONV_ISA_NS`. Its .cc includes everything those bodies use first, then defines
 // DEEPCONV_KERNELS as that header's name and includes this file: the header is compiled three
 // times, in namespaces avx512, avx2 and generic, each avx pass inside a target region. The .cc's
-// entry points then pick one with DEEPCONV_ISA_CALL. DEEPCONV_ISA_MASKED is 1 in the passes
-// whose ISA has masked vector loads and stores (AVX2, AVX-512), 0 in the generic one, for
-// bodies whose best loop form differs.
+// entry points then pick one with DEEPCONV_ISA_CALL. For bodies whose best loop form differs:
+// DEEPCONV_ISA_MASKED_LOADS is 1 in the passes with masked vector loads (AVX2, AVX-512), and
+// DEEPCONV_ISA_MASKED_STORES 1 only where a masked store is one cheap instruction (AVX-512's
+// k-masks). AVX2's VMASKMOVPS store is microcoded on AMD Zen 1-4: an im2col built of them ran at
+// a third of the AVX-512 pass's speed on a Zen 4 (21% of a W3 step against 8%).
 //
 // Why the headers must include nothing themselves: a function defined inside a target region is
 // compiled for that ISA. Our bodies have names of their own per pass, but an inline library
@@ -24,29 +26,35 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define DEEPCONV_MULTI_ISA 1
-#define DEEPCONV_ISA_MASKED 1  // both passes have masked loads and stores
+#define DEEPCONV_ISA_MASKED_LOADS 1  // both passes
 
 DEEPCONV_TARGET_BEGIN("avx512f")
 #define DEEPCONV_ISA_NS avx512
+#define DEEPCONV_ISA_MASKED_STORES 1
 #include DEEPCONV_KERNELS
+#undef DEEPCONV_ISA_MASKED_STORES
 #undef DEEPCONV_ISA_NS
 DEEPCONV_TARGET_END
 
 DEEPCONV_TARGET_BEGIN("avx2,fma")
 #define DEEPCONV_ISA_NS avx2
+#define DEEPCONV_ISA_MASKED_STORES 0
 #include DEEPCONV_KERNELS
+#undef DEEPCONV_ISA_MASKED_STORES
 #undef DEEPCONV_ISA_NS
 DEEPCONV_TARGET_END
 
-#undef DEEPCONV_ISA_MASKED
+#undef DEEPCONV_ISA_MASKED_LOADS
 #else
 #define DEEPCONV_MULTI_ISA 0
 #endif
 
 #define DEEPCONV_ISA_NS generic
-#define DEEPCONV_ISA_MASKED 0
+#define DEEPCONV_ISA_MASKED_LOADS 0
+#define DEEPCONV_ISA_MASKED_STORES 0
 #include DEEPCONV_KERNELS
-#undef DEEPCONV_ISA_MASKED
+#undef DEEPCONV_ISA_MASKED_STORES
+#undef DEEPCONV_ISA_MASKED_LOADS
 #undef DEEPCONV_ISA_NS
 
 // `return`s fn(args...) from the active path's namespace (used inside namespace deepconv::cpu).
