@@ -52,8 +52,8 @@ const cases: Case[] = [
 ];
 
 // Float32 3x3 / stride 1 / pad 1 layers with C, F >= 64, maps of >= 16 tiles (ceil(H/2) *
-// ceil(W/2)) and N * tiles >= 256 run by Winograd F(2x2, 3x3) (native/cpu/winograd.h), forward
-// and dx; float64 keeps im2col, so comparing the two dtypes checks Winograd against an
+// ceil(W/2)) and N * tiles >= 256 run by Winograd F(2x2, 3x3) (native/cpu/winograd.h): forward,
+// dx and dw; float64 keeps im2col, so comparing the two dtypes checks Winograd against an
 // independent path.
 const winogradCases: Case[] = [
   { name: 'at the thresholds: 64 -> 64 channels, 7x7 maps (16 tiles, partial), 16 images', N: 16, C: 64, H: 7, W: 7, F: 64, HH: 3, WW: 3, stride: 1, pad: 1 },
@@ -240,7 +240,7 @@ describe.each(isaPaths())('isa %s', (isa) => {
       }
     });
 
-    test.each(winogradCases)('$name: forward and dx within 1e-5 of float64 (im2col)', (c) => {
+    test.each(winogradCases)('$name: forward, dx, dw and db within 1e-5 of float64 (im2col)', (c) => {
       const { x, w, b, p, Ho, Wo } = make(c, 90);
       const f64 = Conv.forward(x, w, b, p);
       const f32 = Conv.forward(x.astype('float32'), w.astype('float32'), b.astype('float32'), p);
@@ -253,18 +253,18 @@ describe.each(isaPaths())('isa %s', (isa) => {
       expectRel(g32.db, g64.db, 1e-5, 'float32 db');
     });
 
-    test('forward and dx give the same bits at 1 and 2 threads', () => {
+    test('forward, dx, dw and db give the same bits at 1 and 2 threads', () => {
+      // 36 images of 12x12 (36 tiles): 5 groups, so dw's sums run in several fixed runs.
       const f32 = (shape: number[], seed: number) => Tensor.randn(shape, { seed });
-      const x = f32([9, 64, 12, 12], 5), w = f32([72, 64, 3, 3], 6), b = f32([72], 7), dout = f32([9, 72, 12, 12], 8);
+      const x = f32([36, 64, 12, 12], 5), w = f32([72, 64, 3, 3], 6), b = f32([72], 7), dout = f32([36, 72, 12, 12], 8);
       const p = { stride: 1, pad: 1 };
       const run = (n: number) =>
         withThreads(n, () => {
           const f = Conv.forward(x, w, b, p);
-          return { out: f.out, dx: Conv.backward(dout, f.cache).dx };
+          return { out: f.out, ...Conv.backward(dout, f.cache) };
         });
       const one = run(1), two = run(2);
-      expect(Array.from(two.out.data)).toEqual(Array.from(one.out.data));
-      expect(Array.from(two.dx.data)).toEqual(Array.from(one.dx.data));
+      for (const k of ['out', 'dx', 'dw', 'db'] as const) expect([k, Array.from(two[k].data)]).toEqual([k, Array.from(one[k].data)]);
     });
   });
 

@@ -64,6 +64,9 @@ inline int nominal_threads() {
   return n;
 }
 
+// The fixed runs conv_backward cuts its groups into for dw's partial sums (see there).
+inline int64_t dw_runs(int64_t groups) { return std::min<int64_t>(groups, 4 * nominal_threads()); }
+
 // Groups of images whose `columns_per_image` add up to >= 256 GEMM columns where the batch
 // allows, at most a nominal thread's share, and whose workspace (`floats_per_image` each) stays
 // within `budget_floats` a thread.
@@ -165,12 +168,12 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
 template <typename T>
 void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, const ConvShape& s) {
   if constexpr (std::is_same_v<T, float>) {
-    if (dx && winograd_applies(s)) {
-      // dx (N, C, H, W) = dout (N, F, H, W) correlated with w rotated and transposed: Winograd,
-      // like the forward; dw and db by im2col below.
-      conv_backward<T>(nullptr, dw, db, dout, x, w, s);
+    if (winograd_applies(s)) {
+      // dw, db and dx (N, C, H, W) = dout (N, F, H, W) correlated with w rotated and
+      // transposed: Winograd, like the forward.
       const Split sp = split_winograd(s);
-      conv3x3_winograd(dx, dout, w, nullptr, s.N, s.F, s.C, s.H, s.W, true, sp.group, sp.team);
+      winograd_weight_grad(dw, db, x, dout, s.N, s.C, s.F, s.H, s.W, sp.group, dw_runs((s.N + sp.group - 1) / sp.group), sp.team);
+      if (dx) conv3x3_winograd(dx, dout, w, nullptr, s.N, s.F, s.C, s.H, s.W, true, sp.group, sp.team);
       return;
     }
   }
@@ -183,7 +186,7 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
   // the slots are added in run order: the result depends neither on which thread took which run
   // nor on the team's size (the runs follow nominal_threads), so training stays bit-for-bit
   // reproducible, idle or busy, at any DEEPCONV_NUM_THREADS.
-  const int64_t chunks = std::min<int64_t>(groups, 4 * nominal_threads());
+  const int64_t chunks = dw_runs(groups);
   const int64_t per_chunk = (groups + chunks - 1) / chunks;
   const int64_t slot = s.F * K + s.F;  // one run's dw, then its db
   static thread_local std::vector<T> parts_space;

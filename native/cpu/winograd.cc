@@ -1,13 +1,16 @@
 // 3x3 convolution (stride 1, pad 1) by Winograd F(2x2, 3x3), float: 16 products of
 // (Co, Ci) @ (Ci, tiles) instead of one of (Co, 9 Ci) @ (9 Ci, pixels), 2.25x fewer
-// multiply-adds, and no column matrix. conv.cc chooses it (conv_forward, and dx in conv_backward,
-// which is the same correlation with the weights rotated and transposed); dw stays im2col + GEMM.
+// multiply-adds, and no column matrix. conv.cc chooses it (conv_forward; in conv_backward dx,
+// which is the same correlation with the weights rotated and transposed, and dw, below).
 //
 //   U (16, Co, Ci) = G g G^T per weight 3x3, packed once per call for the GEMM
 //   per group of images (columns: image i's tiles at i*T .. i*T + T-1):
 //     V (16, Ci, g*T) = B^T d B per 4x4 input tile           (winograd_kernels.h)
 //     M[xi] (Co, g*T) = U[xi] @ V[xi]                         (16 GEMMs)
 //     out = A^T M A + b per 2x2 output tile                    (winograd_kernels.h)
+// The weight gradient runs the forward backwards: with Z = A dY A^T per 2x2 tile of dout,
+//   M[xi] (Co, Ci) = sum over the batch's tiles of Z[xi] (Co, tiles) @ V[xi]^T (tiles, Ci)
+//   dw = G^T M G per (o, i), db = the sum of Z[5] (= the tile's four outputs' sum)
 // Float rounding differs from im2col's (the transforms add and subtract neighbours before the
 // products): the conv tests hold it to 1e-5 of the largest float64 output, as they hold
 // im2col's float path; double keeps im2col, which the 1e-12 reference tests hold to.
@@ -39,6 +42,11 @@ void winograd_output(float* out, const float* M, int64_t ld, const float* b, int
   DEEPCONV_ISA_CALL(winograd_output, out, M, ld, b, F, H, W, TH, TW, scratch);
 }
 
+void winograd_output_grad(float* Z, int64_t ld, const float* dout, int64_t F, int64_t H, int64_t W, int64_t TH,
+                          int64_t TW, float* scratch) {
+  DEEPCONV_ISA_CALL(winograd_output_grad, Z, ld, dout, F, H, W, TH, TW, scratch);
+}
+
 // U[xi][o][i] = (G g G^T)[xi] for the 3x3 g that maps input channel i to output channel o:
 // w[o][i] as stored, or, `rotated`, w[i][o] turned by 180 degrees (dx's correlation).
 //   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
@@ -66,6 +74,23 @@ void transform_weights(float* U, const float* w, int64_t Co, int64_t Ci, bool ro
         u[(4 * r + 3) * xi_stride] = gg[r][2];
       }
     }
+}
+
+// dw (3, 3) += G^T m G for the 16 sums m of one (output, input) channel pair, xi_stride apart.
+void weight_grad_tile(float* dw, const float* m, int64_t xi_stride) {
+  float t[4][3];  // m G
+  for (int r = 0; r < 4; ++r) {
+    const float m0 = m[(4 * r + 0) * xi_stride], m1 = m[(4 * r + 1) * xi_stride];
+    const float m2 = m[(4 * r + 2) * xi_stride], m3 = m[(4 * r + 3) * xi_stride];
+    t[r][0] = m0 + 0.5f * (m1 + m2);
+    t[r][1] = 0.5f * (m1 - m2);
+    t[r][2] = 0.5f * (m1 + m2) + m3;
+  }
+  for (int c = 0; c < 3; ++c) {  // G^T (m G)
+    dw[0 * 3 + c] = t[0][c] + 0.5f * (t[1][c] + t[2][c]);
+    dw[1 * 3 + c] = 0.5f * (t[1][c] - t[2][c]);
+    dw[2 * 3 + c] = 0.5f * (t[1][c] + t[2][c]) + t[3][c];
+  }
 }
 
 }  // namespace
@@ -107,6 +132,68 @@ void conv3x3_winograd(float* out, const float* x, const float* w, const float* b
                                M + xi * Co * ld, ld);
         for (int64_t i = 0; i < gn; ++i) winograd_output(out + (n0 + i) * plane_out, M + i * T, ld, b, Co, H, W, TH, TW, tmp);
       }
+    }
+  }
+  if (failed) throw std::bad_alloc();
+}
+
+void winograd_weight_grad(float* dw, float* db, const float* x, const float* dout, int64_t N, int64_t Ci, int64_t Co,
+                          int64_t H, int64_t W, int64_t group, int64_t runs, int team) {
+  const int64_t TH = (H + 1) / 2, TW = (W + 1) / 2, T = TH * TW, plane_in = Ci * H * W, plane_out = Co * H * W;
+  const int64_t groups = (N + group - 1) / group;
+  // As conv.cc's im2col dw: the groups in `chunks` fixed runs, each summing into its own slot
+  // (16 (Co, Ci) sums, then Co for db), the slots added in run order: the same bits at any team.
+  const int64_t chunks = std::max<int64_t>(1, std::min(groups, runs));
+  const int64_t per_chunk = (groups + chunks - 1) / chunks;
+  const int64_t sums = 16 * Co * Ci, slot = sums + Co;
+  static thread_local std::vector<float> parts_space;
+  float* parts = scratch(parts_space, size_t(chunks * slot));
+  bool failed = false;  // a workspace allocation failed: rethrown after the region
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    static thread_local std::vector<float> v_space, z_space, t_space;
+    float *V = nullptr, *Z = nullptr, *tmp = nullptr;
+    if (team_allocated(&failed, [&] {
+          V = scratch(v_space, size_t(16 * Ci * group * T));
+          Z = scratch(z_space, size_t(16 * Co * group * T));
+          tmp = scratch(t_space, size_t(generic::winograd_scratch(TH, TW)));
+        })) {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t c = 0; c < chunks; ++c) {
+        float* m = parts + c * slot;
+        float* my_db = m + sums;
+        std::fill(my_db, my_db + Co, 0.0f);
+        const int64_t g_end = std::min(groups, (c + 1) * per_chunk);
+        for (int64_t gi = c * per_chunk; gi < g_end; ++gi) {
+          const int64_t n0 = gi * group, gn = std::min(group, N - n0), ld = gn * T;
+          for (int64_t i = 0; i < gn; ++i) {
+            winograd_input(V + i * T, ld, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
+            winograd_output_grad(Z + i * T, ld, dout + (n0 + i) * plane_out, Co, H, W, TH, TW, tmp);
+          }
+          const float beta = gi == c * per_chunk ? 0.0f : 1.0f;  // the run's first group starts its sums
+          for (int xi = 0; xi < 16; ++xi)
+            gemm<float>(false, true, Co, Ci, ld, 1.0f, Z + xi * Co * ld, ld, V + xi * Ci * ld, ld, beta,
+                        m + xi * Co * Ci, Ci);
+          const float* z5 = Z + 5 * Co * ld;
+          for (int64_t o = 0; o < Co; ++o) {
+            float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t t = 0; t < ld; ++t) sum += z5[o * ld + t];
+            my_db[o] += sum;
+          }
+        }
+      }
+      // The slots added in run order into slot 0 (each thread a stretch), then G^T M G.
+#pragma omp for schedule(static)
+      for (int64_t e = 0; e < slot; ++e) {
+        float acc = parts[e];
+        for (int64_t c = 1; c < chunks; ++c) acc += parts[c * slot + e];
+        parts[e] = acc;
+      }
+#pragma omp for schedule(static)
+      for (int64_t oi = 0; oi < Co * Ci; ++oi) weight_grad_tile(dw + oi * 9, parts + oi, Co * Ci);
+#pragma omp for schedule(static)
+      for (int64_t o = 0; o < Co; ++o) db[o] = parts[sums + o];
     }
   }
   if (failed) throw std::bad_alloc();

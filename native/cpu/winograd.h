@@ -30,5 +30,11 @@ bool winograd_applies(const ConvShape& s);
 void conv3x3_winograd(float* out, const float* x, const float* w, const float* b, int64_t N, int64_t Ci, int64_t Co,
                       int64_t H, int64_t W, bool rotated, int64_t group, int team);
 
+// dw (Co, Ci, 3, 3) and db (Co), overwritten: the gradients of that correlation (rotated false)
+// for dout (N, Co, H, W) at x (N, Ci, H, W). Images cut as for conv3x3_winograd, the groups
+// summed in up to `runs` fixed runs (conv.cc's dw_runs; again not the team).
+void winograd_weight_grad(float* dw, float* db, const float* x, const float* dout, int64_t N, int64_t Ci, int64_t Co,
+                          int64_t H, int64_t W, int64_t group, int64_t runs, int team);
+
 }  // namespace cpu
 }  // namespace deepconv

@@ -13,11 +13,12 @@ namespace deepconv {
 namespace cpu {
 namespace DEEPCONV_ISA_NS {
 
-// The floats of scratch winograd_input and winograd_output need for maps of TH x TW tiles.
+// The floats of scratch winograd_input, winograd_output and winograd_output_grad (the same 4 T
+// as winograd_output) need for maps of TH x TW tiles.
 inline int64_t winograd_scratch(int64_t TH, int64_t TW) {
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2;
   const int64_t input = rows * pitch + 4 + 4 * rows * (TW + 1);  // the padded plane (+ the tail step 2 reads), h
-  const int64_t output = 4 * TH * TW;                            // y00, y01, y10, y11
+  const int64_t output = 4 * TH * TW;                            // y00, y01, y10, y11 (both ways)
   return input > output ? input : output;
 }
 
@@ -142,6 +143,56 @@ inline void winograd_output(float* out, const float* M, int64_t ld, const float*
         r1[2 * tx + 1] = y11[t0 + tx];
       }
       if (W & 1) r1[W - 1] = y10[t0 + TW - 1];
+    }
+  }
+}
+
+// Z (16, F, ld) at columns [0, TH*TW) <- A dY A^T per 2x2 tile dY of dout (F, H, W) of one image
+// (zeros past the map's edge): the output gradient carried back through the output transform,
+// for the weight gradient (winograd.cc). winograd_output backwards: per channel, the image's
+// rows split into the tiles' four corners (y00, y01, y10, y11: 4 T floats of scratch), then
+// one loop over the tiles.
+//   z_a = (y_a0, y_a0 + y_a1, y_a0 - y_a1, -y_a1) for rows a = 0, 1;  Z = (z_0, z_0 + z_1, z_0 - z_1, -z_1)
+inline void winograd_output_grad(float* Z, int64_t ld, const float* dout, int64_t F, int64_t H, int64_t W, int64_t TH,
+                                 int64_t TW, float* scratch) {
+  const int64_t xi_stride = F * ld, T = TH * TW;
+  float* __restrict y00 = scratch;
+  float* __restrict y01 = scratch + T;
+  float* __restrict y10 = scratch + 2 * T;
+  float* __restrict y11 = scratch + 3 * T;
+  const int64_t pairs = W / 2;  // whole 2-column tiles; an odd W's last tile has one column
+  for (int64_t f = 0; f < F; ++f) {
+    const float* df = dout + f * H * W;
+    for (int64_t ty = 0; ty < TH; ++ty) {
+      const int64_t t0 = ty * TW;
+      const float* __restrict r0 = df + (2 * ty) * W;
+      for (int64_t tx = 0; tx < pairs; ++tx) {
+        y00[t0 + tx] = r0[2 * tx];
+        y01[t0 + tx] = r0[2 * tx + 1];
+      }
+      if (W & 1) y00[t0 + TW - 1] = r0[W - 1], y01[t0 + TW - 1] = 0.0f;
+      if (2 * ty + 1 >= H) {
+        for (int64_t tx = 0; tx < TW; ++tx) y10[t0 + tx] = 0.0f, y11[t0 + tx] = 0.0f;
+        continue;
+      }
+      const float* __restrict r1 = r0 + W;
+      for (int64_t tx = 0; tx < pairs; ++tx) {
+        y10[t0 + tx] = r1[2 * tx];
+        y11[t0 + tx] = r1[2 * tx + 1];
+      }
+      if (W & 1) y10[t0 + TW - 1] = r1[W - 1], y11[t0 + TW - 1] = 0.0f;
+    }
+    float* __restrict z = Z + f * ld;
+#pragma omp simd
+    for (int64_t t = 0; t < T; ++t) {
+      const float a0[4] = {y00[t], y00[t] + y01[t], y00[t] - y01[t], -y01[t]};
+      const float a1[4] = {y10[t], y10[t] + y11[t], y10[t] - y11[t], -y11[t]};
+      for (int c = 0; c < 4; ++c) {
+        z[(0 + c) * xi_stride + t] = a0[c];
+        z[(4 + c) * xi_stride + t] = a0[c] + a1[c];
+        z[(8 + c) * xi_stride + t] = a0[c] - a1[c];
+        z[(12 + c) * xi_stride + t] = -a1[c];
+      }
     }
   }
 }
