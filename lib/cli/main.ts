@@ -184,7 +184,7 @@ export function program(): Command {
       const forced = isa.active !== isa.best ? ` (forced by DEEPCONV_ISA or setIsa; best: ${isa.best})` : '';
       console.log(`isa path:     ${isa.active}${forced}; gemm tiles ${isa.gemmF32} (float32), ${isa.gemmF64} (float64); available: ${isa.available.join(', ')}`);
       const w = isa.winograd;
-      console.log(`convolution:  im2col + GEMM; float32 3x3 stride-1 pad-1 layers with >= ${w.minChannels} channels in and out, >= ${w.minTiles} 2x2 tiles a map and >= ${w.minColumns} a batch: Winograd F(2x2,3x3) (forward, dx)`);
+      console.log(`convolution:  im2col + GEMM; float32 3x3 stride-1 pad-1 layers with >= ${w.minChannels} channels in and out, >= ${w.minTiles} 2x2 tiles a map and >= ${w.minColumns} a batch: Winograd F(2x2,3x3) (forward, dx, dw)`);
       console.log(`threads:      ${getNumThreads()} (DEEPCONV_NUM_THREADS or --threads to change)`);
     });
 

@@ -9,11 +9,12 @@
 namespace deepconv {
 namespace cpu {
 
-// Below these the im2col GEMM measured as fast or faster (bench/NOTES.md, Zen 5): with fewer
-// channels the 16 products are too thin (depth C, F rows), maps under 7x7 (fewer than 16
-// tiles) pay the transforms for partial tiles, and fewer tile columns than a few GEMM panels
-// (a batch-1 forward) leave the transforms' cost uncovered.
-constexpr int64_t kWinogradMinChannels = 64;
+// Below these the im2col GEMM measured as fast or faster (bench/NOTES.md): with fewer channels
+// than 32 the 16 products are too thin (depth C, F rows), maps under 7x7 (fewer than 16 tiles)
+// pay the transforms for partial tiles, and fewer tile columns than a few GEMM panels (a
+// batch-1 forward) leave the transforms' cost uncovered. 32 channels: even on a Zen 5 for the
+// forward and dx alone, 20% faster per layer on a Zen 4 once dw ran by Winograd too.
+constexpr int64_t kWinogradMinChannels = 32;
 constexpr int64_t kWinogradMinTiles = 16;
 constexpr int64_t kWinogradMinColumns = 256;
 
