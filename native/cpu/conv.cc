@@ -139,15 +139,14 @@ void conv_forward(T* out, const T* x, const T* w, const T* b, const ConvShape& s
     for (int64_t gi = 0; gi < groups; ++gi) {
       const int64_t n0 = gi * sp.group, gn = std::min(sp.group, s.N - n0), ld = gn * P;
       if (gn == 1) {
-        // One image: the GEMM writes straight into out, on top of the bias.
+        // One image: the GEMM writes straight into out, the bias added as it stores.
         T* on = out + n0 * s.F * P;
         const T* cn = x + n0 * CHW;
         if (!is_pointwise(s)) {
           im2col_ld(col, P, cn, s);
           cn = col;
         }
-        for (int64_t f = 0; f < s.F; ++f) std::fill(on + f * P, on + (f + 1) * P, b[f]);
-        gemm_packed_a<T>(kern, s.F, P, K, T(1), wp, false, cn, P, T(1), on, P);
+        gemm_packed_a<T>(kern, s.F, P, K, T(1), wp, false, cn, P, T(0), on, P, b);
         continue;
       }
       for (int64_t i = 0; i < gn; ++i) im2col_ld(col + i * P, ld, x + (n0 + i) * CHW, s);

@@ -161,16 +161,23 @@ int64_t depth_slice(const GemmKernel<T>& kern, int64_t K) {
 // pack_a (`prepacked_a`).
 template <typename T>
 void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                  const T* A, int64_t lda, const T* prepacked_a, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+                  const T* A, int64_t lda, const T* prepacked_a, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
+                  const T* row_bias) {
   const int64_t MR = kern.MR, NR = kern.NR, MC = kern.MC, NC = kern.NC;
   if (M <= 0 || N <= 0) return;
   // Big enough to be worth a thread team, and not already inside one.
   const bool parallel = !in_parallel() && max_threads() > 1 && M * N * K >= (int64_t(1) << 21);
-  // beta 0 with work to do: the first depth slice's tiles overwrite C instead of adding to a
-  // zeroed C (one pass over C fewer; what C held, NaN included, is ignored either way).
+  // beta 0 with work to do: the first depth slice's tiles overwrite C (with the row's bias
+  // added, if any) instead of adding to a zeroed or bias-filled C: one pass over C fewer; what C
+  // held, NaN included, is ignored either way.
   const bool overwrite_first = beta == T(0) && K > 0 && alpha != T(0);
   if (!overwrite_first) scale_c(C, ldc, M, N, beta, parallel);
-  if (K <= 0 || alpha == T(0)) return;
+  if (K <= 0 || alpha == T(0)) {
+    if (row_bias)
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, row_bias[i]);
+    return;
+  }
+  alignas(64) static const T kZeros[32] = {};  // c_init for a plain overwrite (MR <= 32)
 
   const int64_t KC = depth_slice(kern, K);
   static thread_local std::vector<T> a_space, b_space;
@@ -220,8 +227,9 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
               const int64_t nr = std::min(NR, nc - j0);
               for (int64_t i0 = mb * rows_per_block; i0 < i_end; i0 += MR) {
                 const int64_t mr = std::min(MR, M - i0);
+                const T* c_init = overwrite_first && pc == 0 ? (row_bias ? row_bias + i0 : kZeros) : nullptr;
                 kern.tile(kc, a_slice + (i0 / MR) * MR * kc, b_pack + jp * NR * kc, C + i0 * ldc + jc + j0, ldc, mr,
-                          nr, alpha, overwrite_first && pc == 0);
+                          nr, alpha, c_init);
               }
             }
           }
@@ -237,7 +245,7 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   gemm_blocked<T>(gemm_kernel<T>(active_isa()), trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, B, ldb, beta, C,
-                  ldc);
+                  ldc, nullptr);
 }
 
 template <typename T>
@@ -259,8 +267,8 @@ void pack_a(const GemmKernel<T>& kern, bool trans_a, int64_t M, int64_t K, const
 
 template <typename T>
 void gemm_packed_a(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T alpha, const T* Ap, bool trans_b,
-                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  gemm_blocked<T>(kern, false, trans_b, M, N, K, alpha, nullptr, 0, Ap, B, ldb, beta, C, ldc);
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* row_bias) {
+  gemm_blocked<T>(kern, false, trans_b, M, N, K, alpha, nullptr, 0, Ap, B, ldb, row_bias ? T(0) : beta, C, ldc, row_bias);
 }
 
 template <typename T>
@@ -289,9 +297,9 @@ template size_t packed_a_size<double>(const GemmKernel<double>&, int64_t, int64_
 template void pack_a<float>(const GemmKernel<float>&, bool, int64_t, int64_t, const float*, int64_t, float*);
 template void pack_a<double>(const GemmKernel<double>&, bool, int64_t, int64_t, const double*, int64_t, double*);
 template void gemm_packed_a<float>(const GemmKernel<float>&, int64_t, int64_t, int64_t, float, const float*, bool,
-                                   const float*, int64_t, float, float*, int64_t);
+                                   const float*, int64_t, float, float*, int64_t, const float*);
 template void gemm_packed_a<double>(const GemmKernel<double>&, int64_t, int64_t, int64_t, double, const double*, bool,
-                                    const double*, int64_t, double, double*, int64_t);
+                                    const double*, int64_t, double, double*, int64_t, const double*);
 template void gemm_naive<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                                 int64_t, float, float*, int64_t);
 template void gemm_naive<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,

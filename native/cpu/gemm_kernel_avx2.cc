@@ -54,12 +54,12 @@ struct F64x4 {
 };
 
 void tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr,
-                            float alpha, bool overwrite) {
-  tile_body<F32x8, 6, 2>(kc, a, b, c, ldc, mr, nr, alpha, overwrite);
+                            float alpha, const float* c_init) {
+  tile_body<F32x8, 6, 2>(kc, a, b, c, ldc, mr, nr, alpha, c_init);
 }
 void tile_f64(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int64_t mr,
-                            int64_t nr, double alpha, bool overwrite) {
-  tile_body<F64x4, 6, 2>(kc, a, b, c, ldc, mr, nr, alpha, overwrite);
+                            int64_t nr, double alpha, const double* c_init) {
+  tile_body<F64x4, 6, 2>(kc, a, b, c, ldc, mr, nr, alpha, c_init);
 }
 
 }  // namespace

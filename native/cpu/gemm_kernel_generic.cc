@@ -10,7 +10,7 @@ namespace {
 
 template <typename T, int64_t MR, int64_t NR>
 void tile_generic(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, int64_t ldc, int64_t mr,
-                  int64_t nr, T alpha, bool overwrite) {
+                  int64_t nr, T alpha, const T* c_init) {
   T acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     const T* bk = b + k * NR;
@@ -19,7 +19,7 @@ void tile_generic(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
       for (int64_t j = 0; j < NR; ++j) acc[i][j] += ak[i] * bk[j];
   }
   for (int64_t i = 0; i < mr; ++i)
-    for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = (overwrite ? T(0) : c[i * ldc + j]) + alpha * acc[i][j];
+    for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = (c_init ? c_init[i] : c[i * ldc + j]) + alpha * acc[i][j];
 }
 
 }  // namespace

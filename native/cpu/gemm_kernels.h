@@ -2,8 +2,9 @@
 // Internal to native/cpu: gemm.cc drives whichever set deepconv::active_isa() names.
 //
 // Contract of `tile`: acc(MR, NR) = sum_k a[k*MR + i] * b[k*NR + j] over k < kc, then
-// C(i, j) += alpha * acc(i, j) for i < mr, j < nr, or with `overwrite` C(i, j) = alpha * acc(i, j)
-// without reading C (a product with beta 0: its first depth slice needs no zeroed C)
+// C(i, j) += alpha * acc(i, j) for i < mr, j < nr, or with `c_init` (mr values)
+// C(i, j) = alpha * acc(i, j) + c_init[i] without reading C (a product with beta 0: its first
+// depth slice needs no zeroed C, nor one filled with a per-row bias)
 // (mr <= MR, nr <= NR; the packed panels are zero-padded to MR and NR, so the accumulation
 // never branches; only the store is partial).
 // c points at C(i0, j0) with row stride ldc.
@@ -24,7 +25,7 @@ struct GemmKernel {
   int64_t KC;      // depth of one packed slice: a (KC, NR) panel of B stays in L1
   int64_t MC;      // rows of A packed per block (a multiple of MR): the A block stays in L2
   int64_t NC;      // columns of B packed per slice
-  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t mr, int64_t nr, T alpha, bool overwrite);
+  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t mr, int64_t nr, T alpha, const T* c_init);
 };
 
 // Defined in gemm_kernel_<isa>.cc; the x86 ones exist only on x86-64 builds.
@@ -47,10 +48,11 @@ template <typename T>
 size_t packed_a_size(const GemmKernel<T>& kern, int64_t M, int64_t K);
 template <typename T>
 void pack_a(const GemmKernel<T>& kern, bool trans_a, int64_t M, int64_t K, const T* A, int64_t lda, T* dst);
-// C = alpha * op(A) @ op(B) + beta * C, with op(A) (M, K) from pack_a.
+// C = alpha * op(A) @ op(B) + beta * C, with op(A) (M, K) from pack_a; or, given row_bias (M
+// values; beta must be 0), C(i, j) = alpha * (op(A) @ op(B))(i, j) + row_bias[i], one pass over C.
 template <typename T>
 void gemm_packed_a(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T alpha, const T* Ap, bool trans_b,
-                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* row_bias = nullptr);
 
 }  // namespace cpu
 }  // namespace deepconv

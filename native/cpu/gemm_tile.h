@@ -18,7 +18,7 @@ template <class V, int MR, int NV>
 inline __attribute__((always_inline)) void tile_body(int64_t kc, const typename V::T* __restrict a,
                                                      const typename V::T* __restrict b, typename V::T* __restrict c,
                                                      int64_t ldc, int64_t mr, int64_t nr, typename V::T alpha,
-                                                     bool overwrite) {
+                                                     const typename V::T* c_init) {
   using reg = typename V::reg;
   constexpr int W = V::W;
   // C's rows are read only after the k loop; asking for them now hides the miss behind it.
@@ -40,9 +40,10 @@ inline __attribute__((always_inline)) void tile_body(int64_t kc, const typename 
   }
   const reg al = V::set1(alpha);
   if (mr == MR && nr == NV * W) {
-    if (overwrite) {
-      DEEPCONV_UNROLL for (int i = 0; i < MR; ++i) DEEPCONV_UNROLL for (int j = 0; j < NV; ++j) {
-        V::storeu(c + i * ldc + j * W, V::fmadd(al, acc[i][j], V::zero()));  // as += onto a zeroed C
+    if (c_init) {
+      DEEPCONV_UNROLL for (int i = 0; i < MR; ++i) {
+        const reg r = V::set1(c_init[i]);  // as += onto a C filled with the row's value
+        DEEPCONV_UNROLL for (int j = 0; j < NV; ++j) V::storeu(c + i * ldc + j * W, V::fmadd(al, acc[i][j], r));
       }
       return;
     }
@@ -55,14 +56,15 @@ inline __attribute__((always_inline)) void tile_body(int64_t kc, const typename 
   // Edge tile: only the rows and columns inside C.
   DEEPCONV_UNROLL for (int i = 0; i < MR; ++i) {
     if (i >= mr) break;
+    const reg r = c_init ? V::set1(c_init[i]) : V::zero();
     DEEPCONV_UNROLL for (int j = 0; j < NV; ++j) {
       const int64_t n = nr - j * W;
       if (n <= 0) break;
       typename V::T* p = c + i * ldc + j * W;
       if (n >= W) {
-        V::storeu(p, V::fmadd(al, acc[i][j], overwrite ? V::zero() : V::loadu(p)));
+        V::storeu(p, V::fmadd(al, acc[i][j], c_init ? r : V::loadu(p)));
       } else {
-        V::store_partial(p, V::fmadd(al, acc[i][j], overwrite ? V::zero() : V::load_partial(p, n)), n);
+        V::store_partial(p, V::fmadd(al, acc[i][j], c_init ? r : V::load_partial(p, n)), n);
       }
     }
   }
