@@ -76,6 +76,24 @@ void transform_weights(float* U, const float* w, int64_t Co, int64_t Ci, bool ro
     }
 }
 
+// A thread's workspace for one group of images: V (16, Ci, group*T), the other side of the 16
+// products (16, Co, group*T: M in the forward, Z for dw) and the transforms' scratch. Every
+// thread of the team calls it (team_allocated ends at a barrier); false: one allocation failed.
+struct GroupSpace {
+  float* V = nullptr;
+  float* other = nullptr;
+  float* tmp = nullptr;
+};
+bool group_space(bool* failed, GroupSpace* g, int64_t Ci, int64_t Co, int64_t group, int64_t TH, int64_t TW) {
+  static thread_local std::vector<float> v_space, other_space, t_space;
+  const int64_t T = TH * TW;
+  return team_allocated(failed, [&] {
+    g->V = scratch(v_space, size_t(16 * Ci * group * T));
+    g->other = scratch(other_space, size_t(16 * Co * group * T));
+    g->tmp = scratch(t_space, size_t(generic::winograd_scratch(TH, TW)));
+  });
+}
+
 // dw (3, 3) += G^T m G for the 16 sums m of one (output, input) channel pair, xi_stride apart.
 void weight_grad_tile(float* dw, const float* m, int64_t xi_stride) {
   float t[4][3];  // m G
@@ -116,13 +134,9 @@ void conv3x3_winograd(float* out, const float* x, const float* w, const float* b
   {
     transform_weights(U, w, Co, Ci, rotated);  // orphaned omp for: ends at a barrier
     for (int xi = 0; xi < 16; ++xi) pack_a(kern, false, Co, Ci, U + xi * Co * Ci, Ci, Up + xi * up_stride);
-    static thread_local std::vector<float> v_space, m_space, t_space;
-    float *V = nullptr, *M = nullptr, *tmp = nullptr;
-    if (team_allocated(&failed, [&] {
-          V = scratch(v_space, size_t(16 * Ci * group * T));
-          M = scratch(m_space, size_t(16 * Co * group * T));
-          tmp = scratch(t_space, size_t(generic::winograd_scratch(TH, TW)));
-        })) {
+    GroupSpace g;
+    if (group_space(&failed, &g, Ci, Co, group, TH, TW)) {
+      float *V = g.V, *M = g.other, *tmp = g.tmp;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t gi = 0; gi < groups; ++gi) {
         const int64_t n0 = gi * group, gn = std::min(group, N - n0), ld = gn * T;
@@ -151,13 +165,9 @@ void winograd_weight_grad(float* dw, float* db, const float* x, const float* dou
   bool failed = false;  // a workspace allocation failed: rethrown after the region
 #pragma omp parallel num_threads(team) if (team > 1)
   {
-    static thread_local std::vector<float> v_space, z_space, t_space;
-    float *V = nullptr, *Z = nullptr, *tmp = nullptr;
-    if (team_allocated(&failed, [&] {
-          V = scratch(v_space, size_t(16 * Ci * group * T));
-          Z = scratch(z_space, size_t(16 * Co * group * T));
-          tmp = scratch(t_space, size_t(generic::winograd_scratch(TH, TW)));
-        })) {
+    GroupSpace g;
+    if (group_space(&failed, &g, Ci, Co, group, TH, TW)) {
+      float *V = g.V, *Z = g.other, *tmp = g.tmp;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t c = 0; c < chunks; ++c) {
         float* m = parts + c * slot;
