@@ -31,8 +31,8 @@ export interface IsaInfo {
   gemmF32: string;
   gemmF64: string;
   /**
-   * Float32 3x3 / stride 1 / pad 1 convolutions run their forward and input gradient by Winograd
-   * F(2x2, 3x3) when both channel counts are >= minChannels, a map has >= minTiles 2x2 tiles
+   * Float32 3x3 / stride 1 / pad 1 convolutions run their forward, input and weight gradients by
+   * Winograd F(2x2, 3x3) when both channel counts are >= minChannels, a map has >= minTiles 2x2 tiles
    * (ceil(H/2) * ceil(W/2)) and the batch >= minColumns of them; the rest by im2col + GEMM.
    */
   winograd: { minChannels: number; minTiles: number; minColumns: number };

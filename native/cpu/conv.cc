@@ -171,7 +171,8 @@ void conv_backward(T* dx, T* dw, T* db, const T* dout, const T* x, const T* w, c
       // dw, db and dx (N, C, H, W) = dout (N, F, H, W) correlated with w rotated and
       // transposed: Winograd, like the forward.
       const Split sp = split_winograd(s);
-      winograd_weight_grad(dw, db, x, dout, s.N, s.C, s.F, s.H, s.W, sp.group, dw_runs((s.N + sp.group - 1) / sp.group), sp.team);
+      const int64_t groups = (s.N + sp.group - 1) / sp.group;
+      winograd_weight_grad(dw, db, x, dout, s.N, s.C, s.F, s.H, s.W, sp.group, dw_runs(groups), sp.team);
       if (dx) conv3x3_winograd(dx, dout, w, nullptr, s.N, s.F, s.C, s.H, s.W, true, sp.group, sp.team);
       return;
     }

@@ -194,11 +194,13 @@ void winograd_weight_grad(float* dw, float* db, const float* x, const float* dou
         }
       }
       // The slots added in run order into slot 0 (each thread a stretch), then G^T M G.
+      if (chunks > 1) {
 #pragma omp for schedule(static)
-      for (int64_t e = 0; e < slot; ++e) {
-        float acc = parts[e];
-        for (int64_t c = 1; c < chunks; ++c) acc += parts[c * slot + e];
-        parts[e] = acc;
+        for (int64_t e = 0; e < slot; ++e) {
+          float acc = parts[e];
+          for (int64_t c = 1; c < chunks; ++c) acc += parts[c * slot + e];
+          parts[e] = acc;
+        }
       }
 #pragma omp for schedule(static)
       for (int64_t oi = 0; oi < Co * Ci; ++oi) weight_grad_tile(dw + oi * 9, parts + oi, Co * Ci);

@@ -12,16 +12,16 @@ namespace cpu {
 // Below these the im2col GEMM measured as fast or faster (bench/NOTES.md): with fewer channels
 // than 32 the 16 products are too thin (depth C, F rows), maps under 7x7 (fewer than 16 tiles)
 // pay the transforms for partial tiles, and fewer tile columns than a few GEMM panels (a
-// batch-1 forward) leave the transforms' cost uncovered. 32 channels: even on a Zen 5 for the
-// forward and dx alone, 20% faster per layer on a Zen 4 once dw ran by Winograd too.
+// batch-1 forward) leave the transforms' cost uncovered. 32-channel layers measured even on a
+// Zen 5 when only the forward and dx ran by Winograd, and 20% faster on a Zen 4 with dw too.
 constexpr int64_t kWinogradMinChannels = 32;
 constexpr int64_t kWinogradMinTiles = 16;
 constexpr int64_t kWinogradMinColumns = 256;
 
 inline int64_t winograd_tiles(int64_t H, int64_t W) { return ((H + 1) / 2) * ((W + 1) / 2); }
 
-// Whether conv_forward (and, the shape being symmetric in C and F, conv_backward's dx) of a
-// float layer of shape s runs by Winograd.
+// Whether conv_forward and conv_backward (dw, and dx: the shape is symmetric in C and F) of a
+// float layer of shape s run by Winograd.
 bool winograd_applies(const ConvShape& s);
 
 // out (N, Co, H, W) = the 3x3 cross-correlation with pad 1 of x (N, Ci, H, W) + b (Co; null: no
