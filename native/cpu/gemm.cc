@@ -161,8 +161,8 @@ int64_t depth_slice(const GemmKernel<T>& kern, int64_t K) {
 // pack_a (`prepacked_a`).
 template <typename T>
 void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
-                  const T* A, int64_t lda, const T* prepacked_a, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
-                  const T* row_bias) {
+                  const T* A, int64_t lda, const T* prepacked_a, const T* B, int64_t ldb, const T* prepacked_b, T beta,
+                  T* C, int64_t ldc, const T* row_bias) {
   const int64_t MR = kern.MR, NR = kern.NR, MC = kern.MC, NC = kern.NC;
   if (M <= 0 || N <= 0) return;
   // Big enough to be worth a thread team, and not already inside one.
@@ -183,7 +183,8 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
   static thread_local std::vector<T> a_space, b_space;
   const int64_t m_panels = (M + MR - 1) / MR;
   T* a_pack = prepacked_a ? nullptr : scratch_aligned(a_space, size_t(m_panels * MR * KC));
-  T* b_pack = scratch_aligned(b_space, size_t(((std::min(N, NC) + NR - 1) / NR) * NR * KC));
+  T* b_pack = prepacked_b ? nullptr : scratch_aligned(b_space, size_t(((std::min(N, NC) + NR - 1) / NR) * NR * KC));
+  const int64_t all_panels = (N + NR - 1) / NR;  // prepacked_b's panels per slice (PackedB)
 
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
@@ -192,6 +193,9 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
       const int64_t kc = std::min(KC, K - pc);
       // pack_a's layout: slice after slice, each m_panels (kc, MR) panels.
       const T* a_slice = prepacked_a ? prepacked_a + pc * m_panels * MR : a_pack;
+      // PackedB's layout: every slice KC deep; packed here, kc deep.
+      const T* b_slice = prepacked_b ? prepacked_b + (pc / KC) * all_panels * NR * KC + (jc / NR) * NR * KC : b_pack;
+      const int64_t b_panel = prepacked_b ? NR * KC : NR * kc;
       // Row blocks times groups of NR panels: the work items the team shares. Up to MC rows and 8
       // panels each; smaller where that would leave fewer than 2 items per thread (M = 128 with
       // N = 256 was one item, so a second thread idled), first fewer panels per group, then
@@ -214,9 +218,13 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
           for (int64_t p = 0; p < m_panels; ++p)
             pack_a_panel(a_pack + p * MR * kc, MR, A, lda, trans_a, p * MR, M, pc, kc);
         }
+        if (!prepacked_b) {
 #pragma omp for schedule(static)
-        for (int64_t p = 0; p < n_panels; ++p)
-          pack_b_panel(b_pack + p * NR * kc, NR, B, ldb, trans_b, jc + p * NR, jc + nc, pc, kc);
+          for (int64_t p = 0; p < n_panels; ++p)
+            pack_b_panel(b_pack + p * NR * kc, NR, B, ldb, trans_b, jc + p * NR, jc + nc, pc, kc);
+        } else if (!prepacked_a) {
+#pragma omp barrier
+        }
 #pragma omp for schedule(dynamic, 1) collapse(2)
         for (int64_t mb = 0; mb < m_blocks; ++mb) {
           for (int64_t g = 0; g < n_groups; ++g) {
@@ -228,7 +236,7 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
               for (int64_t i0 = mb * rows_per_block; i0 < i_end; i0 += MR) {
                 const int64_t mr = std::min(MR, M - i0);
                 const T* c_init = overwrite_first && pc == 0 ? (row_bias ? row_bias + i0 : kZeros) : nullptr;
-                kern.tile(kc, a_slice + (i0 / MR) * MR * kc, b_pack + jp * NR * kc, C + i0 * ldc + jc + j0, ldc, mr,
+                kern.tile(kc, a_slice + (i0 / MR) * MR * kc, b_slice + jp * b_panel, C + i0 * ldc + jc + j0, ldc, mr,
                           nr, alpha, c_init);
               }
             }
@@ -244,8 +252,8 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  gemm_blocked<T>(gemm_kernel<T>(active_isa()), trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, B, ldb, beta, C,
-                  ldc, nullptr);
+  gemm_blocked<T>(gemm_kernel<T>(active_isa()), trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, B, ldb, nullptr, beta,
+                  C, ldc, nullptr);
 }
 
 template <typename T>
@@ -268,7 +276,29 @@ void pack_a(const GemmKernel<T>& kern, bool trans_a, int64_t M, int64_t K, const
 template <typename T>
 void gemm_packed_a(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T alpha, const T* Ap, bool trans_b,
                    const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* row_bias) {
-  gemm_blocked<T>(kern, false, trans_b, M, N, K, alpha, nullptr, 0, Ap, B, ldb, row_bias ? T(0) : beta, C, ldc, row_bias);
+  gemm_blocked<T>(kern, false, trans_b, M, N, K, alpha, nullptr, 0, Ap, B, ldb, nullptr, row_bias ? T(0) : beta, C, ldc,
+                  row_bias);
+}
+
+template <typename T>
+PackedB packed_b_layout(const GemmKernel<T>& kern, int64_t K, int64_t N) {
+  const int64_t kc = K > 0 ? depth_slice(kern, K) : 1, NR = kern.NR, panels = (std::max<int64_t>(N, 0) + NR - 1) / NR;
+  const int64_t slices = (std::max<int64_t>(K, 0) + kc - 1) / kc;
+  return {kc, NR, panels * NR * kc, slices * panels * NR * kc};
+}
+
+template <typename T>
+void zero_packed_b_tail(const PackedB& layout, int64_t K, int64_t N, T* Bp) {
+  const int64_t pad = (N + layout.nr - 1) / layout.nr * layout.nr;
+  if (pad == N) return;
+  for (int64_t k = 0; k < K; ++k) std::fill(Bp + layout.at(k, N), Bp + layout.at(k, N) + (pad - N), T(0));
+}
+
+template <typename T>
+void gemm_packed_ab(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T alpha, const T* Ap, const T* Bp,
+                    T beta, T* C, int64_t ldc, const T* row_bias) {
+  gemm_blocked<T>(kern, false, false, M, N, K, alpha, nullptr, 0, Ap, nullptr, 0, Bp, row_bias ? T(0) : beta, C, ldc,
+                  row_bias);
 }
 
 template <typename T>
@@ -300,6 +330,14 @@ template void gemm_packed_a<float>(const GemmKernel<float>&, int64_t, int64_t, i
                                    const float*, int64_t, float, float*, int64_t, const float*);
 template void gemm_packed_a<double>(const GemmKernel<double>&, int64_t, int64_t, int64_t, double, const double*, bool,
                                     const double*, int64_t, double, double*, int64_t, const double*);
+template PackedB packed_b_layout<float>(const GemmKernel<float>&, int64_t, int64_t);
+template PackedB packed_b_layout<double>(const GemmKernel<double>&, int64_t, int64_t);
+template void zero_packed_b_tail<float>(const PackedB&, int64_t, int64_t, float*);
+template void zero_packed_b_tail<double>(const PackedB&, int64_t, int64_t, double*);
+template void gemm_packed_ab<float>(const GemmKernel<float>&, int64_t, int64_t, int64_t, float, const float*,
+                                    const float*, float, float*, int64_t, const float*);
+template void gemm_packed_ab<double>(const GemmKernel<double>&, int64_t, int64_t, int64_t, double, const double*,
+                                     const double*, double, double*, int64_t, const double*);
 template void gemm_naive<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                                 int64_t, float, float*, int64_t);
 template void gemm_naive<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,

@@ -54,5 +54,26 @@ template <typename T>
 void gemm_packed_a(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T alpha, const T* Ap, bool trans_b,
                    const T* B, int64_t ldb, T beta, T* C, int64_t ldc, const T* row_bias = nullptr);
 
+// op(B) (K, N) packed ahead by its producer rather than by the product (Winograd's input
+// transform writes its V so): the NR-column panels gemm_blocked would pack, slice after KC-deep
+// slice, every slice laid out kc deep (the last one may use fewer rows). Columns past N, up to
+// the last panel's edge, must hold zeros (zero_packed_b_tail): the tile multiplies them too.
+struct PackedB {
+  int64_t kc;            // rows of one depth slice (gemm_blocked's, from the kernel's KC)
+  int64_t nr;            // columns of one panel (the kernel's NR)
+  int64_t slice_stride;  // elements per depth slice: every panel of N, nr * kc each
+  int64_t size;          // elements in all
+  int64_t at(int64_t k, int64_t j) const { return (k / kc) * slice_stride + (j / nr) * nr * kc + (k % kc) * nr + j % nr; }
+};
+template <typename T>
+PackedB packed_b_layout(const GemmKernel<T>& kern, int64_t K, int64_t N);
+template <typename T>
+void zero_packed_b_tail(const PackedB& layout, int64_t K, int64_t N, T* Bp);
+// C = alpha * op(A) @ op(B) + beta * C (or the row_bias form) with op(A) from pack_a and op(B)
+// (K, N) in `layout` (packed_b_layout(kern, K, N)).
+template <typename T>
+void gemm_packed_ab(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T alpha, const T* Ap, const T* Bp,
+                    T beta, T* C, int64_t ldc, const T* row_bias = nullptr);
+
 }  // namespace cpu
 }  // namespace deepconv

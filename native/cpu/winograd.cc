@@ -5,7 +5,8 @@
 //
 //   U (16, Co, Ci) = G g G^T per weight 3x3, packed once per call for the GEMM
 //   per group of images (columns: image i's tiles at i*T .. i*T + T-1):
-//     V (16, Ci, g*T) = B^T d B per 4x4 input tile           (winograd_kernels.h)
+//     V (16, Ci, g*T) = B^T d B per 4x4 input tile           (winograd_kernels.h; written
+//                       straight into the GEMM's packed B panels where the tile rows allow)
 //     M[xi] (Co, g*T) = U[xi] @ V[xi]                         (16 GEMMs)
 //     out = A^T M A + b per 2x2 output tile                    (winograd_kernels.h)
 // The weight gradient runs the forward backwards: with Z = A dY A^T per 2x2 tile of dout,
@@ -32,9 +33,9 @@ namespace deepconv {
 namespace cpu {
 namespace {
 
-void winograd_input(float* V, int64_t ld, const float* x, int64_t C, int64_t H, int64_t W, int64_t TH, int64_t TW,
-                    float* scratch) {
-  DEEPCONV_ISA_CALL(winograd_input, V, ld, x, C, H, W, TH, TW, scratch);
+void winograd_input(float* V, const VLayout& layout, int64_t col0, const float* x, int64_t C, int64_t H, int64_t W,
+                    int64_t TH, int64_t TW, float* scratch) {
+  DEEPCONV_ISA_CALL(winograd_input, V, layout, col0, x, C, H, W, TH, TW, scratch);
 }
 
 void winograd_output(float* out, const float* M, int64_t ld, const float* b, int64_t F, int64_t H, int64_t W,
@@ -76,19 +77,20 @@ void transform_weights(float* U, const float* w, int64_t Co, int64_t Ci, bool ro
     }
 }
 
-// A thread's workspace for one group of images: V (16, Ci, group*T), the other side of the 16
-// products (16, Co, group*T: M in the forward, Z for dw) and the transforms' scratch. Every
-// thread of the team calls it (team_allocated ends at a barrier); false: one allocation failed.
+// A thread's workspace for one group of images: V (v_floats: 16 (Ci, group*T), plain or packed),
+// the other side of the 16 products (16, Co, group*T: M in the forward, Z for dw) and the
+// transforms' scratch. Every thread of the team calls it (team_allocated ends at a barrier);
+// false: one allocation failed.
 struct GroupSpace {
   float* V = nullptr;
   float* other = nullptr;
   float* tmp = nullptr;
 };
-bool group_space(bool* failed, GroupSpace* g, int64_t Ci, int64_t Co, int64_t group, int64_t TH, int64_t TW) {
+bool group_space(bool* failed, GroupSpace* g, int64_t v_floats, int64_t Co, int64_t group, int64_t TH, int64_t TW) {
   static thread_local std::vector<float> v_space, other_space, t_space;
   const int64_t T = TH * TW;
   return team_allocated(failed, [&] {
-    g->V = scratch(v_space, size_t(16 * Ci * group * T));
+    g->V = scratch_aligned(v_space, size_t(v_floats));
     g->other = scratch(other_space, size_t(16 * Co * group * T));
     g->tmp = scratch(t_space, size_t(generic::winograd_scratch(TH, TW)));
   });
@@ -129,21 +131,39 @@ void conv3x3_winograd(float* out, const float* x, const float* w, const float* b
   float* U = scratch(u_space, size_t(16 * Co * Ci));
   float* Up = scratch_aligned(up_space, size_t(16 * packed + 16 * 16));  // each packed U on a 64-byte boundary
   const int64_t up_stride = (packed + 15) / 16 * 16;
+  // V straight into the products' packed B panels where a tile row never straddles two panels
+  // (TW divides NR: every power-of-two map); else plain rows, packed by each product.
+  const bool packed_v = kern.NR % TW == 0;
+  auto v_layout = [&](int64_t ld) {
+    if (!packed_v) return VLayout::plain(Ci, ld);
+    const PackedB p = packed_b_layout(kern, Ci, ld);  // V[xi] is one packed (Ci, ld) op(B)
+    return VLayout{p.size, p.kc, p.slice_stride, p.nr, p.nr, p.nr * p.kc};
+  };
+  const int64_t v_floats = 16 * std::max(Ci * group * T, v_layout(group * T).xi_stride);
   bool failed = false;  // a workspace allocation failed: rethrown after the region
 #pragma omp parallel num_threads(team) if (team > 1)
   {
     transform_weights(U, w, Co, Ci, rotated);  // orphaned omp for: ends at a barrier
     for (int xi = 0; xi < 16; ++xi) pack_a(kern, false, Co, Ci, U + xi * Co * Ci, Ci, Up + xi * up_stride);
     GroupSpace g;
-    if (group_space(&failed, &g, Ci, Co, group, TH, TW)) {
+    if (group_space(&failed, &g, v_floats, Co, group, TH, TW)) {
       float *V = g.V, *M = g.other, *tmp = g.tmp;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t gi = 0; gi < groups; ++gi) {
         const int64_t n0 = gi * group, gn = std::min(group, N - n0), ld = gn * T;
-        for (int64_t i = 0; i < gn; ++i) winograd_input(V + i * T, ld, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
-        for (int xi = 0; xi < 16; ++xi)
-          gemm_packed_a<float>(kern, Co, ld, Ci, 1.0f, Up + xi * up_stride, false, V + xi * Ci * ld, ld, 0.0f,
-                               M + xi * Co * ld, ld);
+        const VLayout vl = v_layout(ld);
+        for (int64_t i = 0; i < gn; ++i) winograd_input(V, vl, i * T, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
+        const PackedB pb = packed_b_layout(kern, Ci, ld);
+        for (int xi = 0; xi < 16; ++xi) {
+          float* Vxi = V + xi * vl.xi_stride;
+          float* Mxi = M + xi * Co * ld;
+          if (packed_v) {
+            zero_packed_b_tail(pb, Ci, ld, Vxi);
+            gemm_packed_ab<float>(kern, Co, ld, Ci, 1.0f, Up + xi * up_stride, Vxi, 0.0f, Mxi, ld);
+          } else {
+            gemm_packed_a<float>(kern, Co, ld, Ci, 1.0f, Up + xi * up_stride, false, Vxi, ld, 0.0f, Mxi, ld);
+          }
+        }
         for (int64_t i = 0; i < gn; ++i) winograd_output(out + (n0 + i) * plane_out, M + i * T, ld, b, Co, H, W, TH, TW, tmp);
       }
     }
@@ -166,7 +186,7 @@ void winograd_weight_grad(float* dw, float* db, const float* x, const float* dou
 #pragma omp parallel num_threads(team) if (team > 1)
   {
     GroupSpace g;
-    if (group_space(&failed, &g, Ci, Co, group, TH, TW)) {
+    if (group_space(&failed, &g, 16 * Ci * group * T, Co, group, TH, TW)) {
       float *V = g.V, *Z = g.other, *tmp = g.tmp;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t c = 0; c < chunks; ++c) {
@@ -177,7 +197,7 @@ void winograd_weight_grad(float* dw, float* db, const float* x, const float* dou
         for (int64_t gi = c * per_chunk; gi < g_end; ++gi) {
           const int64_t n0 = gi * group, gn = std::min(group, N - n0), ld = gn * T;
           for (int64_t i = 0; i < gn; ++i) {
-            winograd_input(V + i * T, ld, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
+            winograd_input(V, VLayout::plain(Ci, ld), i * T, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
             winograd_output_grad(Z + i * T, ld, dout + (n0 + i) * plane_out, Co, H, W, TH, TW, tmp);
           }
           const float beta = gi == c * per_chunk ? 0.0f : 1.0f;  // the run's first group starts its sums

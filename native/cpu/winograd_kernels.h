@@ -22,14 +22,16 @@ inline int64_t winograd_scratch(int64_t TH, int64_t TW) {
   return input > output ? input : output;
 }
 
-// Step 3 of winograd_input for one channel: V's 16 rows at Vc (xi_stride apart) from h. kTW > 0
-// is TW known at compile time (the common maps: 8x8, 16x16, 32x32), so a row of 4, 8 or 16 tiles
-// is one vector instead of a scalar remainder; 0 reads TW.
+// Step 3 of winograd_input for channel c: V's 16 rows (layout.xi_stride apart) from h, the
+// image's tiles from column col0. kTW > 0 is TW known at compile time (the common maps: 8x8,
+// 16x16, 32x32), so a row of 4, 8 or 16 tiles is one vector instead of a scalar remainder; 0
+// reads TW.
 template <int kTW>
-inline void input_columns(float* Vc, int64_t xi_stride, const float* h, int64_t half, int64_t TH, int64_t TW_) {
-  const int64_t TW = kTW > 0 ? kTW : TW_;
+inline void input_columns(float* V, const VLayout& layout, int64_t c, int64_t col0, const float* h, int64_t half,
+                          int64_t TH, int64_t TW_) {
+  const int64_t TW = kTW > 0 ? kTW : TW_, xi_stride = layout.xi_stride;
   for (int64_t ty = 0; ty < TH; ++ty) {
-    float* __restrict v = Vc + ty * TW;
+    float* __restrict v = V + layout.at(c, col0 + ty * TW);
     for (int j = 0; j < 4; ++j) {
       const float* __restrict e = h + j * 2 * half + ty * (TW + 1);  // row 2ty; + TW+1: row 2ty+2
       const float* __restrict o = e + half;                            // row 2ty+1; + TW+1: row 2ty+3
@@ -45,16 +47,18 @@ inline void input_columns(float* Vc, int64_t xi_stride, const float* h, int64_t 
   }
 }
 
-inline void input_columns_any(float* Vc, int64_t xi_stride, const float* h, int64_t half, int64_t TH, int64_t TW) {
+inline void input_columns_any(float* V, const VLayout& layout, int64_t c, int64_t col0, const float* h, int64_t half,
+                              int64_t TH, int64_t TW) {
   switch (TW) {
-    case 4: return input_columns<4>(Vc, xi_stride, h, half, TH, TW);
-    case 8: return input_columns<8>(Vc, xi_stride, h, half, TH, TW);
-    case 16: return input_columns<16>(Vc, xi_stride, h, half, TH, TW);
-    default: return input_columns<0>(Vc, xi_stride, h, half, TH, TW);
+    case 4: return input_columns<4>(V, layout, c, col0, h, half, TH, TW);
+    case 8: return input_columns<8>(V, layout, c, col0, h, half, TH, TW);
+    case 16: return input_columns<16>(V, layout, c, col0, h, half, TH, TW);
+    default: return input_columns<0>(V, layout, c, col0, h, half, TH, TW);
   }
 }
 
-// V (16, C, ld) at columns [0, TH*TW) <- the transformed tiles of one image x (C, H, W).
+// V (16, C, columns) in `layout`, at columns [col0, col0 + TH*TW) <- the transformed tiles of
+// one image x (C, H, W).
 // Per channel, in three loops over contiguous memory:
 //   1. the padded plane p, pitch 2TW+2, its even rows first, then its odd rows;
 //   2. the row transform (d B) as one loop over the whole plane: for q = row * (TW+1) + tx,
@@ -62,10 +66,9 @@ inline void input_columns_any(float* Vc, int64_t xi_stride, const float* h, int6
 //      tx = TW of each row reads into the next and is never used);
 //   3. the column transform (B^T ...) per tile row: rows 2ty, 2ty+1, 2ty+2, 2ty+3 of h are
 //      the even half at ty, the odd half at ty, the even half at ty+1, the odd half at ty+1.
-inline void winograd_input(float* V, int64_t ld, const float* x, int64_t C, int64_t H, int64_t W, int64_t TH,
-                           int64_t TW, float* scratch) {
+inline void winograd_input(float* V, const VLayout& layout, int64_t col0, const float* x, int64_t C, int64_t H,
+                           int64_t W, int64_t TH, int64_t TW, float* scratch) {
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2, half = (TH + 1) * (TW + 1), q_end = rows * (TW + 1);
-  const int64_t xi_stride = C * ld;
   float* p = scratch;
   float* h = scratch + rows * pitch + 4;  // h_j at h + j * 2 * half
   for (int64_t i = rows * pitch; i < rows * pitch + 4; ++i) p[i] = 0.0f;
@@ -95,7 +98,7 @@ inline void winograd_input(float* V, int64_t ld, const float* x, int64_t C, int6
       h2[q] = cc - b;
       h3[q] = b - d;
     }
-    input_columns_any(V + c * ld, xi_stride, h, half, TH, TW);
+    input_columns_any(V, layout, c, col0, h, half, TH, TW);
   }
 }
 
