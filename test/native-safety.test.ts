@@ -150,6 +150,27 @@ describe('labels and argmax from JavaScript', () => {
     expect(Array.from(dx)).toEqual(want);
   });
 
+  test('float32 2x2/2 over rows of 9 windows: every dx value written, out-of-window indices ignored', () => {
+    // A 5x19 plane: 2 rows of 9 windows (the float path takes four at a time), and a last row and
+    // column in no window. dx starts as sentinels; windows 1, 6 and 11 name a pixel outside
+    // themselves (the next window's, the uncovered column, the uncovered row).
+    const H = 5, W = 19, Ho = 2, Wo = 9;
+    const argmax = new Int32Array(Ho * Wo), dout = new Float32Array(Ho * Wo), want = new Array(H * W).fill(0);
+    for (let oh = 0; oh < Ho; oh++)
+      for (let ow = 0; ow < Wo; ow++) {
+        const p = oh * Wo + ow;
+        argmax[p] = (2 * oh + (p % 2)) * W + 2 * ow + ((p >> 1) % 2);
+        dout[p] = p + 1;
+      }
+    argmax[1] = 4;
+    argmax[6] = 18;
+    argmax[11] = 4 * W + 4;
+    for (let p = 0; p < Ho * Wo; p++) if (![1, 6, 11].includes(p)) want[argmax[p]] = dout[p];
+    const dx = F32(H * W).fill(-7);
+    native.maxpoolBackward(1, 1, H, W, 2, 2, 2, dx, dout, argmax);
+    expect(Array.from(dx)).toEqual(want);
+  });
+
   test('argmax indices outside the plane are ignored by maxpoolBackward (no out-of-bounds write)', () => {
     // Two planes of 2x2 pooled 2x2/2 -> one output each. Pad dx with sentinels to see stray writes.
     const dxBig = F64(12).fill(-7);

@@ -26,6 +26,9 @@ const cases: Case[] = [
   { name: 'large stride leaves one row', shape: [2, 2, 4, 6], ph: 2, pw: 2, stride: 5 },
   { name: '2x2 stride 2 on an odd, non-square input, batch 1', shape: [1, 3, 7, 5], ph: 2, pw: 2, stride: 2 },
   { name: '2x2 stride 2 on a 2x2 input', shape: [3, 2, 2, 2], ph: 2, pw: 2, stride: 2 },
+  // rows of 5 and 9 windows: the float path's four at a time, then the rest
+  { name: '2x2 stride 2, rows of 5 windows', shape: [2, 3, 6, 10], ph: 2, pw: 2, stride: 2 },
+  { name: '2x2 stride 2, 9x19 (rows of 9 windows, last row/column dropped)', shape: [2, 2, 9, 19], ph: 2, pw: 2, stride: 2 },
 ];
 
 function outShape(c: Case): number[] {

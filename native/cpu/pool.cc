@@ -2,6 +2,7 @@
 // in-plane index of each window's first maximum; backward routes dout there. Planes (n, c) are
 // independent, so threads split them and the scatter in backward never races.
 #include <algorithm>
+#include <type_traits>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -79,6 +80,59 @@ void maxpool_plane_2x2<float>(float* __restrict op, int32_t* __restrict ap, cons
 }
 #endif
 
+// Backward of one plane for the 2x2, stride 2 window: no pixel is in two windows, so each dx
+// value is written once, dout where its window's argmax names it and 0 elsewhere, instead of a
+// zero fill and a scatter. The values are the scatter's: `+ T(0)` as its 0 + dout (a -0 comes
+// out +0 either way), and an argmax outside its own window names none of the four.
+template <typename T>
+inline void backward_window_2x2(T* r0, T* r1, T g, int32_t a, int32_t i00, int32_t W) {
+  r0[0] = (a == i00 ? g : T(0)) + T(0);
+  r0[1] = (a == i00 + 1 ? g : T(0)) + T(0);
+  r1[0] = (a == i00 + W ? g : T(0)) + T(0);
+  r1[1] = (a == i00 + W + 1 ? g : T(0)) + T(0);
+}
+
+// The last column and row when W or H is odd: in no window.
+template <typename T>
+void zero_uncovered(T* dp, int64_t r, const PoolShape& s) {
+  for (int64_t w = 2 * s.Wo; w < s.W; ++w) dp[r * s.W + w] = T(0);
+}
+
+template <typename T>
+void maxpool_backward_plane_2x2(T* __restrict dp, const T* __restrict g, const int32_t* __restrict ap,
+                                const PoolShape& s) {
+  const int32_t W = int32_t(s.W);
+  for (int64_t oh = 0; oh < s.Ho; ++oh) {
+    T* r0 = dp + (2 * oh) * s.W;
+    T* r1 = r0 + s.W;
+    const int32_t base = int32_t(2 * oh) * W;
+    int64_t ow = 0;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>) {  // four windows at a time: the same values
+      const __m128i lane2 = _mm_setr_epi32(0, 2, 4, 6), one = _mm_set1_epi32(1), w = _mm_set1_epi32(W);
+      const __m128 zero = _mm_setzero_ps();
+      for (; ow + 4 <= s.Wo; ow += 4) {
+        const __m128 g4 = _mm_loadu_ps(g + oh * s.Wo + ow);
+        const __m128i a4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ap + oh * s.Wo + ow));
+        const __m128i c00 = _mm_add_epi32(_mm_set1_epi32(base + int32_t(2 * ow)), lane2), c10 = _mm_add_epi32(c00, w);
+        auto pick = [&](__m128i c) { return _mm_add_ps(_mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a4, c)), g4), zero); };
+        const __m128 v00 = pick(c00), v01 = pick(_mm_add_epi32(c00, one));
+        const __m128 v10 = pick(c10), v11 = pick(_mm_add_epi32(c10, one));
+        _mm_storeu_ps(r0 + 2 * ow, _mm_unpacklo_ps(v00, v01));
+        _mm_storeu_ps(r0 + 2 * ow + 4, _mm_unpackhi_ps(v00, v01));
+        _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(v10, v11));
+        _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(v10, v11));
+      }
+    }
+#endif
+    for (; ow < s.Wo; ++ow)
+      backward_window_2x2(r0 + 2 * ow, r1 + 2 * ow, g[oh * s.Wo + ow], ap[oh * s.Wo + ow], base + int32_t(2 * ow), W);
+    zero_uncovered(dp, 2 * oh, s);
+    zero_uncovered(dp, 2 * oh + 1, s);
+  }
+  std::fill(dp + 2 * s.Ho * s.W, dp + s.H * s.W, T(0));
+}
+
 template <typename T>
 void maxpool_plane(T* op, int32_t* ap, const T* xp, const PoolShape& s) {
   for (int64_t oh = 0; oh < s.Ho; ++oh) {
@@ -122,12 +176,17 @@ void maxpool_forward(T* out, int32_t* argmax, const T* x, const PoolShape& s) {
 template <typename T>
 void maxpool_backward(T* dx, const T* dout, const int32_t* argmax, const PoolShape& s) {
   const int64_t planes = s.N * s.C, HW = s.H * s.W, P = s.Ho * s.Wo;
+  const bool two_by_two = s.ph == 2 && s.pw == 2 && s.stride == 2;
 #pragma omp parallel for schedule(static) if (planes * HW > 4096)
   for (int64_t pl = 0; pl < planes; ++pl) {
     T* dp = dx + pl * HW;
-    std::fill(dp, dp + HW, T(0));
     const T* g = dout + pl * P;
     const int32_t* ap = argmax + pl * P;
+    if (two_by_two) {
+      maxpool_backward_plane_2x2(dp, g, ap, s);
+      continue;
+    }
+    std::fill(dp, dp + HW, T(0));
     // Window by window, in order: each pixel sums the windows that name it in the order the CUDA
     // gather does, so both backends agree bitwise. An index outside its own window (argmax came
     // from JavaScript: never trust it) is ignored, as the gather ignores it.
