@@ -184,7 +184,7 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
   const int64_t m_panels = (M + MR - 1) / MR;
   T* a_pack = prepacked_a ? nullptr : scratch_aligned(a_space, size_t(m_panels * MR * KC));
   T* b_pack = prepacked_b ? nullptr : scratch_aligned(b_space, size_t(((std::min(N, NC) + NR - 1) / NR) * NR * KC));
-  const int64_t all_panels = (N + NR - 1) / NR;  // prepacked_b's panels per slice (PackedB)
+  const PackedB b_layout = packed_b_layout(kern, K, N);  // prepacked_b's
 
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
@@ -193,8 +193,8 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
       const int64_t kc = std::min(KC, K - pc);
       // pack_a's layout: slice after slice, each m_panels (kc, MR) panels.
       const T* a_slice = prepacked_a ? prepacked_a + pc * m_panels * MR : a_pack;
-      // PackedB's layout: every slice KC deep; packed here, kc deep.
-      const T* b_slice = prepacked_b ? prepacked_b + (pc / KC) * all_panels * NR * KC + (jc / NR) * NR * KC : b_pack;
+      // PackedB's panels are KC deep in every slice; those packed here, kc deep.
+      const T* b_slice = prepacked_b ? prepacked_b + b_layout.at(pc, jc) : b_pack;
       const int64_t b_panel = prepacked_b ? NR * KC : NR * kc;
       // Row blocks times groups of NR panels: the work items the team shares. Up to MC rows and 8
       // panels each; smaller where that would leave fewer than 2 items per thread (M = 128 with

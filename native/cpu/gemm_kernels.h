@@ -58,12 +58,14 @@ void gemm_packed_a(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T
 // transform writes its V so): the NR-column panels gemm_blocked would pack, slice after KC-deep
 // slice, every slice laid out kc deep (the last one may use fewer rows). Columns past N, up to
 // the last panel's edge, must hold zeros (zero_packed_b_tail): the tile multiplies them too.
+// A plain row-major (K, ld) matrix is the one-slice, one-panel case: rows(K, ld).
 struct PackedB {
   int64_t kc;            // rows of one depth slice (gemm_blocked's, from the kernel's KC)
   int64_t nr;            // columns of one panel (the kernel's NR)
   int64_t slice_stride;  // elements per depth slice: every panel of N, nr * kc each
   int64_t size;          // elements in all
   int64_t at(int64_t k, int64_t j) const { return (k / kc) * slice_stride + (j / nr) * nr * kc + (k % kc) * nr + j % nr; }
+  static PackedB rows(int64_t K, int64_t ld) { return {K, ld, K * ld, K * ld}; }
 };
 template <typename T>
 PackedB packed_b_layout(const GemmKernel<T>& kern, int64_t K, int64_t N);

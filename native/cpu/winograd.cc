@@ -33,7 +33,7 @@ namespace deepconv {
 namespace cpu {
 namespace {
 
-void winograd_input(float* V, const VLayout& layout, int64_t col0, const float* x, int64_t C, int64_t H, int64_t W,
+void winograd_input(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H, int64_t W,
                     int64_t TH, int64_t TW, float* scratch) {
   DEEPCONV_ISA_CALL(winograd_input, V, layout, col0, x, C, H, W, TH, TW, scratch);
 }
@@ -134,12 +134,8 @@ void conv3x3_winograd(float* out, const float* x, const float* w, const float* b
   // V straight into the products' packed B panels where a tile row never straddles two panels
   // (TW divides NR: every power-of-two map); else plain rows, packed by each product.
   const bool packed_v = kern.NR % TW == 0;
-  auto v_layout = [&](int64_t ld) {
-    if (!packed_v) return VLayout::plain(Ci, ld);
-    const PackedB p = packed_b_layout(kern, Ci, ld);  // V[xi] is one packed (Ci, ld) op(B)
-    return VLayout{p.size, p.kc, p.slice_stride, p.nr, p.nr, p.nr * p.kc};
-  };
-  const int64_t v_floats = 16 * std::max(Ci * group * T, v_layout(group * T).xi_stride);
+  auto v_layout = [&](int64_t ld) { return packed_v ? packed_b_layout(kern, Ci, ld) : PackedB::rows(Ci, ld); };
+  const int64_t v_floats = 16 * v_layout(group * T).size;
   bool failed = false;  // a workspace allocation failed: rethrown after the region
 #pragma omp parallel num_threads(team) if (team > 1)
   {
@@ -151,14 +147,13 @@ void conv3x3_winograd(float* out, const float* x, const float* w, const float* b
 #pragma omp for schedule(dynamic, 1)
       for (int64_t gi = 0; gi < groups; ++gi) {
         const int64_t n0 = gi * group, gn = std::min(group, N - n0), ld = gn * T;
-        const VLayout vl = v_layout(ld);
+        const PackedB vl = v_layout(ld);
         for (int64_t i = 0; i < gn; ++i) winograd_input(V, vl, i * T, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
-        const PackedB pb = packed_b_layout(kern, Ci, ld);
         for (int xi = 0; xi < 16; ++xi) {
-          float* Vxi = V + xi * vl.xi_stride;
+          float* Vxi = V + xi * vl.size;
           float* Mxi = M + xi * Co * ld;
           if (packed_v) {
-            zero_packed_b_tail(pb, Ci, ld, Vxi);
+            zero_packed_b_tail(vl, Ci, ld, Vxi);
             gemm_packed_ab<float>(kern, Co, ld, Ci, 1.0f, Up + xi * up_stride, Vxi, 0.0f, Mxi, ld);
           } else {
             gemm_packed_a<float>(kern, Co, ld, Ci, 1.0f, Up + xi * up_stride, false, Vxi, ld, 0.0f, Mxi, ld);
@@ -197,7 +192,7 @@ void winograd_weight_grad(float* dw, float* db, const float* x, const float* dou
         for (int64_t gi = c * per_chunk; gi < g_end; ++gi) {
           const int64_t n0 = gi * group, gn = std::min(group, N - n0), ld = gn * T;
           for (int64_t i = 0; i < gn; ++i) {
-            winograd_input(V, VLayout::plain(Ci, ld), i * T, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
+            winograd_input(V, PackedB::rows(Ci, ld), i * T, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
             winograd_output_grad(Z + i * T, ld, dout + (n0 + i) * plane_out, Co, H, W, TH, TW, tmp);
           }
           const float beta = gi == c * per_chunk ? 0.0f : 1.0f;  // the run's first group starts its sums

@@ -20,23 +20,6 @@ constexpr int64_t kWinogradMinColumns = 256;
 
 inline int64_t winograd_tiles(int64_t H, int64_t W) { return ((H + 1) / 2) * ((W + 1) / 2); }
 
-// Where winograd_input writes V's element (xi, c, column) of one group's (16, Ci, columns):
-// plain rows of ld columns, or, for the forward's products, the GEMM's packed B panels
-// (gemm_kernels.h's PackedB), which then skip packing B. A tile row (TW columns) is contiguous
-// in either: the packed form is used only where TW divides the panel width.
-struct VLayout {
-  int64_t xi_stride;     // elements from one xi's matrix to the next
-  int64_t kc;            // rows per depth slice
-  int64_t slice_stride;  // elements per depth slice
-  int64_t row_stride;    // from row c to row c + 1 within a slice
-  int64_t nr;            // columns per panel
-  int64_t panel_stride;  // elements per panel
-  int64_t at(int64_t c, int64_t col) const {
-    return (c / kc) * slice_stride + (c % kc) * row_stride + (col / nr) * panel_stride + col % nr;
-  }
-  static VLayout plain(int64_t C, int64_t ld) { return {C * ld, C, 0, ld, ld, 0}; }
-};
-
 // Whether conv_forward and conv_backward (dw, and dx: the shape is symmetric in C and F) of a
 // float layer of shape s run by Winograd.
 bool winograd_applies(const ConvShape& s);

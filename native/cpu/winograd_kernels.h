@@ -22,14 +22,14 @@ inline int64_t winograd_scratch(int64_t TH, int64_t TW) {
   return input > output ? input : output;
 }
 
-// Step 3 of winograd_input for channel c: V's 16 rows (layout.xi_stride apart) from h, the
-// image's tiles from column col0. kTW > 0 is TW known at compile time (the common maps: 8x8,
+// Step 3 of winograd_input for channel c: V's 16 rows (layout.size apart) from h, the image's
+// tiles from column col0. kTW > 0 is TW known at compile time (the common maps: 8x8,
 // 16x16, 32x32), so a row of 4, 8 or 16 tiles is one vector instead of a scalar remainder; 0
 // reads TW.
 template <int kTW>
-inline void input_columns(float* V, const VLayout& layout, int64_t c, int64_t col0, const float* h, int64_t half,
+inline void input_columns(float* V, const PackedB& layout, int64_t c, int64_t col0, const float* h, int64_t half,
                           int64_t TH, int64_t TW_) {
-  const int64_t TW = kTW > 0 ? kTW : TW_, xi_stride = layout.xi_stride;
+  const int64_t TW = kTW > 0 ? kTW : TW_, xi_stride = layout.size;
   for (int64_t ty = 0; ty < TH; ++ty) {
     float* __restrict v = V + layout.at(c, col0 + ty * TW);
     for (int j = 0; j < 4; ++j) {
@@ -47,7 +47,7 @@ inline void input_columns(float* V, const VLayout& layout, int64_t c, int64_t co
   }
 }
 
-inline void input_columns_any(float* V, const VLayout& layout, int64_t c, int64_t col0, const float* h, int64_t half,
+inline void input_columns_any(float* V, const PackedB& layout, int64_t c, int64_t col0, const float* h, int64_t half,
                               int64_t TH, int64_t TW) {
   switch (TW) {
     case 4: return input_columns<4>(V, layout, c, col0, h, half, TH, TW);
@@ -57,8 +57,9 @@ inline void input_columns_any(float* V, const VLayout& layout, int64_t c, int64_
   }
 }
 
-// V (16, C, columns) in `layout`, at columns [col0, col0 + TH*TW) <- the transformed tiles of
-// one image x (C, H, W).
+// V (16, C, columns), each xi's (C, columns) in `layout` (plain rows, PackedB::rows, or the
+// GEMM's packed B panels, where a tile row of TW columns never straddles two of them), at
+// columns [col0, col0 + TH*TW) <- the transformed tiles of one image x (C, H, W).
 // Per channel, in three loops over contiguous memory:
 //   1. the padded plane p, pitch 2TW+2, its even rows first, then its odd rows;
 //   2. the row transform (d B) as one loop over the whole plane: for q = row * (TW+1) + tx,
@@ -66,7 +67,7 @@ inline void input_columns_any(float* V, const VLayout& layout, int64_t c, int64_
 //      tx = TW of each row reads into the next and is never used);
 //   3. the column transform (B^T ...) per tile row: rows 2ty, 2ty+1, 2ty+2, 2ty+3 of h are
 //      the even half at ty, the odd half at ty, the even half at ty+1, the odd half at ty+1.
-inline void winograd_input(float* V, const VLayout& layout, int64_t col0, const float* x, int64_t C, int64_t H,
+inline void winograd_input(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H,
                            int64_t W, int64_t TH, int64_t TW, float* scratch) {
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2, half = (TH + 1) * (TW + 1), q_end = rows * (TW + 1);
   float* p = scratch;
