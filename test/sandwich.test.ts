@@ -1,3 +1,4 @@
+// PoolReLU (max pool then ReLU) against ReLU then max pool: the same bits, forward and backward.
 // Sandwich layers (ConvReLU, ConvReLUPool, ConvBatchNormReLU, ConvBatchNormReLUPool, LinearReLU,
 // LinearBatchNormReLU): forward against compositions of the TypeScript references, backward
 // against numeric gradients.
@@ -12,6 +13,9 @@ import {
   ConvReLUPool,
   LinearBatchNormReLU,
   LinearReLU,
+  MaxPool,
+  PoolReLU,
+  ReLU,
 } from '../lib/layers';
 import { Tensor } from '../lib/tensor';
 import * as ref from './reference';
@@ -242,5 +246,34 @@ describe('sandwich float32 forward within 1e-5 of float64', () => {
       1e-5,
       'LinearBatchNormReLU',
     );
+  });
+});
+
+describe('PoolReLU: the same bits as ReLU then max pool', () => {
+  // Values on a coarse grid, so windows hold ties, exact zeros, and maxima <= 0 (all-negative
+  // windows, where the ReLU-first order picks a zero and the pool-first one a negative value).
+  function grid(shape: number[], seed: number, dtype: 'float32' | 'float64'): Tensor {
+    const t = randn64(shape, seed);
+    for (let i = 0; i < t.size; i++) t.data[i] = Math.round(t.data[i] * 2) / 2 - 0.5;
+    return t.astype(dtype);
+  }
+  const pools = [
+    { poolHeight: 2, poolWidth: 2, stride: 2 },  // the networks' pool (the fast 2x2 / 2 kernels)
+    { poolHeight: 3, poolWidth: 3, stride: 2 },  // overlapping windows: dx sums over several
+  ];
+  test.each(['float32', 'float64'] as const)('%s, 2x2/2 and 3x3/2, odd and even maps', (dtype) => {
+    for (const pool of pools)
+      for (const shape of [[3, 4, 8, 8], [2, 3, 7, 9]]) {
+        const x = grid(shape, 40 + shape[3], dtype);
+        const r = ReLU.forward(x);
+        const p = MaxPool.forward(r.out, pool);
+        const fused = PoolReLU.forward(x, pool);
+        expect(Array.from(fused.out.data)).toEqual(Array.from(p.out.data));
+        const dout = grid([...p.out.shape], 50, dtype);
+        const dx = ReLU.backward(MaxPool.backward(dout, p.cache), r.cache);
+        const dxFused = PoolReLU.backward(dout, fused.cache);
+        expect(Array.from(dxFused.data)).toEqual(Array.from(dx.data));
+        expect(dxFused.data.some((v) => v !== 0)).toBe(true);
+      }
   });
 });

@@ -8,6 +8,7 @@ import { prepareLoss } from '../layers/loss';
 import { release } from '../engine/arena';
 import { barrier, step, Steps } from '../engine/op';
 import { MaxPool, PoolCache } from '../layers/pool';
+import { PoolReLU, PoolReLUCache } from '../layers/sandwich';
 import { kaimingInitializer } from '../init';
 import { Rng } from '../random';
 import { Device, DType, Tensor } from '../tensor';
@@ -50,6 +51,8 @@ interface LayerCache {
   bnRelu: BatchNormReLUCache | null;
   relu: Tensor | null;
   pool: PoolCache | null;
+  /** Without batchnorm, a pooled layer's ReLU and pool (run pool first: see PoolReLU). */
+  poolRelu: PoolReLUCache | null;
 }
 
 export class DeepConvNet extends Model {
@@ -166,22 +169,28 @@ export class DeepConvNet extends Model {
       const c = yield* step(Conv.prepareForward(h, p[`W${i}`], p[`b${i}`], CONV));
       let bnRelu: BatchNormReLUCache | null = null;
       let relu: Tensor | null = null;
+      let pool: PoolCache | null = null;
+      let poolRelu: PoolReLUCache | null = null;
+      const pooled = this.maxPools.includes(i);
       if (this.batchnorm) {
         const n = yield* step(SpatialBatchNormReLU.prepareForward(c.out, p[`gamma${i}`], p[`beta${i}`], this.bnParam(String(i), mode)));
         h = n.out;
         bnRelu = n.cache;
+      } else if (pooled) {
+        const q = yield* PoolReLU.forwardSteps(c.out, POOL);
+        h = q.out;
+        poolRelu = q.cache;
       } else {
         const r = yield* step(ReLU.prepareForward(c.out));
         h = r.out;
         relu = r.cache;
       }
-      let pool: PoolCache | null = null;
-      if (this.maxPools.includes(i)) {
+      if (pooled && !poolRelu) {
         const q = yield* step(MaxPool.prepareForward(h, POOL));
         h = q.out;
         pool = q.cache;
       }
-      caches.push({ conv: c.cache, bnRelu, relu, pool });
+      caches.push({ conv: c.cache, bnRelu, relu, pool, poolRelu });
     }
     const fc = yield* step(Linear.prepareForward(h, p[`W${L}`], p[`b${L}`]));
     if (y === null) return fc.out;
@@ -201,6 +210,11 @@ export class DeepConvNet extends Model {
     let d = g.dx;
     for (let i = L - 1; i >= 0; i--) {
       const c = caches[i];
+      if (c.poolRelu) {
+        const dp = yield* PoolReLU.backwardSteps(d, c.poolRelu);
+        release(d, c.poolRelu.relu, c.poolRelu.pool.x);  // the pooled map; the conv output
+        d = dp;
+      }
       if (c.pool) {
         const dp = yield* step(MaxPool.prepareBackward(d, c.pool));
         release(d);

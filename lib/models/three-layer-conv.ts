@@ -4,7 +4,7 @@ import { Conv } from '../layers/conv';
 import { Linear } from '../layers/linear';
 import { prepareLoss } from '../layers/loss';
 import { barrier, step, Steps } from '../engine/op';
-import { MaxPool } from '../layers/pool';
+import { PoolReLU } from '../layers/sandwich';
 import { Rng } from '../random';
 import { Device, DType, Tensor } from '../tensor';
 import { shapeStr } from '../validate';
@@ -116,8 +116,7 @@ export class ThreeLayerConvNet extends Model {
     const { W1, b1, W2, b2, W3, b3 } = this.params;
     const convParam = { stride: 1, pad: (this.filterSize - 1) / 2 };
     const c1 = yield* step(Conv.prepareForward(X, W1, b1, convParam));
-    const r1 = yield* step(ReLU.prepareForward(c1.out));
-    const p1 = yield* step(MaxPool.prepareForward(r1.out, POOL));
+    const p1 = yield* PoolReLU.forwardSteps(c1.out, POOL);  // relu - pool, run pool first
     const a2 = yield* step(Linear.prepareForward(p1.out, W2, b2));
     const r2 = yield* step(ReLU.prepareForward(a2.out));
     const a3 = yield* step(Linear.prepareForward(r2.out, W3, b3));
@@ -126,9 +125,8 @@ export class ThreeLayerConvNet extends Model {
     const g3 = yield* step(Linear.prepareBackward(l.dx, a3.cache));
     const dr2 = yield* step(ReLU.prepareBackward(g3.dx, r2.cache));
     const g2 = yield* step(Linear.prepareBackward(dr2, a2.cache));
-    const dp1 = yield* step(MaxPool.prepareBackward(g2.dx, p1.cache));
-    const dr1 = yield* step(ReLU.prepareBackward(dp1, r1.cache));
-    const g1 = yield* step(Conv.prepareBackward(dr1, c1.cache, false));
+    const dp1 = yield* PoolReLU.backwardSteps(g2.dx, p1.cache);
+    const g1 = yield* step(Conv.prepareBackward(dp1, c1.cache, false));
     yield* barrier(); // l.loss is written by the loss kernel
     return { loss: l.loss, grads: { W1: g1.dw, b1: g1.db, W2: g2.dw, b2: g2.db, W3: g3.dw, b3: g3.db } };
   }
