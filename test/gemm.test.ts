@@ -100,6 +100,22 @@ describe.each(isaPaths())('isa %s', (isa) => {
       expect(Array.from(C2.data)).toEqual(new Array(20).fill(0));
     });
 
+    // A @ B^T with a long depth and few rows on either side runs as dot products of rows on the
+    // AVX paths (gemm.cc dot_pays): 4x4 / 3x4 blocks with edge rows, K tails of 5 and 13 lanes.
+    test.each([
+      [16, 27, 1029],
+      [5, 33, 517],
+      [33, 2, 517],
+      [24, 40, 4096 + 13], // big enough to split across the team
+    ])('thin A @ B^T, M %i, N %i, K %i: matches the TS loop, 1 and 2 threads the same bits', (M, N, K) => {
+      const { A, B, C } = operands(M, N, K, false, true, dtype, M + N + K);
+      const expected = ref.gemm(false, true, M, N, K, 1.5, A.data, B.data, -0.5, Float64Array.from(C.data));
+      const one = withThreads(1, () => gemm(A, B, C.clone(), { transB: true, alpha: 1.5, beta: -0.5 }));
+      const two = withThreads(2, () => gemm(A, B, C.clone(), { transB: true, alpha: 1.5, beta: -0.5 }));
+      expectRel(one, expected, tolBlocked, '1 thread');
+      expect(Array.from(two.data)).toEqual(Array.from(one.data));
+    });
+
     test('1 and 2 threads give the same result on a large product', () => {
       const { A, B, C } = operands(130, 300, 257, true, true, dtype, 5);
       const one = withThreads(1, () => gemm(A, B, C.clone(), { transA: true, transB: true, beta: 0.25 }));

@@ -17,62 +17,16 @@
 #include "deepconv/workspace.h"
 #include "gemm_kernels.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace deepconv {
 namespace cpu {
 namespace {
 
-// dst[k * ld_dst + j] = src[j * ld_src + k] for j < rows, k < kc: `rows` source rows written as
-// columns, the transposing copy both packings need (op(A) row by row into MR-wide panels, op(B)^T
-// into NR-wide ones). One value at a time this is a store per element into a different line.
-template <typename T>
-void transpose_rows_scalar(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t rows, int64_t kc) {
-  for (int64_t j = 0; j < rows; ++j)
-    for (int64_t k = 0; k < kc; ++k) dst[k * ld_dst + j] = src[j * ld_src + k];
-}
-
-template <typename T>
-void transpose_rows(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t rows, int64_t kc) {
-  transpose_rows_scalar(dst, ld_dst, src, ld_src, rows, kc);
-}
-
-#if defined(__SSE2__)
-// floats: 4x4 blocks through registers (SSE2, every x86-64 CPU), four 16-byte stores per 16
-// values; twice the scalar copy's speed on a dW-shaped panel (32 rows x 256). Same values.
-template <>
-void transpose_rows<float>(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t kc) {
-  int64_t j = 0;
-  for (; j + 4 <= rows; j += 4) {
-    const float* r0 = src + j * ld_src;
-    const float* r1 = r0 + ld_src;
-    const float* r2 = r1 + ld_src;
-    const float* r3 = r2 + ld_src;
-    int64_t k = 0;
-    for (; k + 4 <= kc; k += 4) {
-      __m128 a = _mm_loadu_ps(r0 + k), b = _mm_loadu_ps(r1 + k), c = _mm_loadu_ps(r2 + k), d = _mm_loadu_ps(r3 + k);
-      _MM_TRANSPOSE4_PS(a, b, c, d);
-      float* o = dst + k * ld_dst + j;
-      _mm_storeu_ps(o, a);
-      _mm_storeu_ps(o + ld_dst, b);
-      _mm_storeu_ps(o + 2 * ld_dst, c);
-      _mm_storeu_ps(o + 3 * ld_dst, d);
-    }
-    for (; k < kc; ++k) {
-      float* o = dst + k * ld_dst + j;
-      o[0] = r0[k], o[1] = r1[k], o[2] = r2[k], o[3] = r3[k];
-    }
-  }
-  transpose_rows_scalar(dst + j, ld_dst, src + j * ld_src, ld_src, rows - j, kc);  // the last 0-3 rows
-}
-#endif
-
 // Packs rows [i0, i0+MR) x depth [p0, p0+kc) of op(A) into dst (kc, MR), zero-padding rows past M.
 template <typename T>
-void pack_a_panel(T* dst, int64_t MR, const T* A, int64_t lda, bool trans, int64_t i0, int64_t M, int64_t p0,
-                  int64_t kc) {
+void pack_a_panel(const GemmKernel<T>& kern, T* dst, const T* A, int64_t lda, bool trans, int64_t i0, int64_t M,
+                  int64_t p0, int64_t kc) {
+  const int64_t MR = kern.MR;
   const int64_t rows = std::min(MR, M - i0);
   if (trans) {
     // op(A) row i is column i0+i of A: each k reads MR neighbours of one row.
@@ -84,20 +38,21 @@ void pack_a_panel(T* dst, int64_t MR, const T* A, int64_t lda, bool trans, int64
     }
     return;
   }
-  transpose_rows(dst, MR, A + i0 * lda + p0, lda, rows, kc);  // contiguous reads along each row
+  kern.transpose(dst, MR, A + i0 * lda + p0, lda, rows, kc);  // contiguous reads along each row
   for (int64_t i = rows; i < MR; ++i)
     for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
 }
 
 // Packs depth [p0, p0+kc) x columns [j0, j0+NR) of op(B) into dst (kc, NR), zero-padding past N.
 template <typename T>
-void pack_b_panel(T* dst, int64_t NR, const T* B, int64_t ldb, bool trans, int64_t j0, int64_t N, int64_t p0,
-                  int64_t kc) {
+void pack_b_panel(const GemmKernel<T>& kern, T* dst, const T* B, int64_t ldb, bool trans, int64_t j0, int64_t N,
+                  int64_t p0, int64_t kc) {
+  const int64_t NR = kern.NR;
   const int64_t cols = std::min(NR, N - j0);
   if (trans) {
     // op(B) column j is row j0+j of B: read each row contiguously. (Walking k outer would read
     // NR rows in lockstep, and with a power-of-two ldb they all fall into one cache set.)
-    transpose_rows(dst, NR, B + j0 * ldb + p0, ldb, cols, kc);
+    kern.transpose(dst, NR, B + j0 * ldb + p0, ldb, cols, kc);
     for (int64_t j = cols; j < NR; ++j)
       for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
     return;
@@ -216,12 +171,12 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
         if (!prepacked_a) {
 #pragma omp for schedule(static) nowait
           for (int64_t p = 0; p < m_panels; ++p)
-            pack_a_panel(a_pack + p * MR * kc, MR, A, lda, trans_a, p * MR, M, pc, kc);
+            pack_a_panel(kern, a_pack + p * MR * kc, A, lda, trans_a, p * MR, M, pc, kc);
         }
         if (!prepacked_b) {
 #pragma omp for schedule(static)
           for (int64_t p = 0; p < n_panels; ++p)
-            pack_b_panel(b_pack + p * NR * kc, NR, B, ldb, trans_b, jc + p * NR, jc + nc, pc, kc);
+            pack_b_panel(kern, b_pack + p * NR * kc, B, ldb, trans_b, jc + p * NR, jc + nc, pc, kc);
         } else if (!prepacked_a) {
 #pragma omp barrier
         }
@@ -249,11 +204,43 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
 
 }  // namespace
 
+namespace {
+
+// C = alpha * A @ B^T + beta * C as dot products of rows (the kernel's dot tile), no packing.
+template <typename T>
+void gemm_dot(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+              const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  const int64_t DM = kern.DM, DN = kern.DN, m_blocks = (M + DM - 1) / DM, n_blocks = (N + DN - 1) / DN;
+  const bool parallel = !in_parallel() && max_threads() > 1 && M * N * K >= (int64_t(1) << 21);
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+  for (int64_t ib = 0; ib < m_blocks; ++ib)
+    for (int64_t jb = 0; jb < n_blocks; ++jb) {
+      const int64_t i0 = ib * DM, j0 = jb * DN;
+      kern.dot(K, A + i0 * lda, lda, B + j0 * ldb, ldb, C + i0 * ldc + j0, ldc, std::min(DM, M - i0),
+               std::min(DN, N - j0), alpha, beta);
+    }
+}
+
+// Whether A @ B^T runs as dot products. Both operands lie along K, so packing them for the
+// register tile transposes (M + N) K values; the dot tile reads them as they lie but runs at a
+// lower share of peak, and sums each accumulator's lanes at the end. So it pays where the copy
+// weighs most against the product, MN / (M + N) small (at most the kernel's dot_max), and the
+// depth covers the lane sums (K >= 512): a first conv layer's dW (16-32 filters by 27). Measured
+// per path on conv dW shapes (bench/NOTES.md).
+template <typename T>
+bool dot_pays(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K) {
+  return kern.dot != nullptr && K >= 512 && M * N <= kern.dot_max * (M + N);
+}
+
+}  // namespace
+
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  gemm_blocked<T>(gemm_kernel<T>(active_isa()), trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, B, ldb, nullptr, beta,
-                  C, ldc, nullptr);
+  const GemmKernel<T>& kern = gemm_kernel<T>(active_isa());
+  if (!trans_a && trans_b && M > 0 && N > 0 && alpha != T(0) && dot_pays(kern, M, N, K))
+    return gemm_dot(kern, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_blocked<T>(kern, trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, B, ldb, nullptr, beta, C, ldc, nullptr);
 }
 
 template <typename T>
@@ -269,7 +256,7 @@ void pack_a(const GemmKernel<T>& kern, bool trans_a, int64_t M, int64_t K, const
     const int64_t kc = std::min(KC, K - pc);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < m_panels; ++p)
-      pack_a_panel(dst + pc * m_panels * MR + p * MR * kc, MR, A, lda, trans_a, p * MR, M, pc, kc);
+      pack_a_panel(kern, dst + pc * m_panels * MR + p * MR * kc, A, lda, trans_a, p * MR, M, pc, kc);
   }
 }
 

@@ -26,6 +26,15 @@ struct GemmKernel {
   int64_t MC;      // rows of A packed per block (a multiple of MR): the A block stays in L2
   int64_t NC;      // columns of B packed per slice
   void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t mr, int64_t nr, T alpha, const T* c_init);
+  // The packing's transposing copy: dst[k * ld_dst + j] = src[j * ld_src + k] for j < rows,
+  // k < kc (op(A)'s rows into MR-wide panels, op(B)^T's into NR-wide ones).
+  void (*transpose)(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t rows, int64_t kc);
+  // The dot-product tile for A @ B^T with both operands' rows along K (gemm_tile.h dot_body):
+  // a DM x DN block of C from DM rows of A and DN rows of B, unpacked; gemm uses it for products
+  // with MN / (M + N) <= dot_max (gemm.cc dot_pays). Null where it never pays (the portable path).
+  int64_t DM, DN, dot_max;
+  void (*dot)(int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc, int64_t mr, int64_t nr,
+              T alpha, T beta);
 };
 
 // Defined in gemm_kernel_<isa>.cc; the x86 ones exist only on x86-64 builds.
@@ -38,6 +47,17 @@ extern const GemmKernel<double> kAvx2F64, kAvx512F64;
 
 template <typename T>
 const GemmKernel<T>& gemm_kernel(Isa isa);
+
+// GemmKernel::transpose for every CPU (gemm_kernel_generic.cc: SSE2 4x4 blocks for floats on
+// x86-64), and the wider paths' edges.
+template <typename T>
+void transpose_rows_portable(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t rows, int64_t kc);
+#if defined(__x86_64__) && defined(__GNUC__)
+// 8x8 blocks through AVX registers (gemm_kernel_avx2.cc; AVX2 and AVX-512 CPUs only).
+namespace avx2 {
+void transpose_rows(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows, int64_t kc);
+}
+#endif
 
 // op(A) packed once for many products that share it (a convolution's weights, across its
 // images): pack_a writes packed_a_size elements (64-byte aligned dst) for `kern`, and
