@@ -29,6 +29,11 @@ const cases: Case[] = [
   // rows of 5 and 9 windows: the float path's four at a time, then the rest
   { name: '2x2 stride 2, rows of 5 windows', shape: [2, 3, 6, 10], ph: 2, pw: 2, stride: 2 },
   { name: '2x2 stride 2, 9x19 (rows of 9 windows, last row/column dropped)', shape: [2, 2, 9, 19], ph: 2, pw: 2, stride: 2 },
+  // rows of 7 (the float path's last four windows overlap the four before) and of 3 or 1 (rows
+  // narrower than four: four windows of the plane at a time, across rows)
+  { name: '2x2 stride 2, 14x14 (rows of 7 windows)', shape: [2, 2, 14, 14], ph: 2, pw: 2, stride: 2 },
+  { name: '2x2 stride 2, 7x7 (rows of 3 windows, 9 a plane)', shape: [2, 3, 7, 7], ph: 2, pw: 2, stride: 2 },
+  { name: '2x2 stride 2, 6x3 (rows of 1 window)', shape: [1, 2, 6, 3], ph: 2, pw: 2, stride: 2 },
 ];
 
 function outShape(c: Case): number[] {
@@ -171,6 +176,8 @@ describe('MaxPool float32', () => {
     const r32 = MaxPool.forward(x.astype('float32'), p);
     expect(r32.out.dtype).toBe('float32');
     expectRel(r32.out, out64, 1e-5, 'float32 forward');
+    // The same decisions (the inputs have no ties): the same argmax.
+    expect(Array.from(r32.cache.argmax as Int32Array)).toEqual(Array.from(MaxPool.forward(x, p).cache.argmax as Int32Array));
     const dout = randn64(out64.shape, 10);
     const dx64 = MaxPool.backward(dout, MaxPool.forward(x, p).cache);
     expectRel(MaxPool.backward(dout.astype('float32'), r32.cache), dx64, 1e-5, 'float32 backward');

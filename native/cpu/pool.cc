@@ -44,38 +44,76 @@ void maxpool_plane_2x2(T* __restrict op, int32_t* __restrict ap, const T* __rest
 }
 
 #if defined(__SSE2__)
-// float, four outputs at a time with SSE2 (every x86-64 CPU): even/odd columns by shuffles,
-// selects by masks. The same decisions as window_2x2, NaN included.
+// float, four windows at a time with SSE2 (every x86-64 CPU): selects by masks, the same
+// decisions as window_2x2, NaN included. Each lane's window has its four inputs in v00 .. v11
+// and its top-left flat index in i00; returns the maxima, the argmax in *idx.
+inline __m128 window4(__m128 v00, __m128 v01, __m128 v10, __m128 v11, __m128i i00, int32_t W, __m128i* idx) {
+  const __m128i one = _mm_set1_epi32(1);
+  const __m128 right0 = _mm_or_ps(_mm_cmpgt_ps(v01, v00), _mm_cmpunord_ps(v01, v01));
+  const __m128 right1 = _mm_or_ps(_mm_cmpgt_ps(v11, v10), _mm_cmpunord_ps(v11, v11));
+  const __m128 m0 = _mm_or_ps(_mm_and_ps(right0, v01), _mm_andnot_ps(right0, v00));
+  const __m128 m1 = _mm_or_ps(_mm_and_ps(right1, v11), _mm_andnot_ps(right1, v10));
+  const __m128 bottom = _mm_or_ps(_mm_cmpgt_ps(m1, m0), _mm_cmpunord_ps(m1, m1));
+  const __m128i a0 = _mm_add_epi32(i00, _mm_and_si128(_mm_castps_si128(right0), one));
+  const __m128i a1 = _mm_add_epi32(_mm_add_epi32(i00, _mm_set1_epi32(W)), _mm_and_si128(_mm_castps_si128(right1), one));
+  const __m128i bm = _mm_castps_si128(bottom);
+  *idx = _mm_or_si128(_mm_and_si128(bm, a1), _mm_andnot_si128(bm, a0));
+  return _mm_or_ps(_mm_and_ps(bottom, m1), _mm_andnot_ps(bottom, m0));
+}
+
+// Rows of at least four windows: four neighbours at a time, even and odd columns by shuffles;
+// a row's last 1-3 windows as the row's last four (the overlap writes the same values again).
+// Narrower rows (7x7 maps: 3 windows): four windows of the plane at a time, wherever they sit,
+// their inputs loaded one by one. No scalar window code: its selects compiled to branches, which
+// made maps of 14x14 or 7x7 3-8x slower per input than 16x16 or 8x8.
 template <>
 void maxpool_plane_2x2<float>(float* __restrict op, int32_t* __restrict ap, const float* __restrict xp,
                               const PoolShape& s) {
   const int32_t W = int32_t(s.W);
-  const __m128i lane2 = _mm_setr_epi32(0, 2, 4, 6), one = _mm_set1_epi32(1);
+  const int64_t Wo = s.Wo, n = s.Ho * Wo;
+  if (Wo < 4) {
+    for (int64_t k0 = 0; k0 < n; k0 += 4) {
+      alignas(16) float v[4][4];
+      alignas(16) int32_t top[4];
+      for (int l = 0; l < 4; ++l) {
+        const int64_t k = std::min(k0 + l, n - 1), oh = k / Wo, ow = k % Wo;
+        const float* r0 = xp + 2 * oh * s.W + 2 * ow;
+        v[0][l] = r0[0], v[1][l] = r0[1], v[2][l] = r0[s.W], v[3][l] = r0[s.W + 1];
+        top[l] = int32_t(2 * oh) * W + int32_t(2 * ow);
+      }
+      __m128i idx;
+      const __m128 m = window4(_mm_load_ps(v[0]), _mm_load_ps(v[1]), _mm_load_ps(v[2]), _mm_load_ps(v[3]),
+                               _mm_load_si128(reinterpret_cast<const __m128i*>(top)), W, &idx);
+      alignas(16) float mo[4];
+      alignas(16) int32_t io[4];
+      _mm_store_ps(mo, m);
+      _mm_store_si128(reinterpret_cast<__m128i*>(io), idx);
+      for (int64_t l = 0; l < 4 && k0 + l < n; ++l) op[k0 + l] = mo[l], ap[k0 + l] = io[l];
+    }
+    return;
+  }
+  const __m128i lane2 = _mm_setr_epi32(0, 2, 4, 6);
   for (int64_t oh = 0; oh < s.Ho; ++oh) {
     const float* r0 = xp + (2 * oh) * s.W;
     const float* r1 = r0 + s.W;
-    float* o = op + oh * s.Wo;
-    int32_t* a = ap + oh * s.Wo;
+    float* o = op + oh * Wo;
+    int32_t* a = ap + oh * Wo;
     const int32_t base = int32_t(2 * oh) * W;
-    int64_t ow = 0;
-    for (; ow + 4 <= s.Wo; ow += 4) {
+    for (int64_t ow = 0;; ow += 4) {
+      if (ow + 4 > Wo) {
+        if (ow == Wo) break;
+        ow = Wo - 4;  // the last four windows, overlapping the group before
+      }
       const __m128 t0 = _mm_loadu_ps(r0 + 2 * ow), t1 = _mm_loadu_ps(r0 + 2 * ow + 4);
       const __m128 b0 = _mm_loadu_ps(r1 + 2 * ow), b1 = _mm_loadu_ps(r1 + 2 * ow + 4);
-      const __m128 v00 = _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0)), v01 = _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1));
-      const __m128 v10 = _mm_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0)), v11 = _mm_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1));
-      const __m128 right0 = _mm_or_ps(_mm_cmpgt_ps(v01, v00), _mm_cmpunord_ps(v01, v01));
-      const __m128 right1 = _mm_or_ps(_mm_cmpgt_ps(v11, v10), _mm_cmpunord_ps(v11, v11));
-      const __m128 m0 = _mm_or_ps(_mm_and_ps(right0, v01), _mm_andnot_ps(right0, v00));
-      const __m128 m1 = _mm_or_ps(_mm_and_ps(right1, v11), _mm_andnot_ps(right1, v10));
-      const __m128 bottom = _mm_or_ps(_mm_cmpgt_ps(m1, m0), _mm_cmpunord_ps(m1, m1));
-      _mm_storeu_ps(o + ow, _mm_or_ps(_mm_and_ps(bottom, m1), _mm_andnot_ps(bottom, m0)));
-      const __m128i col = _mm_add_epi32(_mm_set1_epi32(base + int32_t(2 * ow)), lane2);
-      const __m128i i0 = _mm_add_epi32(col, _mm_and_si128(_mm_castps_si128(right0), one));
-      const __m128i i1 = _mm_add_epi32(_mm_add_epi32(col, _mm_set1_epi32(W)), _mm_and_si128(_mm_castps_si128(right1), one));
-      const __m128i bm = _mm_castps_si128(bottom);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(a + ow), _mm_or_si128(_mm_and_si128(bm, i1), _mm_andnot_si128(bm, i0)));
+      __m128i idx;
+      const __m128 m = window4(_mm_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1)),
+                               _mm_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1)),
+                               _mm_add_epi32(_mm_set1_epi32(base + int32_t(2 * ow)), lane2), W, &idx);
+      _mm_storeu_ps(o + ow, m);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a + ow), idx);
+      if (ow + 4 == Wo) break;
     }
-    for (; ow < s.Wo; ++ow) window_2x2(o + ow, a + ow, r0 + 2 * ow, r1 + 2 * ow, base + int32_t(2 * ow), W);
   }
 }
 #endif
@@ -102,30 +140,68 @@ template <typename T>
 void maxpool_backward_plane_2x2(T* __restrict dp, const T* __restrict g, const int32_t* __restrict ap,
                                 const PoolShape& s) {
   const int32_t W = int32_t(s.W);
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {  // four windows at a time, as the forward: the same values
+    const __m128i one = _mm_set1_epi32(1), w = _mm_set1_epi32(W);
+    const __m128 zero = _mm_setzero_ps();
+    // The four inputs of each lane's window (its top-left flat index c00): dout where the argmax
+    // names it, else 0.
+    auto picks = [&](__m128 g4, __m128i a4, __m128i c00, __m128 v[4]) {
+      auto pick = [&](__m128i c) { return _mm_add_ps(_mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a4, c)), g4), zero); };
+      const __m128i c10 = _mm_add_epi32(c00, w);
+      v[0] = pick(c00), v[1] = pick(_mm_add_epi32(c00, one)), v[2] = pick(c10), v[3] = pick(_mm_add_epi32(c10, one));
+    };
+    const int64_t Wo = s.Wo, n = s.Ho * Wo;
+    if (Wo < 4) {
+      for (int64_t k0 = 0; k0 < n; k0 += 4) {
+        alignas(16) float gl[4];
+        alignas(16) int32_t al[4], top[4];
+        for (int l = 0; l < 4; ++l) {
+          const int64_t k = std::min(k0 + l, n - 1);
+          gl[l] = g[k], al[l] = ap[k], top[l] = int32_t(2 * (k / Wo)) * W + int32_t(2 * (k % Wo));
+        }
+        __m128 v[4];
+        picks(_mm_load_ps(gl), _mm_load_si128(reinterpret_cast<const __m128i*>(al)),
+              _mm_load_si128(reinterpret_cast<const __m128i*>(top)), v);
+        alignas(16) float o[4][4];
+        for (int q = 0; q < 4; ++q) _mm_store_ps(o[q], v[q]);
+        for (int64_t l = 0; l < 4 && k0 + l < n; ++l) {
+          float* r0 = dp + top[l];
+          r0[0] = o[0][l], r0[1] = o[1][l], r0[s.W] = o[2][l], r0[s.W + 1] = o[3][l];
+        }
+      }
+    } else {
+      const __m128i lane2 = _mm_setr_epi32(0, 2, 4, 6);
+      for (int64_t oh = 0; oh < s.Ho; ++oh) {
+        float* r0 = dp + (2 * oh) * s.W;
+        float* r1 = r0 + s.W;
+        const int32_t base = int32_t(2 * oh) * W;
+        for (int64_t ow = 0;; ow += 4) {
+          if (ow + 4 > Wo) {
+            if (ow == Wo) break;
+            ow = Wo - 4;  // the last four windows, overlapping the group before (the same values again)
+          }
+          __m128 v[4];
+          picks(_mm_loadu_ps(g + oh * Wo + ow), _mm_loadu_si128(reinterpret_cast<const __m128i*>(ap + oh * Wo + ow)),
+                _mm_add_epi32(_mm_set1_epi32(base + int32_t(2 * ow)), lane2), v);
+          _mm_storeu_ps(r0 + 2 * ow, _mm_unpacklo_ps(v[0], v[1]));
+          _mm_storeu_ps(r0 + 2 * ow + 4, _mm_unpackhi_ps(v[0], v[1]));
+          _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(v[2], v[3]));
+          _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(v[2], v[3]));
+          if (ow + 4 == Wo) break;
+        }
+      }
+    }
+    for (int64_t r = 0; r < 2 * s.Ho; ++r) zero_uncovered(dp, r, s);
+    std::fill(dp + 2 * s.Ho * s.W, dp + s.H * s.W, T(0));
+    return;
+  }
+#endif
   for (int64_t oh = 0; oh < s.Ho; ++oh) {
     T* r0 = dp + (2 * oh) * s.W;
     T* r1 = r0 + s.W;
     const int32_t base = int32_t(2 * oh) * W;
-    int64_t ow = 0;
-#if defined(__SSE2__)
-    if constexpr (std::is_same_v<T, float>) {  // four windows at a time: the same values
-      const __m128i lane2 = _mm_setr_epi32(0, 2, 4, 6), one = _mm_set1_epi32(1), w = _mm_set1_epi32(W);
-      const __m128 zero = _mm_setzero_ps();
-      for (; ow + 4 <= s.Wo; ow += 4) {
-        const __m128 g4 = _mm_loadu_ps(g + oh * s.Wo + ow);
-        const __m128i a4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ap + oh * s.Wo + ow));
-        const __m128i c00 = _mm_add_epi32(_mm_set1_epi32(base + int32_t(2 * ow)), lane2), c10 = _mm_add_epi32(c00, w);
-        auto pick = [&](__m128i c) { return _mm_add_ps(_mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a4, c)), g4), zero); };
-        const __m128 v00 = pick(c00), v01 = pick(_mm_add_epi32(c00, one));
-        const __m128 v10 = pick(c10), v11 = pick(_mm_add_epi32(c10, one));
-        _mm_storeu_ps(r0 + 2 * ow, _mm_unpacklo_ps(v00, v01));
-        _mm_storeu_ps(r0 + 2 * ow + 4, _mm_unpackhi_ps(v00, v01));
-        _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(v10, v11));
-        _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(v10, v11));
-      }
-    }
-#endif
-    for (; ow < s.Wo; ++ow)
+    for (int64_t ow = 0; ow < s.Wo; ++ow)
       backward_window_2x2(r0 + 2 * ow, r1 + 2 * ow, g[oh * s.Wo + ow], ap[oh * s.Wo + ow], base + int32_t(2 * ow), W);
     zero_uncovered(dp, 2 * oh, s);
     zero_uncovered(dp, 2 * oh + 1, s);
