@@ -61,6 +61,7 @@ const winogradCases: Case[] = [
   { name: 'one 32x32 image, 64 -> 72 channels', N: 1, C: 64, H: 32, W: 32, F: 72, HH: 3, WW: 3, stride: 1, pad: 1 },
   { name: '8x8 maps, 37 images (groups of 16 and a partial last group)', N: 37, C: 64, H: 8, W: 8, F: 64, HH: 3, WW: 3, stride: 1, pad: 1 },
   { name: 'a 1-pixel-wide map (31x1), 20 images', N: 20, C: 64, H: 31, W: 1, F: 64, HH: 3, WW: 3, stride: 1, pad: 1 },
+  { name: 'a wide map (5x37: tile rows of 19, more than one 16-tile vector), 5 images', N: 5, C: 32, H: 5, W: 37, F: 33, HH: 3, WW: 3, stride: 1, pad: 1 },
   // deeper than one GEMM depth slice (256): V packed into the products' panels slice by slice
   { name: '300 -> 40 channels, 8x8 maps, 16 images (two depth slices)', N: 16, C: 300, H: 8, W: 8, F: 40, HH: 3, WW: 3, stride: 1, pad: 1 },
 ];

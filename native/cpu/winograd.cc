@@ -26,6 +26,10 @@
 #include "deepconv/workspace.h"
 #include "gemm_kernels.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>  // the AVX-512 pass's row transform
+#endif
+
 #define DEEPCONV_KERNELS "winograd_kernels.h"
 #include "isa_passes.h"
 

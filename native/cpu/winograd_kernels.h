@@ -67,11 +67,88 @@ inline void input_columns_any(float* V, const PackedB& layout, int64_t c, int64_
 //      tx = TW of each row reads into the next and is never used);
 //   3. the column transform (B^T ...) per tile row: rows 2ty, 2ty+1, 2ty+2, 2ty+3 of h are
 //      the even half at ty, the odd half at ty, the even half at ty+1, the odd half at ty+1.
+// The AVX-512 pass does the same arithmetic in registers instead (winograd_input_avx512).
+#if DEEPCONV_ISA_AVX512
+// Lanes l < len of a load at x index `start` that fall inside [0, W).
+inline __mmask16 inside_lanes(int64_t start, int64_t len, int64_t W) {
+  const int64_t lo = std::max<int64_t>(0, -start), hi = std::min<int64_t>(len, W - start);
+  return hi > lo ? __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)) : __mmask16(0);
+}
+
+// The row transform of padded row yy (x row yy - 1; zeros outside the image) for the 16 tiles
+// from column tile t0: h[j] lane i = h_j at tile t0 + i, from p[u] = x[y][u - 1] built in
+// registers (masked loads, then even / odd lanes by permutes).
+inline void row_h(__m512 h[4], const float* xc, int64_t yy, int64_t H, int64_t W, int64_t t0) {
+  const int64_t y = yy - 1;
+  if (y < 0 || y >= H) {
+    h[0] = h[1] = h[2] = h[3] = _mm512_setzero_ps();
+    return;
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i next_c = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+  const __m512i next_d = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+  const float* xr = xc + y * W;
+  const int64_t base = 2 * t0 - 1;  // the x column of p[2 t0]
+  const __m512 l0 = _mm512_maskz_loadu_ps(inside_lanes(base, 16, W), xr + base);
+  const __m512 l1 = _mm512_maskz_loadu_ps(inside_lanes(base + 16, 16, W), xr + base + 16);
+  const __m512 l2 = _mm512_maskz_loadu_ps(inside_lanes(base + 32, 2, W), xr + base + 32);
+  const __m512 a = _mm512_permutex2var_ps(l0, even, l1);    // p[2q]
+  const __m512 b = _mm512_permutex2var_ps(l0, odd, l1);     // p[2q + 1]
+  const __m512 cc = _mm512_permutex2var_ps(a, next_c, l2);  // p[2q + 2]: a one lane on, then p[2 t0 + 32]
+  const __m512 d = _mm512_permutex2var_ps(b, next_d, l2);   // p[2q + 3]: b one lane on, then p[2 t0 + 33]
+  h[0] = _mm512_sub_ps(a, cc);
+  h[1] = _mm512_add_ps(b, cc);
+  h[2] = _mm512_sub_ps(cc, b);
+  h[3] = _mm512_sub_ps(b, d);
+}
+
+// winograd_input's three steps in registers, 16 tiles of a tile row at a time: the row
+// transforms of padded rows 2ty .. 2ty+3 (the last two kept for the next tile row), then the
+// column transform stored straight into V. The plane and h, written and read back at other
+// offsets, stalled loads on the stores just before them (over half of the function's time).
+inline void winograd_input_avx512(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H,
+                                  int64_t W, int64_t TH, int64_t TW) {
+  // A tile row's TW columns lie in one panel (or one plain row), so its address is the channel's
+  // part of PackedB::at plus its first column's, stepped from tile row to tile row.
+  const int64_t xs = layout.size, nr = layout.nr, panel = layout.nr * layout.kc;
+  for (int64_t c = 0; c < C; ++c) {
+    const float* xc = x + c * H * W;
+    float* vc = V + layout.at(c, 0);
+    for (int64_t t0 = 0; t0 < TW; t0 += 16) {
+      const __mmask16 out = __mmask16((1u << std::min<int64_t>(16, TW - t0)) - 1);
+      __m512 r0[4], r1[4], r2[4], r3[4];
+      row_h(r0, xc, 0, H, W, t0);
+      row_h(r1, xc, 1, H, W, t0);
+      int64_t jq = col0 / nr, jr = col0 % nr;  // the tile row's first column: panel, column in it
+      for (int64_t ty = 0; ty < TH; ++ty, jr += TW) {
+        while (jr >= nr) jr -= nr, ++jq;
+        row_h(r2, xc, 2 * ty + 2, H, W, t0);
+        row_h(r3, xc, 2 * ty + 3, H, W, t0);
+        float* v = vc + jq * panel + jr + t0;
+        for (int j = 0; j < 4; ++j) {
+          _mm512_mask_storeu_ps(v + (0 + j) * xs, out, _mm512_sub_ps(r0[j], r2[j]));
+          _mm512_mask_storeu_ps(v + (4 + j) * xs, out, _mm512_add_ps(r1[j], r2[j]));
+          _mm512_mask_storeu_ps(v + (8 + j) * xs, out, _mm512_sub_ps(r2[j], r1[j]));
+          _mm512_mask_storeu_ps(v + (12 + j) * xs, out, _mm512_sub_ps(r1[j], r3[j]));
+          r0[j] = r2[j];
+          r1[j] = r3[j];
+        }
+      }
+    }
+  }
+}
+#endif
+
 inline void winograd_input(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H,
                            int64_t W, int64_t TH, int64_t TW, float* scratch) {
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2, half = (TH + 1) * (TW + 1), q_end = rows * (TW + 1);
   float* p = scratch;
   float* h = scratch + rows * pitch + 4;  // h_j at h + j * 2 * half
+#if DEEPCONV_ISA_AVX512
+  (void)rows, (void)pitch, (void)half, (void)q_end, (void)p, (void)h;
+  return winograd_input_avx512(V, layout, col0, x, C, H, W, TH, TW);
+#endif
   for (int64_t i = rows * pitch; i < rows * pitch + 4; ++i) p[i] = 0.0f;
   for (int64_t c = 0; c < C; ++c) {
     const float* xc = x + c * H * W;
