@@ -67,57 +67,121 @@ inline void input_columns_any(float* V, const PackedB& layout, int64_t c, int64_
 //      tx = TW of each row reads into the next and is never used);
 //   3. the column transform (B^T ...) per tile row: rows 2ty, 2ty+1, 2ty+2, 2ty+3 of h are
 //      the even half at ty, the odd half at ty, the even half at ty+1, the odd half at ty+1.
-// The AVX-512 pass does the same arithmetic in registers instead (winograd_input_avx512).
-#if DEEPCONV_ISA_AVX512
-// Lanes l < len of a load at x index `start` that fall inside [0, W).
-inline __mmask16 inside_lanes(int64_t start, int64_t len, int64_t W) {
-  const int64_t lo = std::max<int64_t>(0, -start), hi = std::min<int64_t>(len, W - start);
-  return hi > lo ? __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)) : __mmask16(0);
+// The AVX-512 and AVX2 passes do the same arithmetic in registers instead (winograd_input_regs).
+#if DEEPCONV_ISA_AVX512 || DEEPCONV_ISA_AVX2
+// The first and one-past-last lane of a len-lane load at x index `start` that fall in [0, W).
+inline void inside_range(int64_t start, int64_t len, int64_t W, int64_t* lo, int64_t* hi) {
+  *lo = std::max<int64_t>(0, -start);
+  *hi = std::max(*lo, std::min<int64_t>(len, W - start));
 }
+#endif
 
-// The row transform of padded row yy (x row yy - 1; zeros outside the image) for the 16 tiles
+#if DEEPCONV_ISA_AVX512
+// 16 tiles at a time.
+struct InputRegs {
+  using reg = __m512;
+  static constexpr int64_t L = 16;
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
+  static __m512 load(const float* xr, int64_t start, int64_t len, int64_t W) {
+    int64_t lo, hi;
+    inside_range(start, len, W, &lo, &hi);
+    return _mm512_maskz_loadu_ps(__mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)), xr + start);
+  }
+  // a, b, cc, d of the row transform (p[2q .. 2q+3], q = t0 ..) from x row xr.
+  static void abcd(reg* a, reg* b, reg* cc, reg* d, const float* xr, int64_t W, int64_t t0) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i next_c = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    const __m512i next_d = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+    const int64_t base = 2 * t0 - 1;  // the x column of p[2 t0]
+    const reg l0 = load(xr, base, 16, W), l1 = load(xr, base + 16, 16, W), l2 = load(xr, base + 32, 2, W);
+    *a = _mm512_permutex2var_ps(l0, even, l1);    // p[2q]
+    *b = _mm512_permutex2var_ps(l0, odd, l1);     // p[2q + 1]
+    *cc = _mm512_permutex2var_ps(*a, next_c, l2);  // p[2q + 2]: a one lane on, then p[2 t0 + 32]
+    *d = _mm512_permutex2var_ps(*b, next_d, l2);   // p[2q + 3]: b one lane on, then p[2 t0 + 33]
+  }
+  static void store(float* p, reg v, int64_t n) {
+    _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1), v);
+  }
+};
+#elif DEEPCONV_ISA_AVX2
+// 8 tiles at a time. Stores of 8 or 4 lanes are plain ones: a masked store is microcode on AMD
+// Zen 1-4 (isa_passes.h), left for the maps whose tile rows are neither.
+struct InputRegs {
+  using reg = __m256;
+  static constexpr int64_t L = 8;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
+  static __m256 load(const float* xr, int64_t start, int64_t len, int64_t W) {
+    int64_t lo, hi;
+    inside_range(start, len, W, &lo, &hi);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(lo)), lane),
+                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(hi)), lane));
+    return _mm256_maskload_ps(xr + start, m);
+  }
+  static void abcd(reg* a, reg* b, reg* cc, reg* d, const float* xr, int64_t W, int64_t t0) {
+    const int64_t base = 2 * t0 - 1;
+    const reg l0 = load(xr, base, 8, W), l1 = load(xr, base + 8, 8, W), l2 = load(xr, base + 16, 2, W);
+    // even / odd lanes of (l0, l1): per 128-bit half, then the halves' 64-bit pairs in order
+    *a = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(l0, l1, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+    *b = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(l0, l1, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+    const __m256i next = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+    *cc = _mm256_blend_ps(_mm256_permutevar8x32_ps(*a, next), _mm256_permutevar8x32_ps(l2, _mm256_set1_epi32(0)), 0x80);
+    *d = _mm256_blend_ps(_mm256_permutevar8x32_ps(*b, next), _mm256_permutevar8x32_ps(l2, _mm256_set1_epi32(1)), 0x80);
+  }
+  static void store(float* p, reg v, int64_t n) {
+    if (n == 8) {
+      _mm256_storeu_ps(p, v);
+    } else if (n == 4) {
+      _mm_storeu_ps(p, _mm256_castps256_ps128(v));
+    } else {
+      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      _mm256_maskstore_ps(p, m, v);
+    }
+  }
+};
+#endif
+
+#if DEEPCONV_ISA_AVX512 || DEEPCONV_ISA_AVX2
+// The row transform of padded row yy (x row yy - 1; zeros outside the image) for the L tiles
 // from column tile t0: h[j] lane i = h_j at tile t0 + i, from p[u] = x[y][u - 1] built in
 // registers (masked loads, then even / odd lanes by permutes).
-inline void row_h(__m512 h[4], const float* xc, int64_t yy, int64_t H, int64_t W, int64_t t0) {
+inline void row_h(InputRegs::reg h[4], const float* xc, int64_t yy, int64_t H, int64_t W, int64_t t0) {
+  using R = InputRegs;
   const int64_t y = yy - 1;
   if (y < 0 || y >= H) {
-    h[0] = h[1] = h[2] = h[3] = _mm512_setzero_ps();
+    h[0] = h[1] = h[2] = h[3] = R::zero();
     return;
   }
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const __m512i next_c = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
-  const __m512i next_d = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
-  const float* xr = xc + y * W;
-  const int64_t base = 2 * t0 - 1;  // the x column of p[2 t0]
-  const __m512 l0 = _mm512_maskz_loadu_ps(inside_lanes(base, 16, W), xr + base);
-  const __m512 l1 = _mm512_maskz_loadu_ps(inside_lanes(base + 16, 16, W), xr + base + 16);
-  const __m512 l2 = _mm512_maskz_loadu_ps(inside_lanes(base + 32, 2, W), xr + base + 32);
-  const __m512 a = _mm512_permutex2var_ps(l0, even, l1);    // p[2q]
-  const __m512 b = _mm512_permutex2var_ps(l0, odd, l1);     // p[2q + 1]
-  const __m512 cc = _mm512_permutex2var_ps(a, next_c, l2);  // p[2q + 2]: a one lane on, then p[2 t0 + 32]
-  const __m512 d = _mm512_permutex2var_ps(b, next_d, l2);   // p[2q + 3]: b one lane on, then p[2 t0 + 33]
-  h[0] = _mm512_sub_ps(a, cc);
-  h[1] = _mm512_add_ps(b, cc);
-  h[2] = _mm512_sub_ps(cc, b);
-  h[3] = _mm512_sub_ps(b, d);
+  R::reg a, b, cc, d;
+  R::abcd(&a, &b, &cc, &d, xc + y * W, W, t0);
+  h[0] = R::sub(a, cc);
+  h[1] = R::add(b, cc);
+  h[2] = R::sub(cc, b);
+  h[3] = R::sub(b, d);
 }
 
-// winograd_input's three steps in registers, 16 tiles of a tile row at a time: the row
+// winograd_input's three steps in registers, L tiles of a tile row at a time: the row
 // transforms of padded rows 2ty .. 2ty+3 (the last two kept for the next tile row), then the
 // column transform stored straight into V. The plane and h, written and read back at other
-// offsets, stalled loads on the stores just before them (over half of the function's time).
-inline void winograd_input_avx512(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H,
-                                  int64_t W, int64_t TH, int64_t TW) {
+// offsets, stalled loads on the stores just before them (perf on AVX-512: 60% of the
+// function's time on one load).
+inline void winograd_input_regs(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H,
+                                int64_t W, int64_t TH, int64_t TW) {
+  using R = InputRegs;
   // A tile row's TW columns lie in one panel (or one plain row), so its address is the channel's
   // part of PackedB::at plus its first column's, stepped from tile row to tile row.
   const int64_t xs = layout.size, nr = layout.nr, panel = layout.nr * layout.kc;
   for (int64_t c = 0; c < C; ++c) {
     const float* xc = x + c * H * W;
     float* vc = V + layout.at(c, 0);
-    for (int64_t t0 = 0; t0 < TW; t0 += 16) {
-      const __mmask16 out = __mmask16((1u << std::min<int64_t>(16, TW - t0)) - 1);
-      __m512 r0[4], r1[4], r2[4], r3[4];
+    for (int64_t t0 = 0; t0 < TW; t0 += R::L) {
+      const int64_t n = std::min<int64_t>(R::L, TW - t0);
+      R::reg r0[4], r1[4], r2[4], r3[4];
       row_h(r0, xc, 0, H, W, t0);
       row_h(r1, xc, 1, H, W, t0);
       int64_t jq = col0 / nr, jr = col0 % nr;  // the tile row's first column: panel, column in it
@@ -127,10 +191,10 @@ inline void winograd_input_avx512(float* V, const PackedB& layout, int64_t col0,
         row_h(r3, xc, 2 * ty + 3, H, W, t0);
         float* v = vc + jq * panel + jr + t0;
         for (int j = 0; j < 4; ++j) {
-          _mm512_mask_storeu_ps(v + (0 + j) * xs, out, _mm512_sub_ps(r0[j], r2[j]));
-          _mm512_mask_storeu_ps(v + (4 + j) * xs, out, _mm512_add_ps(r1[j], r2[j]));
-          _mm512_mask_storeu_ps(v + (8 + j) * xs, out, _mm512_sub_ps(r2[j], r1[j]));
-          _mm512_mask_storeu_ps(v + (12 + j) * xs, out, _mm512_sub_ps(r1[j], r3[j]));
+          R::store(v + (0 + j) * xs, R::sub(r0[j], r2[j]), n);
+          R::store(v + (4 + j) * xs, R::add(r1[j], r2[j]), n);
+          R::store(v + (8 + j) * xs, R::sub(r2[j], r1[j]), n);
+          R::store(v + (12 + j) * xs, R::sub(r1[j], r3[j]), n);
           r0[j] = r2[j];
           r1[j] = r3[j];
         }
@@ -145,9 +209,9 @@ inline void winograd_input(float* V, const PackedB& layout, int64_t col0, const 
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2, half = (TH + 1) * (TW + 1), q_end = rows * (TW + 1);
   float* p = scratch;
   float* h = scratch + rows * pitch + 4;  // h_j at h + j * 2 * half
-#if DEEPCONV_ISA_AVX512
+#if DEEPCONV_ISA_AVX512 || DEEPCONV_ISA_AVX2
   (void)rows, (void)pitch, (void)half, (void)q_end, (void)p, (void)h;
-  return winograd_input_avx512(V, layout, col0, x, C, H, W, TH, TW);
+  return winograd_input_regs(V, layout, col0, x, C, H, W, TH, TW);
 #endif
   for (int64_t i = rows * pitch; i < rows * pitch + 4; ++i) p[i] = 0.0f;
   for (int64_t c = 0; c < C; ++c) {
