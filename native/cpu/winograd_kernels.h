@@ -206,13 +206,13 @@ inline void winograd_input_regs(float* V, const PackedB& layout, int64_t col0, c
 
 inline void winograd_input(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H,
                            int64_t W, int64_t TH, int64_t TW, float* scratch) {
+#if DEEPCONV_ISA_AVX512 || DEEPCONV_ISA_AVX2
+  (void)scratch;
+  winograd_input_regs(V, layout, col0, x, C, H, W, TH, TW);
+#else
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2, half = (TH + 1) * (TW + 1), q_end = rows * (TW + 1);
   float* p = scratch;
   float* h = scratch + rows * pitch + 4;  // h_j at h + j * 2 * half
-#if DEEPCONV_ISA_AVX512 || DEEPCONV_ISA_AVX2
-  (void)rows, (void)pitch, (void)half, (void)q_end, (void)p, (void)h;
-  return winograd_input_regs(V, layout, col0, x, C, H, W, TH, TW);
-#endif
   for (int64_t i = rows * pitch; i < rows * pitch + 4; ++i) p[i] = 0.0f;
   for (int64_t c = 0; c < C; ++c) {
     const float* xc = x + c * H * W;
@@ -242,6 +242,7 @@ inline void winograd_input(float* V, const PackedB& layout, int64_t col0, const 
     }
     input_columns_any(V, layout, c, col0, h, half, TH, TW);
   }
+#endif
 }
 
 // out (F, H, W) of one image <- the inverse transform of M (16, F, ld) at columns [0, TH*TW),
