@@ -17,7 +17,6 @@
 #include "deepconv/workspace.h"
 #include "gemm_kernels.h"
 
-
 namespace deepconv {
 namespace cpu {
 namespace {
@@ -201,10 +200,6 @@ void gemm_blocked(const GemmKernel<T>& kern, bool trans_a, bool trans_b, int64_t
     }
   }
 }
-
-}  // namespace
-
-namespace {
 
 // C = alpha * A @ B^T + beta * C as dot products of rows (the kernel's dot tile), no packing.
 template <typename T>

@@ -58,7 +58,6 @@ struct F64x4 {
   static void store_partial(T* p, reg r, int64_t n) { _mm256_maskstore_pd(p, mask(n), r); }
 };
 
-
 void tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t mr, int64_t nr,
                             float alpha, const float* c_init) {
   tile_body<F32x8, 6, 2>(kc, a, b, c, ldc, mr, nr, alpha, c_init);

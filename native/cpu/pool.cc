@@ -99,11 +99,8 @@ void maxpool_plane_2x2<float>(float* __restrict op, int32_t* __restrict ap, cons
     float* o = op + oh * Wo;
     int32_t* a = ap + oh * Wo;
     const int32_t base = int32_t(2 * oh) * W;
-    for (int64_t ow = 0;; ow += 4) {
-      if (ow + 4 > Wo) {
-        if (ow == Wo) break;
-        ow = Wo - 4;  // the last four windows, overlapping the group before
-      }
+    for (int64_t ow0 = 0; ow0 < Wo; ow0 += 4) {
+      const int64_t ow = std::min(ow0, Wo - 4);  // the last four windows may overlap the group before
       const __m128 t0 = _mm_loadu_ps(r0 + 2 * ow), t1 = _mm_loadu_ps(r0 + 2 * ow + 4);
       const __m128 b0 = _mm_loadu_ps(r1 + 2 * ow), b1 = _mm_loadu_ps(r1 + 2 * ow + 4);
       __m128i idx;
@@ -112,7 +109,6 @@ void maxpool_plane_2x2<float>(float* __restrict op, int32_t* __restrict ap, cons
                                _mm_add_epi32(_mm_set1_epi32(base + int32_t(2 * ow)), lane2), W, &idx);
       _mm_storeu_ps(o + ow, m);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(a + ow), idx);
-      if (ow + 4 == Wo) break;
     }
   }
 }
@@ -176,11 +172,8 @@ void maxpool_backward_plane_2x2(T* __restrict dp, const T* __restrict g, const i
         float* r0 = dp + (2 * oh) * s.W;
         float* r1 = r0 + s.W;
         const int32_t base = int32_t(2 * oh) * W;
-        for (int64_t ow = 0;; ow += 4) {
-          if (ow + 4 > Wo) {
-            if (ow == Wo) break;
-            ow = Wo - 4;  // the last four windows, overlapping the group before (the same values again)
-          }
+        for (int64_t ow0 = 0; ow0 < Wo; ow0 += 4) {
+          const int64_t ow = std::min(ow0, Wo - 4);  // overlapping the group before: the same values again
           __m128 v[4];
           picks(_mm_loadu_ps(g + oh * Wo + ow), _mm_loadu_si128(reinterpret_cast<const __m128i*>(ap + oh * Wo + ow)),
                 _mm_add_epi32(_mm_set1_epi32(base + int32_t(2 * ow)), lane2), v);
@@ -188,7 +181,6 @@ void maxpool_backward_plane_2x2(T* __restrict dp, const T* __restrict g, const i
           _mm_storeu_ps(r0 + 2 * ow + 4, _mm_unpackhi_ps(v[0], v[1]));
           _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(v[2], v[3]));
           _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(v[2], v[3]));
-          if (ow + 4 == Wo) break;
         }
       }
     }

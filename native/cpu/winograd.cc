@@ -27,7 +27,7 @@
 #include "gemm_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>  // the AVX-512 pass's row transform
+#include <immintrin.h>  // the AVX-512 and AVX2 passes' input transform (winograd_input_regs)
 #endif
 
 #define DEEPCONV_KERNELS "winograd_kernels.h"
