@@ -8,7 +8,7 @@ import { Conv, runSync } from '../lib/layers';
 import { Tensor } from '../lib/tensor';
 import { isaInfo } from '../lib';
 import * as ref from './reference';
-import { expectRel, expectShape, nd, numGrad, randn64, withThreads, isaPaths, useIsa } from './helpers';
+import { expectRel, expectSameBits, expectShape, nd, numGrad, randn64, withThreads, isaPaths, useIsa } from './helpers';
 
 interface Case {
   name: string;
@@ -146,16 +146,16 @@ describe.each(isaPaths())('isa %s', (isa) => {
       const p = { stride: 1, pad: 1 };
       const grads = (n: number) => withThreads(n, () => Conv.backward(dout, Conv.forward(x, w, b, p).cache));
       const one = grads(1), two = grads(2);
-      expect(Array.from(two.dw.data)).toEqual(Array.from(one.dw.data));
-      expect(Array.from(two.db.data)).toEqual(Array.from(one.db.data));
-      expect(Array.from(two.dx.data)).toEqual(Array.from(one.dx.data));
+      expectSameBits(two.dw, one.dw, 'dw');
+      expectSameBits(two.db, one.db, 'db');
+      expectSameBits(two.dx, one.dx, 'dx');
     });
 
     test('forwardAsync gives the forward result', async () => {
       const { x, w, b, p } = make(cases[1], 30);
       const sync = Conv.forward(x, w, b, p).out;
       const async = (await Conv.forwardAsync(x, w, b, p)).out;
-      expect(Array.from(async.data)).toEqual(Array.from(sync.data));
+      expectSameBits(async, sync);
     });
   });
 
@@ -205,9 +205,9 @@ describe.each(isaPaths())('isa %s', (isa) => {
       const { cache } = Conv.forward(x, w, b, p);
       const sync = Conv.backward(dout, cache);
       const async = await Conv.backwardAsync(dout, cache);
-      expect(Array.from(async.dx.data)).toEqual(Array.from(sync.dx.data));
-      expect(Array.from(async.dw.data)).toEqual(Array.from(sync.dw.data));
-      expect(Array.from(async.db.data)).toEqual(Array.from(sync.db.data));
+      expectSameBits(async.dx, sync.dx);
+      expectSameBits(async.dw, sync.dw);
+      expectSameBits(async.db, sync.db);
     });
   });
 
@@ -267,7 +267,7 @@ describe.each(isaPaths())('isa %s', (isa) => {
           return { out: f.out, ...Conv.backward(dout, f.cache) };
         });
       const one = run(1), two = run(2);
-      for (const k of ['out', 'dx', 'dw', 'db'] as const) expect([k, Array.from(two[k].data)]).toEqual([k, Array.from(one[k].data)]);
+      for (const k of ['out', 'dx', 'dw', 'db'] as const) expectSameBits(two[k], one[k], k);
     });
   });
 

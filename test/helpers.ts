@@ -45,6 +45,20 @@ export function expectRel(actual: Tensor | FloatArray | ND, expected: Tensor | F
   return e;
 }
 
+/**
+ * The same values bit for bit (NaN equal to NaN, -0 unequal to 0). A failure names the first
+ * differing index and both values, not a diff of the whole array: jest's diff of two 300,000-
+ * element arrays ran for longer than the suite's time limit.
+ */
+export function expectSameBits(actual: Tensor | FloatArray, expected: Tensor | FloatArray, what = ''): void {
+  const a = actual instanceof Tensor ? actual.data : actual;
+  const b = expected instanceof Tensor ? expected.data : expected;
+  let first = a.length === b.length ? -1 : Math.min(a.length, b.length);
+  for (let i = 0; first < 0 && i < a.length; i++) if (!Object.is(a[i], b[i])) first = i;
+  const at = first < 0 ? null : { index: first, actual: a[first], expected: b[first], lengths: [a.length, b.length] };
+  expect({ what, firstDifference: at }).toEqual({ what, firstDifference: null });
+}
+
 /** Shapes equal, element for element. */
 export function expectShape(t: { shape: readonly number[] }, shape: readonly number[]): void {
   expect([...t.shape]).toEqual([...shape]);

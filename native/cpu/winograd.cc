@@ -37,19 +37,19 @@ namespace deepconv {
 namespace cpu {
 namespace {
 
-void winograd_input(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H, int64_t W,
-                    int64_t TH, int64_t TW, float* scratch) {
-  DEEPCONV_ISA_CALL(winograd_input, V, layout, col0, x, C, H, W, TH, TW, scratch);
+void winograd_input(float* V, const PackedB& layout, int64_t xs, int64_t col0, const float* x, int64_t C, int64_t H,
+                    int64_t W, int64_t TH, int64_t TW, float* scratch) {
+  DEEPCONV_ISA_CALL(winograd_input, V, layout, xs, col0, x, C, H, W, TH, TW, scratch);
 }
 
-void winograd_output(float* out, const float* M, int64_t ld, const float* b, int64_t F, int64_t H, int64_t W,
-                     int64_t TH, int64_t TW, float* scratch) {
-  DEEPCONV_ISA_CALL(winograd_output, out, M, ld, b, F, H, W, TH, TW, scratch);
+void winograd_output(float* out, const float* M, int64_t ld, int64_t xs, const float* b, int64_t F, int64_t H,
+                     int64_t W, int64_t TH, int64_t TW, float* scratch) {
+  DEEPCONV_ISA_CALL(winograd_output, out, M, ld, xs, b, F, H, W, TH, TW, scratch);
 }
 
-void winograd_output_grad(float* Z, int64_t ld, const float* dout, int64_t F, int64_t H, int64_t W, int64_t TH,
-                          int64_t TW, float* scratch) {
-  DEEPCONV_ISA_CALL(winograd_output_grad, Z, ld, dout, F, H, W, TH, TW, scratch);
+void winograd_output_grad(float* Z, int64_t ld, int64_t xs, const float* dout, int64_t F, int64_t H, int64_t W,
+                          int64_t TH, int64_t TW, float* scratch) {
+  DEEPCONV_ISA_CALL(winograd_output_grad, Z, ld, xs, dout, F, H, W, TH, TW, scratch);
 }
 
 // U[xi][o][i] = (G g G^T)[xi] for the 3x3 g that maps input channel i to output channel o:
@@ -82,9 +82,9 @@ void transform_weights(float* U, const float* w, int64_t Co, int64_t Ci, bool ro
 }
 
 // A thread's workspace for one group of images: V (v_floats: 16 (Ci, group*T), plain or packed),
-// the other side of the 16 products (16, Co, group*T: M in the forward, Z for dw) and the
-// transforms' scratch. Every thread of the team calls it (team_allocated ends at a barrier);
-// false: one allocation failed.
+// the other side of the 16 products (16 (Co, group*T), winograd_xi_stride apart: M in the
+// forward, Z for dw) and the transforms' scratch. Every thread of the team calls it
+// (team_allocated ends at a barrier); false: one allocation failed.
 struct GroupSpace {
   float* V = nullptr;
   float* other = nullptr;
@@ -95,7 +95,7 @@ bool group_space(bool* failed, GroupSpace* g, int64_t v_floats, int64_t Co, int6
   const int64_t T = TH * TW;
   return team_allocated(failed, [&] {
     g->V = scratch_aligned(v_space, size_t(v_floats));
-    g->other = scratch(other_space, size_t(16 * Co * group * T));
+    g->other = scratch(other_space, size_t(16 * winograd_xi_stride(Co * group * T)));
     g->tmp = scratch(t_space, size_t(generic::winograd_scratch(TH, TW)));
   });
 }
@@ -139,7 +139,7 @@ void conv3x3_winograd(float* out, const float* x, const float* w, const float* b
   // (TW divides NR: every power-of-two map); else plain rows, packed by each product.
   const bool packed_v = kern.NR % TW == 0;
   auto v_layout = [&](int64_t ld) { return packed_v ? packed_b_layout(kern, Ci, ld) : PackedB::rows(Ci, ld); };
-  const int64_t v_floats = 16 * v_layout(group * T).size;
+  const int64_t v_floats = 16 * winograd_xi_stride(v_layout(group * T).size);
   bool failed = false;  // a workspace allocation failed: rethrown after the region
 #pragma omp parallel num_threads(team) if (team > 1)
   {
@@ -152,10 +152,12 @@ void conv3x3_winograd(float* out, const float* x, const float* w, const float* b
       for (int64_t gi = 0; gi < groups; ++gi) {
         const int64_t n0 = gi * group, gn = std::min(group, N - n0), ld = gn * T;
         const PackedB vl = v_layout(ld);
-        for (int64_t i = 0; i < gn; ++i) winograd_input(V, vl, i * T, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
+        const int64_t vs = winograd_xi_stride(vl.size), ms = winograd_xi_stride(Co * ld);
+        for (int64_t i = 0; i < gn; ++i)
+          winograd_input(V, vl, vs, i * T, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
         for (int xi = 0; xi < 16; ++xi) {
-          float* Vxi = V + xi * vl.size;
-          float* Mxi = M + xi * Co * ld;
+          float* Vxi = V + xi * vs;
+          float* Mxi = M + xi * ms;
           if (packed_v) {
             zero_packed_b_tail(vl, Ci, ld, Vxi);
             gemm_packed_ab<float>(kern, Co, ld, Ci, 1.0f, Up + xi * up_stride, Vxi, 0.0f, Mxi, ld);
@@ -163,7 +165,8 @@ void conv3x3_winograd(float* out, const float* x, const float* w, const float* b
             gemm_packed_a<float>(kern, Co, ld, Ci, 1.0f, Up + xi * up_stride, false, Vxi, ld, 0.0f, Mxi, ld);
           }
         }
-        for (int64_t i = 0; i < gn; ++i) winograd_output(out + (n0 + i) * plane_out, M + i * T, ld, b, Co, H, W, TH, TW, tmp);
+        for (int64_t i = 0; i < gn; ++i)
+          winograd_output(out + (n0 + i) * plane_out, M + i * T, ld, ms, b, Co, H, W, TH, TW, tmp);
       }
     }
   }
@@ -185,7 +188,7 @@ void winograd_weight_grad(float* dw, float* db, const float* x, const float* dou
 #pragma omp parallel num_threads(team) if (team > 1)
   {
     GroupSpace g;
-    if (group_space(&failed, &g, 16 * Ci * group * T, Co, group, TH, TW)) {
+    if (group_space(&failed, &g, 16 * winograd_xi_stride(Ci * group * T), Co, group, TH, TW)) {
       float *V = g.V, *Z = g.other, *tmp = g.tmp;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t c = 0; c < chunks; ++c) {
@@ -195,15 +198,15 @@ void winograd_weight_grad(float* dw, float* db, const float* x, const float* dou
         const int64_t g_end = std::min(groups, (c + 1) * per_chunk);
         for (int64_t gi = c * per_chunk; gi < g_end; ++gi) {
           const int64_t n0 = gi * group, gn = std::min(group, N - n0), ld = gn * T;
+          const int64_t vs = winograd_xi_stride(Ci * ld), zs = winograd_xi_stride(Co * ld);
           for (int64_t i = 0; i < gn; ++i) {
-            winograd_input(V, PackedB::rows(Ci, ld), i * T, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
-            winograd_output_grad(Z + i * T, ld, dout + (n0 + i) * plane_out, Co, H, W, TH, TW, tmp);
+            winograd_input(V, PackedB::rows(Ci, ld), vs, i * T, x + (n0 + i) * plane_in, Ci, H, W, TH, TW, tmp);
+            winograd_output_grad(Z + i * T, ld, zs, dout + (n0 + i) * plane_out, Co, H, W, TH, TW, tmp);
           }
           const float beta = gi == c * per_chunk ? 0.0f : 1.0f;  // the run's first group starts its sums
           for (int xi = 0; xi < 16; ++xi)
-            gemm<float>(false, true, Co, Ci, ld, 1.0f, Z + xi * Co * ld, ld, V + xi * Ci * ld, ld, beta,
-                        m + xi * Co * Ci, Ci);
-          const float* z5 = Z + 5 * Co * ld;
+            gemm<float>(false, true, Co, Ci, ld, 1.0f, Z + xi * zs, ld, V + xi * vs, ld, beta, m + xi * Co * Ci, Ci);
+          const float* z5 = Z + 5 * zs;
           for (int64_t o = 0; o < Co; ++o) {
             float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)

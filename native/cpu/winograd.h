@@ -20,6 +20,12 @@ constexpr int64_t kWinogradMinColumns = 256;
 
 inline int64_t winograd_tiles(int64_t H, int64_t W) { return ((H + 1) / 2) * ((W + 1) / 2); }
 
+// The distance in floats between a group's 16 transform matrices (V, M or Z) of `floats` each:
+// whole cache lines (the packed panels' aligned loads), an odd number of them. The transforms
+// read or write all 16 at once; a power-of-two distance (32 channels x 256 columns) put those
+// 16 streams into one L1 set, more lines than its ways. An odd line count spreads them over 16.
+inline int64_t winograd_xi_stride(int64_t floats) { return (((floats + 15) / 16) | 1) * 16; }
+
 // Whether conv_forward and conv_backward (dw, and dx: the shape is symmetric in C and F) of a
 // float layer of shape s run by Winograd.
 bool winograd_applies(const ConvShape& s);

@@ -22,14 +22,14 @@ inline int64_t winograd_scratch(int64_t TH, int64_t TW) {
   return input > output ? input : output;
 }
 
-// Step 3 of winograd_input for channel c: V's 16 rows (layout.size apart) from h, the image's
+// Step 3 of winograd_input for channel c: V's 16 rows (xs apart) from h, the image's
 // tiles from column col0. kTW > 0 is TW known at compile time (the common maps: 8x8,
 // 16x16, 32x32), so a row of 4, 8 or 16 tiles is one vector instead of a scalar remainder; 0
 // reads TW.
 template <int kTW>
-inline void input_columns(float* V, const PackedB& layout, int64_t c, int64_t col0, const float* h, int64_t half,
-                          int64_t TH, int64_t TW_) {
-  const int64_t TW = kTW > 0 ? kTW : TW_, xi_stride = layout.size;
+inline void input_columns(float* V, const PackedB& layout, int64_t xs, int64_t c, int64_t col0, const float* h,
+                          int64_t half, int64_t TH, int64_t TW_) {
+  const int64_t TW = kTW > 0 ? kTW : TW_;
   for (int64_t ty = 0; ty < TH; ++ty) {
     float* __restrict v = V + layout.at(c, col0 + ty * TW);
     for (int j = 0; j < 4; ++j) {
@@ -38,27 +38,28 @@ inline void input_columns(float* V, const PackedB& layout, int64_t c, int64_t co
 #pragma omp simd
       for (int64_t tx = 0; tx < TW; ++tx) {
         const float r0 = e[tx], r1 = o[tx], r2 = e[tx + TW + 1], r3 = o[tx + TW + 1];
-        v[(0 + j) * xi_stride + tx] = r0 - r2;
-        v[(4 + j) * xi_stride + tx] = r1 + r2;
-        v[(8 + j) * xi_stride + tx] = r2 - r1;
-        v[(12 + j) * xi_stride + tx] = r1 - r3;
+        v[(0 + j) * xs + tx] = r0 - r2;
+        v[(4 + j) * xs + tx] = r1 + r2;
+        v[(8 + j) * xs + tx] = r2 - r1;
+        v[(12 + j) * xs + tx] = r1 - r3;
       }
     }
   }
 }
 
-inline void input_columns_any(float* V, const PackedB& layout, int64_t c, int64_t col0, const float* h, int64_t half,
-                              int64_t TH, int64_t TW) {
+inline void input_columns_any(float* V, const PackedB& layout, int64_t xs, int64_t c, int64_t col0, const float* h,
+                              int64_t half, int64_t TH, int64_t TW) {
   switch (TW) {
-    case 4: return input_columns<4>(V, layout, c, col0, h, half, TH, TW);
-    case 8: return input_columns<8>(V, layout, c, col0, h, half, TH, TW);
-    case 16: return input_columns<16>(V, layout, c, col0, h, half, TH, TW);
-    default: return input_columns<0>(V, layout, c, col0, h, half, TH, TW);
+    case 4: return input_columns<4>(V, layout, xs, c, col0, h, half, TH, TW);
+    case 8: return input_columns<8>(V, layout, xs, c, col0, h, half, TH, TW);
+    case 16: return input_columns<16>(V, layout, xs, c, col0, h, half, TH, TW);
+    default: return input_columns<0>(V, layout, xs, c, col0, h, half, TH, TW);
   }
 }
 
 // V (16, C, columns), each xi's (C, columns) in `layout` (plain rows, PackedB::rows, or the
-// GEMM's packed B panels, where a tile row of TW columns never straddles two of them), at
+// GEMM's packed B panels, where a tile row of TW columns never straddles two of them) and xs
+// floats after the previous one (winograd_xs), at
 // columns [col0, col0 + TH*TW) <- the transformed tiles of one image x (C, H, W).
 // Per channel, in three loops over contiguous memory:
 //   1. the padded plane p, pitch 2TW+2, its even rows first, then its odd rows;
@@ -170,12 +171,12 @@ inline void row_h(InputRegs::reg h[4], const float* xc, int64_t yy, int64_t H, i
 // column transform stored straight into V. The plane and h, written and read back at other
 // offsets, stalled loads on the stores just before them (perf on AVX-512: 60% of the
 // function's time on one load).
-inline void winograd_input_regs(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H,
-                                int64_t W, int64_t TH, int64_t TW) {
+inline void winograd_input_regs(float* V, const PackedB& layout, int64_t xs, int64_t col0, const float* x, int64_t C,
+                                int64_t H, int64_t W, int64_t TH, int64_t TW) {
   using R = InputRegs;
   // A tile row's TW columns lie in one panel (or one plain row), so its address is the channel's
   // part of PackedB::at plus its first column's, stepped from tile row to tile row.
-  const int64_t xs = layout.size, nr = layout.nr, panel = layout.nr * layout.kc;
+  const int64_t nr = layout.nr, panel = layout.nr * layout.kc;
   for (int64_t c = 0; c < C; ++c) {
     const float* xc = x + c * H * W;
     float* vc = V + layout.at(c, 0);
@@ -204,11 +205,11 @@ inline void winograd_input_regs(float* V, const PackedB& layout, int64_t col0, c
 }
 #endif
 
-inline void winograd_input(float* V, const PackedB& layout, int64_t col0, const float* x, int64_t C, int64_t H,
-                           int64_t W, int64_t TH, int64_t TW, float* scratch) {
+inline void winograd_input(float* V, const PackedB& layout, int64_t xs, int64_t col0, const float* x, int64_t C,
+                           int64_t H, int64_t W, int64_t TH, int64_t TW, float* scratch) {
 #if DEEPCONV_ISA_AVX512 || DEEPCONV_ISA_AVX2
   (void)scratch;
-  winograd_input_regs(V, layout, col0, x, C, H, W, TH, TW);
+  winograd_input_regs(V, layout, xs, col0, x, C, H, W, TH, TW);
 #else
   const int64_t rows = 2 * TH + 2, pitch = 2 * TW + 2, half = (TH + 1) * (TW + 1), q_end = rows * (TW + 1);
   float* p = scratch;
@@ -240,17 +241,18 @@ inline void winograd_input(float* V, const PackedB& layout, int64_t col0, const 
       h2[q] = cc - b;
       h3[q] = b - d;
     }
-    input_columns_any(V, layout, c, col0, h, half, TH, TW);
+    input_columns_any(V, layout, xs, c, col0, h, half, TH, TW);
   }
 #endif
 }
 
-// out (F, H, W) of one image <- the inverse transform of M (16, F, ld) at columns [0, TH*TW),
+// out (F, H, W) of one image <- the inverse transform of M (16 (F, ld) matrices xs floats
+// apart) at columns [0, TH*TW),
 // plus b[f] (b may be null): the four outputs of every tile as one loop over the tiles, then
 // interleaved into the image's rows.
-inline void winograd_output(float* out, const float* M, int64_t ld, const float* b, int64_t F, int64_t H, int64_t W,
-                            int64_t TH, int64_t TW, float* scratch) {
-  const int64_t xi_stride = F * ld, T = TH * TW;
+inline void winograd_output(float* out, const float* M, int64_t ld, int64_t xs, const float* b, int64_t F, int64_t H,
+                            int64_t W, int64_t TH, int64_t TW, float* scratch) {
+  const int64_t T = TH * TW;
   float* __restrict y00 = scratch;
   float* __restrict y01 = scratch + T;
   float* __restrict y10 = scratch + 2 * T;
@@ -262,8 +264,8 @@ inline void winograd_output(float* out, const float* M, int64_t ld, const float*
     for (int64_t t = 0; t < T; ++t) {
       float s0[4], s1[4];  // A^T m: per column k
       for (int k = 0; k < 4; ++k) {
-        const float m0 = m[(0 + k) * xi_stride + t], m1 = m[(4 + k) * xi_stride + t];
-        const float m2 = m[(8 + k) * xi_stride + t], m3 = m[(12 + k) * xi_stride + t];
+        const float m0 = m[(0 + k) * xs + t], m1 = m[(4 + k) * xs + t];
+        const float m2 = m[(8 + k) * xs + t], m3 = m[(12 + k) * xs + t];
         s0[k] = m0 + m1 + m2;
         s1[k] = m1 - m2 - m3;
       }
@@ -293,15 +295,15 @@ inline void winograd_output(float* out, const float* M, int64_t ld, const float*
   }
 }
 
-// Z (16, F, ld) at columns [0, TH*TW) <- A dY A^T per 2x2 tile dY of dout (F, H, W) of one image
+// Z (16 (F, ld) matrices xs floats apart) at columns [0, TH*TW) <- A dY A^T per 2x2 tile dY of dout (F, H, W) of one image
 // (zeros past the map's edge): the output gradient carried back through the output transform,
 // for the weight gradient (winograd.cc). winograd_output backwards: per channel, the image's
 // rows split into the tiles' four corners (y00, y01, y10, y11: 4 T floats of scratch), then
 // one loop over the tiles.
 //   z_a = (y_a0, y_a0 + y_a1, y_a0 - y_a1, -y_a1) for rows a = 0, 1;  Z = (z_0, z_0 + z_1, z_0 - z_1, -z_1)
-inline void winograd_output_grad(float* Z, int64_t ld, const float* dout, int64_t F, int64_t H, int64_t W, int64_t TH,
-                                 int64_t TW, float* scratch) {
-  const int64_t xi_stride = F * ld, T = TH * TW;
+inline void winograd_output_grad(float* Z, int64_t ld, int64_t xs, const float* dout, int64_t F, int64_t H, int64_t W,
+                                 int64_t TH, int64_t TW, float* scratch) {
+  const int64_t T = TH * TW;
   float* __restrict y00 = scratch;
   float* __restrict y01 = scratch + T;
   float* __restrict y10 = scratch + 2 * T;
@@ -334,10 +336,10 @@ inline void winograd_output_grad(float* Z, int64_t ld, const float* dout, int64_
       const float a0[4] = {y00[t], y00[t] + y01[t], y00[t] - y01[t], -y01[t]};
       const float a1[4] = {y10[t], y10[t] + y11[t], y10[t] - y11[t], -y11[t]};
       for (int c = 0; c < 4; ++c) {
-        z[(0 + c) * xi_stride + t] = a0[c];
-        z[(4 + c) * xi_stride + t] = a0[c] + a1[c];
-        z[(8 + c) * xi_stride + t] = a0[c] - a1[c];
-        z[(12 + c) * xi_stride + t] = -a1[c];
+        z[(0 + c) * xs + t] = a0[c];
+        z[(4 + c) * xs + t] = a0[c] + a1[c];
+        z[(8 + c) * xs + t] = a0[c] - a1[c];
+        z[(12 + c) * xs + t] = -a1[c];
       }
     }
   }
